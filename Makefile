@@ -1,0 +1,61 @@
+# The Makefile is the interface: CI and people call the same targets (`make help`).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ZK_JAR := /usr/share/java/zookeeper.jar
+DEMO_DIR ?= $(CURDIR)/.demo
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test check lint typecheck protos bench demo demo-down clean
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Debian: apt-get install -y python3 python3-venv)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+$(ZK_JAR):
+	@echo "installing Debian's zookeeper (for the sandbox cluster and the tests)"
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >/dev/null
+
+setup: $(STAMP) $(ZK_JAR)  ## create .venv, install omsync with test extras, install zookeeper
+
+test: setup  ## run every test (real ZooKeeper, real files, real processes)
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+protos: setup  ## regenerate omsync_tui/openmldb/proto/*_pb2.py from the .proto files
+	$(PY) tools/gen_protos.py
+
+check: setup  ## ruff, mypy, generated code in step, tests
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) tools/gen_protos.py --check
+	$(PY) -m pytest -q
+
+bench: setup  ## print speed figures (binlog read+parse, row decoding)
+	$(PY) bench/bench_binlog.py
+	$(PY) bench/bench_decode.py
+
+demo: setup  ## sandbox cluster: tables, binlogs, snapshots, decoded with `omsync inspect`
+	$(PY) tools/demo.py --dir $(DEMO_DIR)
+
+demo-down:  ## stop what `make demo` left running and remove it
+	-$(VENV)/bin/omsync sandbox down --dir $(DEMO_DIR)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(DEMO_DIR)

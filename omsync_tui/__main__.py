@@ -1,0 +1,3 @@
+from omsync_tui.cli.main import main
+
+main()

@@ -1,0 +1,91 @@
+"""omsync's one error tree.
+
+Every failure that reaches a user is an ``OmsyncError``; foreign exceptions (kazoo, pyarrow,
+OSError, protobuf DecodeError) are translated into it where they are caught, so the CLI can print
+one message plus a hint and exit with the documented code, and daemons can log it.
+
+    OmsyncError                 exit 1   anything omsync reports on purpose
+    ├── UsageError              exit 2   bad command line, bad config, bad schema file
+    ├── FormatError             exit 3   bytes that do not parse: names file, byte offset, log_index
+    │   ├── BadRecordError               a log record failed CRC / has zero or unknown type
+    │   └── RowDecodeError               an encoded row does not match its schema
+    ├── NotFoundError           exit 4   table, partition, file, znode that does not exist
+    └── ClusterError            exit 5   ZooKeeper / cluster state problems (unreachable, malformed)
+
+``hint`` says what to do about it; the CLI prints it after the message.
+"""
+
+from __future__ import annotations
+
+
+class OmsyncError(Exception):
+    """Base of every error omsync reports to a person."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(OmsyncError):
+    """The caller asked for something malformed (options, config, schema file)."""
+
+    exit_code = 2
+
+
+class FormatError(OmsyncError):
+    """Bytes on disk or on the wire that do not parse.
+
+    ``path`` and ``offset`` locate the bytes (offset = byte offset of the record in the file);
+    ``log_index`` is set when the failing record's LogEntry could be read far enough.
+    """
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        offset: int | None = None,
+        log_index: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = []
+        if path is not None:
+            where.append(str(path))
+        if offset is not None:
+            where.append(f"byte offset {offset}")
+        if log_index is not None:
+            where.append(f"log_index {log_index}")
+        full = f"{', '.join(where)}: {message}" if where else message
+        super().__init__(full, hint=hint)
+        self.reason = message
+        self.path = path
+        self.offset = offset
+        self.log_index = log_index
+
+
+class BadRecordError(FormatError):
+    """A physical log record is damaged (CRC mismatch, zero type, unknown type, bad fragment chain)."""
+
+
+class RowDecodeError(FormatError):
+    """An encoded row does not fit its schema (size, version, string addresses)."""
+
+
+class NotFoundError(OmsyncError):
+    """A table, partition, file or znode that was named does not exist."""
+
+    exit_code = 4
+
+
+class ClusterError(OmsyncError):
+    """ZooKeeper or cluster metadata is unreachable or malformed."""
+
+    exit_code = 5

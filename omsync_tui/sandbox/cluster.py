@@ -1,0 +1,464 @@
+"""A simulated OpenMLDB cluster: nameserver metadata in a real ZooKeeper, tablets' files on disk.
+
+What it writes is what a real cluster writes (reference §3, §5): binary ``TableInfo`` under
+``<root>/table/db_table_data/<tid>``, tablets under ``<root>/nodes/<endpoint>``, and per
+partition on the leader tablet's root path: ``table_meta.txt``, binlogs, MANIFEST and snapshots.
+Rows go to every partition one of their index keys hashes to (MurmurHash64A, seed 0xe17a1465),
+each LogEntry carrying only that partition's dimensions.
+
+State that is not OpenMLDB's (table specs, the row counter, the operation journal used for
+ground truth) lives under ``<base>/sandbox/``, so several processes — the CLI at the shell, a
+continuous writer, a test — can work on one sandbox in turn.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from omsync_tui.core.errors import NotFoundError, UsageError
+from omsync_tui.openmldb.hashing import index_key, partition_of
+from omsync_tui.openmldb.proto import common_pb2, name_server_pb2, tablet_pb2, type_pb2
+from omsync_tui.openmldb.rowcodec import compress_value, encode_row
+from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
+from omsync_tui.openmldb.zkpaths import ZkPaths
+from omsync_tui.sandbox.datagen import IndexSpec, RowGenerator, TableSpec
+from omsync_tui.sandbox.partition import PartitionWriter, locked, read_journal, write_partition_meta
+from omsync_tui.sandbox.truth import TruthRow, expected_rows, to_json_values
+
+DEFAULT_TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
+STORAGE_MODE = {"memory": common_pb2.kMemory, "ssd": common_pb2.kSSD, "hdd": common_pb2.kHDD}
+ROOT_FLAG = {"memory": "db_root_path", "ssd": "ssd_root_path", "hdd": "hdd_root_path"}
+
+
+@dataclass
+class SandboxConfig:
+    """``<base>/sandbox/sandbox.json``: how to find the cluster again from another process."""
+
+    zk_hosts: str
+    zk_root: str = "/openmldb"
+    tablets: tuple[str, ...] = DEFAULT_TABLETS
+    binlog_max_bytes: int = 256 * 1024
+    seed: int = 0
+    snapshot_compression: str | None = None  # memory tables: None | zlib | snappy
+
+    def save(self, base: Path) -> None:
+        path = base / "sandbox" / "sandbox.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = dict(self.__dict__, tablets=list(self.tablets))
+        path.write_text(json.dumps(data, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, base: Path) -> SandboxConfig:
+        path = base / "sandbox" / "sandbox.json"
+        if not path.exists():
+            raise NotFoundError(f"no sandbox at {base}", hint="create one with: omsync sandbox up --dir DIR")
+        data = json.loads(path.read_text())
+        data["tablets"] = tuple(data["tablets"])
+        return cls(**data)
+
+
+@dataclass
+class TableState:
+    """The sandbox's own record of one table (spec, schema growth, row counter)."""
+
+    tid: int
+    spec: TableSpec
+    added: list[Column] = field(default_factory=list)
+    versions: dict[int, int] = field(default_factory=dict)
+    next_row: int = 0
+    seed: int = 0
+
+    @property
+    def schema(self) -> TableSchema:
+        return TableSchema(self.spec.columns, tuple(self.added), dict(self.versions))
+
+    def to_json(self) -> dict[str, Any]:
+        col = lambda c: {"name": c.name, "type": int(c.type), "not_null": c.not_null}  # noqa: E731
+        s = self.spec
+        return {
+            "tid": self.tid, "next_row": self.next_row, "seed": self.seed,
+            "versions": {str(k): v for k, v in self.versions.items()},
+            "added": [col(c) for c in self.added],
+            "spec": {
+                "db": s.db, "name": s.name, "columns": [col(c) for c in s.columns],
+                "indexes": [{"name": i.name, "columns": list(i.columns), "ts": i.ts_column} for i in s.indexes],
+                "partition_num": s.partition_num, "storage": s.storage, "snappy": s.snappy,
+                "abs_ttl_minutes": s.abs_ttl_minutes, "lat_ttl": s.lat_ttl,
+            },
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TableState:
+        col = lambda c: Column(c["name"], ColumnType(c["type"]), c["not_null"])  # noqa: E731
+        s = d["spec"]
+        spec = TableSpec(
+            s["db"], s["name"], tuple(col(c) for c in s["columns"]),
+            tuple(IndexSpec(i["name"], tuple(i["columns"]), i["ts"]) for i in s["indexes"]),
+            partition_num=s["partition_num"], storage=s["storage"], snappy=s["snappy"],
+            abs_ttl_minutes=s["abs_ttl_minutes"], lat_ttl=s["lat_ttl"],
+        )
+        return cls(d["tid"], spec, [col(c) for c in d["added"]],
+                   {int(k): v for k, v in d["versions"].items()}, d["next_row"], d["seed"])
+
+
+class SandboxCluster:
+    """Drive a simulated cluster: create tables, write rows, snapshot, alter, know the truth."""
+
+    def __init__(self, base: Path, zk: Any, config: SandboxConfig) -> None:
+        self.base = base
+        self.zk = zk
+        self.config = config
+        self.paths = ZkPaths(config.zk_root)
+        self.state_dir = base / "sandbox"
+
+    # -- layout ---------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, base: Path, zk: Any, config: SandboxConfig) -> SandboxCluster:
+        base.mkdir(parents=True, exist_ok=True)
+        config.save(base)
+        cluster = cls(base, zk, config)
+        for path in (cluster.paths.db_table_data, cluster.paths.nodes, f"{config.zk_root}/db"):
+            zk.ensure_path(path)
+        for path in (cluster.paths.table_index, cluster.paths.notify, f"{config.zk_root}/table/term"):
+            if not zk.exists(path):
+                zk.create(path, b"0", makepath=True)
+        for endpoint in config.tablets:
+            cluster.write_tablet_flags(endpoint)
+        return cluster
+
+    @classmethod
+    def open(cls, base: Path, zk: Any) -> SandboxCluster:
+        return cls(base, zk, SandboxConfig.load(base))
+
+    def tablet_dir(self, endpoint: str) -> Path:
+        return self.base / "tablets" / endpoint.replace(":", "_")
+
+    def tablet_root(self, endpoint: str, storage: str) -> Path:
+        return self.tablet_dir(endpoint) / {"memory": "db", "ssd": "ssd", "hdd": "hdd"}[storage]
+
+    def write_tablet_flags(self, endpoint: str) -> Path:
+        """A ``tablet.flags`` like a real deployment's, so collectors can read the root paths."""
+        d = self.tablet_dir(endpoint)
+        d.mkdir(parents=True, exist_ok=True)
+        lines = [f"--endpoint={endpoint}", "--role=tablet",
+                 f"--zk_cluster={self.config.zk_hosts}", f"--zk_root_path={self.config.zk_root}"]
+        for storage, flag in ROOT_FLAG.items():
+            root = self.tablet_root(endpoint, storage)
+            root.mkdir(parents=True, exist_ok=True)
+            lines.append(f"--{flag}={root}")
+        path = d / "tablet.flags"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def register_tablets(self, *, ephemeral: bool = True) -> None:
+        """``<root>/nodes/<endpoint>``, as a live tablet holds it (ephemeral, ``startup_<ep>``)."""
+        for endpoint in self.config.tablets:
+            path = self.paths.tablet(endpoint)
+            if not self.zk.exists(path):
+                self.zk.create(path, f"startup_{endpoint}".encode(), ephemeral=ephemeral, makepath=True)
+
+    # -- tables ---------------------------------------------------------------------------
+
+    def _state_path(self, tid: int) -> Path:
+        return self.state_dir / "tables" / f"{tid}.json"
+
+    def _save_state(self, st: TableState) -> None:
+        path = self._state_path(st.tid)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(st.to_json()))
+        tmp.replace(path)
+
+    def tables(self) -> list[TableState]:
+        d = self.state_dir / "tables"
+        if not d.exists():
+            return []
+        return sorted((TableState.from_json(json.loads(p.read_text())) for p in d.glob("*.json")),
+                      key=lambda s: s.tid)
+
+    def table(self, name: str) -> TableState:
+        for st in self.tables():
+            if st.spec.full_name == name:
+                return st
+        known = ", ".join(s.spec.full_name for s in self.tables()) or "none"
+        raise NotFoundError(f"sandbox has no table {name!r} (tables: {known})",
+                            hint="create it with: omsync sandbox create-table")
+
+    def leader(self, st: TableState, pid: int) -> str:
+        tablets = self.config.tablets
+        return tablets[(st.tid + pid) % len(tablets)]
+
+    def partition_dir(self, st: TableState, pid: int) -> Path:
+        return self.tablet_root(self.leader(st, pid), st.spec.storage) / f"{st.tid}_{pid}"
+
+    def journal_path(self, st: TableState, pid: int) -> Path:
+        return self.state_dir / "journal" / f"{st.tid}_{pid}.jsonl"
+
+    def _allocate_tid(self) -> int:
+        while True:
+            data, stat = self.zk.get(self.paths.table_index)
+            tid = int(data.decode() or "0") + 1
+            try:
+                self.zk.set(self.paths.table_index, str(tid).encode(), version=stat.version)
+                return tid
+            except Exception as exc:  # BadVersionError: another writer won; try again
+                if type(exc).__name__ != "BadVersionError":
+                    raise
+
+    def _bump_notify(self) -> None:
+        data, stat = self.zk.get(self.paths.notify)
+        self.zk.set(self.paths.notify, str(int(data.decode() or "0") + 1).encode(), version=stat.version)
+
+    def create_table(self, spec: TableSpec, *, seed: int | None = None) -> TableState:
+        for st in self.tables():
+            if st.spec.full_name == spec.full_name:
+                raise UsageError(f"table {spec.full_name} already exists in the sandbox")
+        tid = self._allocate_tid()
+        st = TableState(tid, spec, seed=self.config.seed if seed is None else seed)
+        self.zk.ensure_path(f"{self.config.zk_root}/db/{spec.db}")
+        self._publish(st, create=True)
+        self._save_state(st)
+        return st
+
+    def table_info(self, st: TableState) -> name_server_pb2.TableInfo:
+        s = st.spec
+        info = name_server_pb2.TableInfo(
+            name=s.name, db=s.db, tid=st.tid, seg_cnt=8, partition_num=s.partition_num, replica_num=1,
+            compress_type=type_pb2.kSnappy if s.snappy else type_pb2.kNoCompress,
+            format_version=1, storage_mode=STORAGE_MODE[s.storage], key_entry_max_height=4,
+        )
+        _fill_schema(info, st)
+        for pid in range(s.partition_num):
+            tp = info.table_partition.add(pid=pid)
+            tp.partition_meta.add(endpoint=self.leader(st, pid), is_leader=True, is_alive=True)
+            tp.term_offset.add(term=1, offset=0)
+        return info
+
+    def table_meta(self, st: TableState, pid: int) -> tablet_pb2.TableMeta:
+        s = st.spec
+        meta = tablet_pb2.TableMeta(
+            tid=st.tid, name=s.name, pid=pid, seg_cnt=8, mode=tablet_pb2.kTableLeader, term=1,
+            compress_type=type_pb2.kSnappy if s.snappy else type_pb2.kNoCompress,
+            key_entry_max_height=4, format_version=1, db=s.db, storage_mode=STORAGE_MODE[s.storage],
+        )
+        _fill_schema(meta, st)
+        for p in range(s.partition_num):
+            tp = meta.table_partition.add(pid=p)
+            tp.partition_meta.add(endpoint=self.leader(st, p), is_leader=True, is_alive=True)
+        return meta
+
+    def _publish(self, st: TableState, *, create: bool) -> None:
+        """TableInfo to ZooKeeper and table_meta.txt to every partition directory."""
+        data = self.table_info(st).SerializeToString()
+        path = self.paths.table(st.tid)
+        if create:
+            self.zk.create(path, data, makepath=True)
+        else:
+            self.zk.set(path, data)
+        for pid in range(st.spec.partition_num):
+            part = self.partition_dir(st, pid)
+            write_partition_meta(part, self.table_meta(st, pid))
+            (part / "binlog").mkdir(exist_ok=True)
+            (part / "snapshot").mkdir(exist_ok=True)
+        self._bump_notify()
+
+    def add_column(self, name: str, column: Column) -> TableState:
+        """``ALTER TABLE ... ADD COLUMN``: a new schema version; later rows carry it in byte 1."""
+        with locked(self.state_dir / "locks" / f"{name}.lock"):
+            st = self.table(name)
+            if column.name in {c.name for c in st.schema.latest}:
+                raise UsageError(f"table {name} already has a column {column.name!r}")
+            st.added.append(replace(column, not_null=False))
+            st.versions[st.schema.latest_version + 1] = len(st.spec.columns) + len(st.added)
+            self._publish(st, create=False)
+            self._save_state(st)
+            return st
+
+    def drop_table(self, name: str) -> None:
+        st = self.table(name)
+        self.zk.delete(self.paths.table(st.tid))
+        self._state_path(st.tid).unlink()
+        self._bump_notify()
+
+    # -- writing --------------------------------------------------------------------------
+
+    def _writers(self, st: TableState, stack: ExitStack) -> dict[int, PartitionWriter]:
+        writers = {}
+        for pid in range(st.spec.partition_num):
+            w = PartitionWriter(self.partition_dir(st, pid), self.journal_path(st, pid),
+                                binlog_max_bytes=self.config.binlog_max_bytes)
+            stack.callback(w.close)
+            writers[pid] = w
+        return writers
+
+    def _disk(self, st: TableState, pid: int, stack: ExitStack) -> Any:
+        from omsync_tui.sandbox.rocks_writer import DiskTableWriter
+
+        writer = DiskTableWriter(self.partition_dir(st, pid) / "data", self.table_meta(st, pid))
+        stack.callback(writer.close)
+        return writer
+
+    def put_rows(self, name: str, rows: Sequence[Sequence[object]], *, time_ms: int | None = None) -> int:
+        """Insert ``rows`` (values of the latest schema) as a SQL client's puts would arrive."""
+        with locked(self.state_dir / "locks" / f"{name}.lock"), ExitStack() as stack:
+            st = self.table(name)
+            self._put(st, rows, time_ms, stack)
+            return len(rows)
+
+    def write(self, name: str, count: int) -> tuple[int, int]:
+        """Insert the next ``count`` generated rows; returns the row-number range written."""
+        with locked(self.state_dir / "locks" / f"{name}.lock"), ExitStack() as stack:
+            st = self.table(name)
+            gen = RowGenerator(st.schema.latest, st.seed)
+            start = st.next_row
+            for chunk in range(start, start + count, 5000):
+                n = min(5000, start + count - chunk)
+                self._put(st, gen.rows(chunk, n), None, stack, first_row=chunk)
+            st.next_row = start + count
+            self._save_state(st)
+            return start, start + count
+
+    def _put(self, st: TableState, rows: Sequence[Sequence[object]], time_ms: int | None,
+             stack: ExitStack, first_row: int | None = None) -> None:
+        schema = st.schema
+        columns = schema.latest
+        version = schema.latest_version
+        positions = {c.name: i for i, c in enumerate(columns)}
+        writers = self._writers(st, stack)
+        disks = {pid: self._disk(st, pid, stack) for pid in writers} if st.spec.storage != "memory" else {}
+        spec = st.spec
+        for n, values in enumerate(rows):
+            if len(values) != len(columns):
+                raise UsageError(f"{spec.full_name} has {len(columns)} columns, a row has {len(values)}")
+            put_time = time_ms if time_ms is not None else (
+                1_700_000_000_000 + 7 * (first_row + n) + 3 if first_row is not None else int(time.time() * 1000))
+            row = encode_row(columns, values, schema_version=version)
+            stored = compress_value(row) if spec.snappy else row
+            by_pid: dict[int, list[tuple[int, str, int]]] = {}
+            for idx, ix in enumerate(spec.indexes):
+                key = index_key([values[positions[c]] for c in ix.columns])
+                ts = put_time if ix.ts_column is None else values[positions[ix.ts_column]]
+                if not isinstance(ts, int):
+                    raise UsageError(f"index {ix.name}: ts column {ix.ts_column} must be set (got {ts!r})")
+                by_pid.setdefault(partition_of(key, spec.partition_num), []).append((idx, key, ts))
+            for pid, dims in by_pid.items():
+                entry = tablet_pb2.LogEntry(pk="", value=stored, ts=put_time)
+                for idx, key, _ in dims:
+                    entry.dimensions.add(key=key, idx=idx)
+                t0 = next((ts for idx, _, ts in dims if idx == 0), 0)
+                writers[pid].append(entry, {
+                    "op": "put", "sv": version, "t0": t0,
+                    "dims": [[idx, key] for idx, key, _ in dims], "v": to_json_values(values),
+                })
+                if pid in disks:
+                    disks[pid].put([(idx, key.encode(), ts) for idx, key, ts in dims], stored)
+
+    def delete(self, name: str, key: str) -> int:
+        """``DELETE FROM t WHERE <index-0 key> = key``: one delete entry in the key's partition."""
+        with locked(self.state_dir / "locks" / f"{name}.lock"), ExitStack() as stack:
+            st = self.table(name)
+            pid = partition_of(key, st.spec.partition_num)
+            writer = self._writers(st, stack)[pid]
+            entry = tablet_pb2.LogEntry(method_type=tablet_pb2.kDelete)
+            entry.dimensions.add(key=key, idx=0)
+            index = writer.append(entry, {"op": "del", "dims": [[0, key]]})
+            if st.spec.storage != "memory":
+                self._disk(st, pid, stack).delete(0, key.encode())
+            return index
+
+    def restart_tablet(self, name: str, *, torn_tail: bytes = b"") -> None:
+        """Every partition of ``name`` behaves as after a tablet restart (EOF in place, new file)."""
+        with locked(self.state_dir / "locks" / f"{name}.lock"), ExitStack() as stack:
+            for w in self._writers(self.table(name), stack).values():
+                w.restart(torn_tail)
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def snapshot(self, name: str, *, purge_binlogs: bool = True) -> dict[int, tablet_pb2.Manifest]:
+        """Make a snapshot of every partition (as the tablet's daily job or `makesnapshot`)."""
+        with locked(self.state_dir / "locks" / f"{name}.lock"), ExitStack() as stack:
+            st = self.table(name)
+            out = {}
+            for pid, w in self._writers(st, stack).items():
+                if st.spec.storage == "memory":
+                    entries = self._live_memory_entries(st, pid, w.last_index)
+                    out[pid] = w.write_memory_snapshot(entries, self.config.snapshot_compression)
+                else:
+                    snap_name = w.snapshot_name()
+                    disk = self._disk(st, pid, stack)
+                    tmp = w.snapshot_dir / f"{snap_name}.tmp"
+                    disk.checkpoint(tmp)
+                    tmp.rename(w.snapshot_dir / snap_name)
+                    count = len(self._truth(st, pid, w.last_index, disk=True, tail=False))
+                    out[pid] = w.install_disk_snapshot(w.snapshot_dir / snap_name, snap_name, count)
+                if purge_binlogs:
+                    w.purge_binlogs()
+            return out
+
+    def _live_memory_entries(self, st: TableState, pid: int, upto: int) -> list[bytes]:
+        """Serialized LogEntries a memory table holds: every put not deleted (by index-0 key)."""
+        live: list[tuple[dict[int, str], bytes]] = []
+        for op in read_journal(self.journal_path(st, pid)):
+            if op["i"] > upto:
+                break
+            dims = {int(i): str(k) for i, k in op["dims"]}
+            if op["op"] == "del":
+                live = [(d, e) for d, e in live if d.get(0) != dims[0]]
+            else:
+                live.append((dims, bytes.fromhex(op["e"])))
+        return [e for _, e in live]
+
+    # -- ground truth ---------------------------------------------------------------------
+
+    def _truth(self, st: TableState, pid: int, offset: int, *, disk: bool, tail: bool) -> list[TruthRow]:
+        rows = expected_rows(read_journal(self.journal_path(st, pid)), st.schema,
+                             snapshot_offset=offset, disk=disk)
+        return rows if tail else [r for r in rows if r.log_index <= offset]
+
+    def expected_full_sync(self, name: str) -> dict[int, list[TruthRow]]:
+        """Per pid, the rows a FULL sync must produce (snapshot part, then binlog part)."""
+        st = self.table(name)
+        out = {}
+        for pid in range(st.spec.partition_num):
+            manifest_path = self.partition_dir(st, pid) / "snapshot" / "MANIFEST"
+            offset = 0
+            if manifest_path.exists():
+                from omsync_tui.openmldb.metadata import read_manifest
+
+                offset = int(read_manifest(manifest_path).offset)
+            out[pid] = self._truth(st, pid, offset, disk=st.spec.storage != "memory", tail=True)
+        return out
+
+    def iter_partitions(self, name: str) -> Iterator[tuple[int, str, Path]]:
+        st = self.table(name)
+        for pid in range(st.spec.partition_num):
+            yield pid, self.leader(st, pid), self.partition_dir(st, pid)
+
+
+def _fill_schema(msg: Any, st: TableState) -> None:
+    s = st.spec
+    for c in s.columns:
+        msg.column_desc.add(name=c.name, data_type=int(c.type), not_null=c.not_null)
+    for c in st.added:
+        msg.added_column_desc.add(name=c.name, data_type=int(c.type), not_null=c.not_null)
+    for vid, count in sorted(st.versions.items()):
+        msg.schema_versions.add(id=vid, field_count=count)
+    for ix in s.indexes:
+        ck = msg.column_key.add(index_name=ix.name, col_name=list(ix.columns))
+        if ix.ts_column:
+            ck.ts_name = ix.ts_column
+        if s.abs_ttl_minutes and s.lat_ttl:
+            ck.ttl.ttl_type = type_pb2.kAbsOrLat
+        elif s.lat_ttl:
+            ck.ttl.ttl_type = type_pb2.kLatestTime
+        else:
+            ck.ttl.ttl_type = type_pb2.kAbsoluteTime
+        ck.ttl.abs_ttl = s.abs_ttl_minutes
+        ck.ttl.lat_ttl = s.lat_ttl

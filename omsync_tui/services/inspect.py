@@ -1,0 +1,243 @@
+"""What ``omsync inspect`` shows: binlog entries, snapshot rows and single rows, decoded.
+
+This module turns files into plain records (dicts ready for JSON) and a summary; the CLI only
+prints them. Damaged input raises ``FormatError`` naming file, byte offset and log_index, unless
+the caller asked to skip bad records, in which case each one is counted and reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omsync_tui.core.errors import FormatError, NotFoundError, RowDecodeError, UsageError
+from omsync_tui.openmldb.proto import tablet_pb2, type_pb2
+from omsync_tui.openmldb.schema import TableSchema
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SchemaSource:
+    """The schema rows are decoded with, where it came from, and whether values are snappy."""
+
+    schema: TableSchema
+    snappy: bool
+    origin: str
+    table_meta: tablet_pb2.TableMeta | None = None
+
+
+def load_schema(
+    *,
+    schema_file: Path | None = None,
+    table_info_file: Path | None = None,
+    table_meta_file: Path | None = None,
+    default_table_meta: Path | None = None,
+) -> SchemaSource:
+    """One of ``--schema`` / ``--table-info`` / ``--table-meta``, else the partition's table_meta.txt."""
+    given = [p for p in (schema_file, table_info_file, table_meta_file) if p is not None]
+    if len(given) > 1:
+        raise UsageError("give only one of --schema, --table-info, --table-meta")
+    if schema_file is not None:
+        return SchemaSource(TableSchema.from_json_file(schema_file), False, str(schema_file))
+    if table_info_file is not None:
+        from omsync_tui.openmldb.metadata import read_table_info_file
+
+        info = read_table_info_file(table_info_file)
+        return SchemaSource(TableSchema.from_proto(info, str(table_info_file)),
+                            info.compress_type == type_pb2.kSnappy, str(table_info_file))
+    meta_path = table_meta_file or default_table_meta
+    if meta_path is None or not meta_path.exists():
+        where = f" (looked for {meta_path})" if meta_path is not None else ""
+        raise NotFoundError(
+            f"no schema to decode rows with{where}",
+            hint="pass --schema FILE (JSON columns), --table-info FILE or --table-meta FILE",
+        )
+    from omsync_tui.openmldb.metadata import read_table_meta
+
+    meta = read_table_meta(meta_path)
+    return SchemaSource(TableSchema.from_proto(meta, str(meta_path)),
+                        meta.compress_type == type_pb2.kSnappy, str(meta_path), meta)
+
+
+def json_value(value: object) -> object:
+    """One decoded value as JSON: floats that are not finite become strings, dates ISO text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def json_values(values: Sequence[object]) -> list[object]:
+    return [json_value(v) for v in values]
+
+
+@dataclass
+class Summary:
+    """What a dump ended with: counts, skipped bad records, and an open file's unread tail."""
+
+    records: int = 0
+    skipped: list[FormatError] = field(default_factory=list)
+    open_tail: tuple[str, int, int] | None = None  # (file, offset, unread bytes)
+
+
+class RowDecoder:
+    """Decode stored row values (snappy if the table says so) with the row's schema version."""
+
+    def __init__(self, source: SchemaSource) -> None:
+        self.source = source
+
+    def __call__(self, value: bytes) -> list[object]:
+        from omsync_tui.openmldb.rowcodec import decode_row_versioned, maybe_decompress
+
+        return decode_row_versioned(maybe_decompress(value, self.source.snappy), self.source.schema)
+
+
+def entry_record(entry: tablet_pb2.LogEntry, decode: RowDecoder) -> Record:
+    """A LogEntry as ``omsync inspect`` prints it in jsonl."""
+    is_delete = entry.method_type == tablet_pb2.kDelete
+    values = None if is_delete else json_values(decode(entry.value))
+    return {
+        "log_index": entry.log_index,
+        "term": entry.term,
+        "ts": entry.ts,
+        "method": "delete" if is_delete else "put",
+        "dimensions": [[d.idx, d.key] for d in entry.dimensions],
+        "values": values,
+    }
+
+
+def _decode_or_locate(entry: tablet_pb2.LogEntry, decode: RowDecoder, path: str, offset: int) -> Record:
+    try:
+        return entry_record(entry, decode)
+    except RowDecodeError as exc:
+        raise RowDecodeError(exc.reason, path=path, offset=offset, log_index=entry.log_index,
+                             hint=exc.hint or "is the schema the table's? try --table-meta") from None
+
+
+def iter_binlog(
+    path: Path, source: SchemaSource, summary: Summary, *, start: int = 0, verify_crc: bool = True,
+    skip_bad: bool = False,
+) -> Iterator[tuple[str, int, Record]]:
+    """(file, byte offset, record) for a ``.log`` file or a binlog directory, in log order."""
+    from omsync_tui.openmldb.binlog import BinlogReader
+
+    if not path.exists():
+        raise NotFoundError(f"{path} does not exist")
+    decode = RowDecoder(source)
+    reader = BinlogReader(path, start=max(start, 0), verify_crc=verify_crc, skip_bad=skip_bad)
+    try:
+        for item in reader:
+            try:
+                record = _decode_or_locate(item.entry, decode, str(item.path), item.offset)
+            except FormatError as exc:
+                if not skip_bad:
+                    raise
+                summary.skipped.append(exc)
+                continue
+            summary.records += 1
+            yield item.path.name, item.offset, record
+    finally:
+        summary.skipped.extend(reader.skipped_errors)
+        if reader.open_tail is not None:
+            summary.open_tail = reader.open_tail
+        reader.close()
+
+
+def iter_memory_snapshot(
+    path: Path, source: SchemaSource, summary: Summary, *, verify_crc: bool = True, skip_bad: bool = False,
+) -> Iterator[tuple[str, int, Record]]:
+    from omsync_tui.openmldb.memsnapshot import iter_sdb
+
+    decode = RowDecoder(source)
+    bad: list[FormatError] = []
+    for offset, entry in iter_sdb(path, verify_crc=verify_crc, skip_bad=skip_bad, errors=bad):
+        try:
+            record = _decode_or_locate(entry, decode, str(path), offset)
+        except FormatError as exc:
+            if not skip_bad:
+                raise
+            summary.skipped.append(exc)
+            continue
+        summary.records += 1
+        yield path.name, offset, record
+    summary.skipped.extend(bad)
+
+
+def iter_disk_snapshot(
+    path: Path, source: SchemaSource, summary: Summary, *, skip_bad: bool = False,
+) -> Iterator[tuple[str, int, Record]]:
+    """Rows of index 0 of a RocksDB checkpoint, in comparator order, TTL applied as the tablet does."""
+    from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader
+
+    if source.table_meta is None:
+        raise UsageError(
+            f"{path}: a disk snapshot needs the table's index layout, which --schema does not have",
+            hint="pass --table-meta (the partition's table_meta.txt) or --table-info",
+        )
+    decode = RowDecoder(source)
+    with DiskSnapshotReader(path, source.table_meta) as reader:
+        for ordinal, row in enumerate(reader.iter_index0()):
+            try:
+                values = json_values(decode(row.value))
+            except RowDecodeError as exc:
+                err = RowDecodeError(f"row #{ordinal} (pk {row.pk!r}, ts {row.ts}): {exc.reason}",
+                                     path=str(path), hint=exc.hint)
+                if not skip_bad:
+                    raise err from None
+                summary.skipped.append(err)
+                continue
+            summary.records += 1
+            yield path.name, ordinal, {"pk": row.pk.decode("utf-8", "backslashreplace"), "ts": row.ts,
+                                       "values": values}
+
+
+def describe_snapshot(path: Path) -> tuple[str, Path, Path | None]:
+    """("memory"|"disk", snapshot path, partition dir guess) for a snapshot file or directory.
+
+    A path to the ``snapshot/`` directory itself is resolved through its MANIFEST.
+    """
+    if not path.exists():
+        raise NotFoundError(f"{path} does not exist")
+    if path.is_dir() and (path / "MANIFEST").is_file() and not (path / "CURRENT").exists():
+        from omsync_tui.openmldb.metadata import read_manifest
+
+        manifest = read_manifest(path / "MANIFEST")
+        if not manifest.name:
+            raise NotFoundError(f"{path / 'MANIFEST'} names no snapshot (empty table?)")
+        return describe_snapshot(path / manifest.name)
+    part = path.parent.parent if path.parent.name == "snapshot" else None
+    if path.is_file() and ".sdb" in path.name:
+        return "memory", path, part
+    if path.is_dir() and (path / "CURRENT").exists():
+        return "disk", path, part
+    raise UsageError(f"{path} is neither a .sdb file nor a RocksDB checkpoint directory",
+                     hint="pass a snapshot/<name>.sdb[.zlib|.snappy] file or a snapshot/<name>/ directory")
+
+
+def text_line(file: str, offset: int, record: Record) -> str:
+    """A human line per record, like mysqlbinlog's ``# at`` lines."""
+    if "log_index" in record:
+        dims = " ".join(f"{i}:{k!r}" for i, k in record["dimensions"])
+        head = (f"# {file} at {offset}  log_index {record['log_index']}  term {record['term']}  "
+                f"ts {record['ts']}  {record['method']}  dims [{dims}]")
+    else:
+        head = f"# {file} row {offset}  pk {record['pk']!r}  ts {record['ts']}"
+    if record["values"] is None:
+        return head
+    return head + "\n    " + ", ".join(_text_value(v) for v in record["values"])
+
+
+def _text_value(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value not in ("NaN", "Infinity", "-Infinity"):
+        return repr(value)
+    return str(value)

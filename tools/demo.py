@@ -41,8 +41,19 @@ def main() -> None:
         shutil.rmtree(base)
     run("sandbox", "up", *d, "--binlog-max-kb", "64", "--snapshot-compression", "snappy")
     run("sandbox", "create-table", *d, "shop.orders", "--storage", "memory", "--partitions", "2")
-    run("sandbox", "create-table", *d, "shop.events", "--preset", "multiindex", "--storage", "ssd",
-        "--partitions", "3", "--snappy")
+    run(
+        "sandbox",
+        "create-table",
+        *d,
+        "shop.events",
+        "--preset",
+        "multiindex",
+        "--storage",
+        "ssd",
+        "--partitions",
+        "3",
+        "--snappy",
+    )
     for table in ("shop.orders", "shop.events"):
         run("sandbox", "write", *d, table, "--rows", "2000")
         run("sandbox", "snapshot", *d, table)

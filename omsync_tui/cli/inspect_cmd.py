@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from omsync_tui.core.errors import FormatError, UsageError
+from omsync_tui.core.errors import FormatError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from omsync_tui.services.inspect import Record, SchemaSource, Summary
@@ -23,12 +23,14 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Dump binlogs, snapshots and rows (like mysqlbinlog).", no_args_is_help=True)
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     text = "text"
     jsonl = "jsonl"
 
 
-SchemaOpt = Annotated[Path | None, typer.Option("--schema", help='JSON columns: [{"name":"c1","type":"int"}]')]
+SchemaOpt = Annotated[
+    Path | None, typer.Option("--schema", help='JSON columns: [{"name":"c1","type":"int"}]')
+]
 TableInfoOpt = Annotated[Path | None, typer.Option("--table-info", help="binary nameserver TableInfo")]
 TableMetaOpt = Annotated[Path | None, typer.Option("--table-meta", help="text TableMeta (table_meta.txt)")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or jsonl")]
@@ -55,18 +57,22 @@ def _finish(summary: Summary, output: Output) -> None:
     for err in summary.skipped:
         print(f"skipped: {err.message}", file=sys.stderr)
     if summary.skipped:
-        print(f"skipped {len(summary.skipped)} bad record(s) of {summary.records + len(summary.skipped)}",
-              file=sys.stderr)
+        print(
+            f"skipped {len(summary.skipped)} bad record(s) of {summary.records + len(summary.skipped)}",
+            file=sys.stderr,
+        )
         raise typer.Exit(FormatError.exit_code)
 
 
-def _source(schema: Path | None, table_info: Path | None, table_meta: Path | None,
-            partition_dir: Path | None) -> SchemaSource:
+def _source(
+    schema: Path | None, table_info: Path | None, table_meta: Path | None, partition_dir: Path | None
+) -> SchemaSource:
     from omsync_tui.services.inspect import load_schema
 
     default = partition_dir / "table_meta.txt" if partition_dir is not None else None
-    return load_schema(schema_file=schema, table_info_file=table_info, table_meta_file=table_meta,
-                       default_table_meta=default)
+    return load_schema(
+        schema_file=schema, table_info_file=table_info, table_meta_file=table_meta, default_table_meta=default
+    )
 
 
 @app.command()
@@ -85,18 +91,27 @@ def binlog(
 
     if start < 0:
         raise UsageError("--from must be ≥ 0")
+    if not path.exists():
+        raise NotFoundError(f"{path} does not exist", hint="pass a NNNNNNNN.log file or a binlog directory")
     part = path.parent if path.is_dir() else path.parent.parent
     source = _source(schema, table_info, table_meta, part)
     summary = Summary()
-    _print(iter_binlog(path, source, summary, start=start, verify_crc=not no_verify_crc, skip_bad=skip_bad),
-           output)
+    _print(
+        iter_binlog(path, source, summary, start=start, verify_crc=not no_verify_crc, skip_bad=skip_bad),
+        output,
+    )
     _finish(summary, output)
 
 
 @app.command()
 def snapshot(
-    path: Annotated[Path, typer.Argument(help="a .sdb[.zlib|.snappy] file, a RocksDB checkpoint dir, "
-                                              "or the snapshot/ dir (its MANIFEST picks the snapshot)")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="a .sdb[.zlib|.snappy] file, a RocksDB checkpoint dir, "
+            "or the snapshot/ dir (its MANIFEST picks the snapshot)"
+        ),
+    ],
     schema: SchemaOpt = None,
     table_info: TableInfoOpt = None,
     table_meta: TableMetaOpt = None,
@@ -116,7 +131,9 @@ def snapshot(
     source = _source(schema, table_info, table_meta, part)
     summary = Summary()
     if kind == "memory":
-        records = iter_memory_snapshot(resolved, source, summary, verify_crc=not no_verify_crc, skip_bad=skip_bad)
+        records = iter_memory_snapshot(
+            resolved, source, summary, verify_crc=not no_verify_crc, skip_bad=skip_bad
+        )
     else:
         records = iter_disk_snapshot(resolved, source, summary, skip_bad=skip_bad)
     _print(records, output)
@@ -125,8 +142,9 @@ def snapshot(
 
 @app.command()
 def row(
-    hexrows: Annotated[list[str] | None, typer.Argument(help="hex-encoded rows, or - to read lines from stdin")]
-    = None,
+    hexrows: Annotated[
+        list[str] | None, typer.Argument(help="hex-encoded rows, or - to read lines from stdin")
+    ] = None,
     schema: SchemaOpt = None,
     table_info: TableInfoOpt = None,
     table_meta: TableMetaOpt = None,

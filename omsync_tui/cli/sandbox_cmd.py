@@ -25,7 +25,9 @@ from omsync_tui.core.errors import ClusterError, UsageError
 if TYPE_CHECKING:
     from omsync_tui.sandbox.cluster import SandboxCluster
 
-app = typer.Typer(help="A simulated OpenMLDB cluster: real ZooKeeper, real tablet files.", no_args_is_help=True)
+app = typer.Typer(
+    help="A simulated OpenMLDB cluster: real ZooKeeper, real tablet files.", no_args_is_help=True
+)
 
 DirOpt = Annotated[Path, typer.Option("--dir", "-d", help="sandbox directory", envvar="OMSYNC_SANDBOX")]
 TableArg = Annotated[str, typer.Argument(help="db.table")]
@@ -56,8 +58,10 @@ def _connect(hosts: str, timeout: float = 10.0) -> Any:
         zk.start(timeout=timeout)
     except Exception as exc:
         zk.close()
-        raise ClusterError(f"cannot reach ZooKeeper at {hosts}: {exc}",
-                           hint="is the sandbox up? run: omsync sandbox up --dir DIR") from None
+        raise ClusterError(
+            f"cannot reach ZooKeeper at {hosts}: {exc}",
+            hint="is the sandbox up? run: omsync sandbox up --dir DIR",
+        ) from None
     return zk
 
 
@@ -66,7 +70,9 @@ def up(
     base: DirOpt,
     zk: Annotated[str | None, typer.Option(help="use this ZooKeeper instead of starting one")] = None,
     zk_root: Annotated[str, typer.Option(help="OpenMLDB's zk_root_path")] = "/openmldb",
-    tablets: Annotated[str, typer.Option(help="comma-separated tablet endpoints")] = "127.0.0.1:10921,127.0.0.2:10921",
+    tablets: Annotated[
+        str, typer.Option(help="comma-separated tablet endpoints")
+    ] = "127.0.0.1:10921,127.0.0.2:10921",
     seed: Annotated[int, typer.Option(help="seed of generated rows")] = 0,
     binlog_max_kb: Annotated[int, typer.Option(help="rotate binlog files above this size")] = 256,
     snapshot_compression: Annotated[str | None, typer.Option(help="memory snapshots: zlib or snappy")] = None,
@@ -84,13 +90,16 @@ def up(
     config.save(base)
     log = open(base / "sandbox" / "serve.log", "ab")  # noqa: SIM115 - handed to the child
     cmd = [sys.executable, "-m", "omsync_tui", "sandbox", "serve", "--dir", str(base)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ClusterError(f"sandbox serve exited with code {proc.returncode}",
-                               hint=f"see {base / 'sandbox' / 'serve.log'}")
+            raise ClusterError(
+                f"sandbox serve exited with code {proc.returncode}",
+                hint=f"see {base / 'sandbox' / 'serve.log'}",
+            )
         if _alive(base):
             config = SandboxConfig.load(base)
             typer.echo(f"sandbox up: ZooKeeper {config.zk_hosts}{config.zk_root}, tablets {', '.join(eps)}")
@@ -98,7 +107,9 @@ def up(
             return
         time.sleep(0.1)
     proc.terminate()
-    raise ClusterError("sandbox serve did not become ready in 60 s", hint=f"see {base / 'sandbox' / 'serve.log'}")
+    raise ClusterError(
+        "sandbox serve did not become ready in 60 s", hint=f"see {base / 'sandbox' / 'serve.log'}"
+    )
 
 
 def _alive(base: Path) -> bool:
@@ -187,8 +198,10 @@ def create_table(
     spec = preset_spec(preset, db, name, partition_num=partitions, storage=storage, snappy=snappy)
     with _cluster(base.resolve()) as cluster:
         st = cluster.create_table(spec, seed=seed)
-        typer.echo(f"created {table}: tid {st.tid}, {partitions} partitions, {storage}"
-                   + (", snappy" if snappy else ""))
+        typer.echo(
+            f"created {table}: tid {st.tid}, {partitions} partitions, {storage}"
+            + (", snappy" if snappy else "")
+        )
 
 
 @app.command()
@@ -273,11 +286,15 @@ def status(base: DirOpt) -> None:
     base = base.resolve()
     with _cluster(base) as cluster:
         up_state = "up" if _alive(base) else "down"
-        typer.echo(f"sandbox {base} ({up_state}), ZooKeeper {cluster.config.zk_hosts}{cluster.config.zk_root}")
+        typer.echo(
+            f"sandbox {base} ({up_state}), ZooKeeper {cluster.config.zk_hosts}{cluster.config.zk_root}"
+        )
         for st in cluster.tables():
             s = st.spec
-            typer.echo(f"{s.full_name}  tid {st.tid}  {s.storage}{' snappy' if s.snappy else ''}  "
-                       f"schema v{st.schema.latest_version}  rows written {st.next_row}")
+            typer.echo(
+                f"{s.full_name}  tid {st.tid}  {s.storage}{' snappy' if s.snappy else ''}  "
+                f"schema v{st.schema.latest_version}  rows written {st.next_row}"
+            )
             for pid, leader, part in cluster.iter_partitions(s.full_name):
                 files = list_binlogs(part / "binlog")
                 manifest = part / "snapshot" / "MANIFEST"
@@ -298,8 +315,18 @@ def truth(base: DirOpt, table: TableArg) -> None:
     with _cluster(base.resolve()) as cluster:
         for pid, rows in sorted(cluster.expected_full_sync(table).items()):
             for r in rows:
-                typer.echo(json.dumps({"pid": pid, "log_index": r.log_index, "pk": r.pk, "ts": r.ts,
-                                       "values": json_values(r.values)}, ensure_ascii=False))
+                typer.echo(
+                    json.dumps(
+                        {
+                            "pid": pid,
+                            "log_index": r.log_index,
+                            "pk": r.pk,
+                            "ts": r.ts,
+                            "values": json_values(r.values),
+                        },
+                        ensure_ascii=False,
+                    )
+                )
 
 
 def _split(table: str) -> tuple[str, str]:
@@ -307,4 +334,3 @@ def _split(table: str) -> tuple[str, str]:
     if not sep or not db or not name or "." in name:
         raise UsageError(f"{table!r} is not db.table")
     return db, name
-

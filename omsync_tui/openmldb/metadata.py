@@ -55,10 +55,18 @@ def _parse_text(text: str, message: _M, path: Path) -> _M:
             reason = reason[len(prefix) :]
         where = f"line {line}, column {column}" if line is not None else "text"
         raise FormatError(f"{where}: {reason}", path=str(path)) from None
-    missing = message.FindInitializationErrors()
+    missing = _missing_required(message)
     if missing:
         raise FormatError(f"required field(s) missing: {', '.join(missing)}", path=str(path))
     return message
+
+
+def _missing_required(message: Message) -> list[str]:
+    if message.IsInitialized():
+        return []
+    # Present at runtime in every protobuf backend, absent from the type stubs.
+    errors: list[str] = message.FindInitializationErrors()  # type: ignore[attr-defined]
+    return errors
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -118,7 +126,7 @@ def parse_table_info(data: bytes, *, source: str) -> name_server_pb2.TableInfo:
         raise FormatError(f"not a binary TableInfo ({len(data)} bytes): {exc}", path=source) from None
     # Python's parser accepts messages with required fields unset; the nameserver's C++ parser
     # does not, so neither do we.
-    missing = info.FindInitializationErrors()
+    missing = _missing_required(info)
     if missing:
         raise FormatError(f"TableInfo lacks required field(s): {', '.join(missing)}", path=source)
     return info

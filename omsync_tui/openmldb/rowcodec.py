@@ -39,6 +39,7 @@ __all__ = [
     "maybe_decompress",
     "row_size",
     "split_rows",
+    "string_bounds",
 ]
 
 FORMAT_VERSION = 1
@@ -516,7 +517,8 @@ def split_rows(buf: bytes | memoryview) -> tuple[np.ndarray, np.ndarray]:
             pos += size
     except struct.error:
         raise RowDecodeError(
-            f"truncated row #{len(offsets) - 1}: {total - pos} byte(s) left, a row header needs {HEADER_SIZE}",
+            f"truncated row #{len(offsets) - 1}: {total - pos} byte(s) left, "
+            f"a row header needs {HEADER_SIZE}",
             offset=pos,
         ) from None
     if pos > total:
@@ -547,4 +549,3 @@ def maybe_decompress(value: bytes, snappy: bool) -> bytes:
 def compress_value(row: bytes) -> bytes:
     """Raw snappy compression, as a kSnappy table stores values."""
     return bytes(cramjam.snappy.compress_raw(row))
-

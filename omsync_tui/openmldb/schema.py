@@ -9,13 +9,18 @@ once so decoders never look at protobufs.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from omsync_tui.core.errors import RowDecodeError, UsageError
+
+if TYPE_CHECKING:
+    from omsync_tui.openmldb.proto import common_pb2
+    from omsync_tui.openmldb.proto.name_server_pb2 import TableInfo
+    from omsync_tui.openmldb.proto.tablet_pb2 import TableMeta
 
 
 class ColumnType(IntEnum):
@@ -106,29 +111,7 @@ class Column:
     not_null: bool = False
 
 
-class _ColumnDescLike(Protocol):
-    name: str
-    data_type: int
-    not_null: bool
-
-
-class _VersionPairLike(Protocol):
-    id: int
-    field_count: int
-
-
-class _TableDefLike(Protocol):
-    """What TableInfo (nameserver) and TableMeta (tablet) have in common for schemas."""
-
-    @property
-    def column_desc(self) -> Sequence[_ColumnDescLike]: ...
-    @property
-    def added_column_desc(self) -> Sequence[_ColumnDescLike]: ...
-    @property
-    def schema_versions(self) -> Sequence[_VersionPairLike]: ...
-
-
-def _column_from_desc(desc: _ColumnDescLike, where: str) -> Column:
+def _column_from_desc(desc: common_pb2.ColumnDesc, where: str) -> Column:
     try:
         ctype = ColumnType(desc.data_type)
     except ValueError:
@@ -184,7 +167,7 @@ class TableSchema:
         return self.base + self.added[: count - len(self.base)]
 
     @classmethod
-    def from_proto(cls, table: _TableDefLike, where: str = "table") -> TableSchema:
+    def from_proto(cls, table: TableInfo | TableMeta, where: str = "table") -> TableSchema:
         """From an ``openmldb.nameserver.TableInfo`` or an ``openmldb.api.TableMeta``."""
         base = tuple(_column_from_desc(d, where) for d in table.column_desc)
         added = tuple(_column_from_desc(d, where) for d in table.added_column_desc)
@@ -206,13 +189,18 @@ class TableSchema:
                 hint='write a list like [{"name": "c1", "type": "int"}]',
             ) from None
         if not isinstance(data, list) or not data:
-            raise UsageError(f"{where}: expected a non-empty JSON list of columns",
-                             hint='write a list like [{"name": "c1", "type": "int"}]')
+            raise UsageError(
+                f"{where}: expected a non-empty JSON list of columns",
+                hint='write a list like [{"name": "c1", "type": "int"}]',
+            )
         columns = []
         for i, item in enumerate(data):
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str) \
-                    or not isinstance(item.get("type"), str):
-                raise UsageError(f"{where}: column #{i} needs string fields \"name\" and \"type\", got {item!r}")
+            if (
+                not isinstance(item, dict)
+                or not isinstance(item.get("name"), str)
+                or not isinstance(item.get("type"), str)
+            ):
+                raise UsageError(f'{where}: column #{i} needs string fields "name" and "type", got {item!r}')
             try:
                 ctype = parse_type_name(item["type"])
             except UsageError as exc:

@@ -187,7 +187,7 @@ def resolve_table(zk: Any, paths: ZkPaths, name: str) -> name_server_pb2.TableIn
         if info.db == db and info.name == table:
             return info
     known = [_qualified(t) for t in tables]
-    similar = difflib.get_close_matches(f"{db}.{table}", known, n=5, cutoff=0.5)
+    similar = _similar_tables(db, table, tables)
     if similar:
         hint = f"did you mean {', '.join(similar)}?"
     elif known:
@@ -196,6 +196,22 @@ def resolve_table(zk: Any, paths: ZkPaths, name: str) -> name_server_pb2.TableIn
     else:
         hint = f"the cluster has no tables under {paths.db_table_data}; {ROOT_HINT}"
     raise NotFoundError(f"table {db}.{table} does not exist", hint=hint)
+
+
+def _similar_tables(db: str, table: str, tables: list[name_server_pb2.TableInfo]) -> list[str]:
+    """Up to five ``db.table`` names close to the one asked for, best first.
+
+    The table name decides (a shared database prefix would make every table look similar);
+    the database name breaks ties, so a table that exists in another database comes first.
+    """
+
+    def ratio(a: str, b: str) -> float:
+        return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
+
+    scored = [(ratio(table, t.name), ratio(db, t.db), _qualified(t)) for t in tables]
+    close = [s for s in scored if s[0] >= 0.6]
+    close.sort(key=lambda s: (-s[0], -s[1], s[2]))
+    return [name for _, _, name in close[:5]]
 
 
 def table_by_tid(zk: Any, paths: ZkPaths, tid: int) -> name_server_pb2.TableInfo:

@@ -79,32 +79,60 @@ class TableState:
         return TableSchema(self.spec.columns, tuple(self.added), dict(self.versions))
 
     def to_json(self) -> dict[str, Any]:
-        col = lambda c: {"name": c.name, "type": int(c.type), "not_null": c.not_null}  # noqa: E731
+        col = _column_json
         s = self.spec
         return {
-            "tid": self.tid, "next_row": self.next_row, "seed": self.seed,
+            "tid": self.tid,
+            "next_row": self.next_row,
+            "seed": self.seed,
             "versions": {str(k): v for k, v in self.versions.items()},
             "added": [col(c) for c in self.added],
             "spec": {
-                "db": s.db, "name": s.name, "columns": [col(c) for c in s.columns],
-                "indexes": [{"name": i.name, "columns": list(i.columns), "ts": i.ts_column} for i in s.indexes],
-                "partition_num": s.partition_num, "storage": s.storage, "snappy": s.snappy,
-                "abs_ttl_minutes": s.abs_ttl_minutes, "lat_ttl": s.lat_ttl,
+                "db": s.db,
+                "name": s.name,
+                "columns": [col(c) for c in s.columns],
+                "indexes": [
+                    {"name": i.name, "columns": list(i.columns), "ts": i.ts_column} for i in s.indexes
+                ],
+                "partition_num": s.partition_num,
+                "storage": s.storage,
+                "snappy": s.snappy,
+                "abs_ttl_minutes": s.abs_ttl_minutes,
+                "lat_ttl": s.lat_ttl,
             },
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TableState:
-        col = lambda c: Column(c["name"], ColumnType(c["type"]), c["not_null"])  # noqa: E731
+        col = _column_from_json
         s = d["spec"]
         spec = TableSpec(
-            s["db"], s["name"], tuple(col(c) for c in s["columns"]),
+            s["db"],
+            s["name"],
+            tuple(col(c) for c in s["columns"]),
             tuple(IndexSpec(i["name"], tuple(i["columns"]), i["ts"]) for i in s["indexes"]),
-            partition_num=s["partition_num"], storage=s["storage"], snappy=s["snappy"],
-            abs_ttl_minutes=s["abs_ttl_minutes"], lat_ttl=s["lat_ttl"],
+            partition_num=s["partition_num"],
+            storage=s["storage"],
+            snappy=s["snappy"],
+            abs_ttl_minutes=s["abs_ttl_minutes"],
+            lat_ttl=s["lat_ttl"],
         )
-        return cls(d["tid"], spec, [col(c) for c in d["added"]],
-                   {int(k): v for k, v in d["versions"].items()}, d["next_row"], d["seed"])
+        return cls(
+            d["tid"],
+            spec,
+            [col(c) for c in d["added"]],
+            {int(k): v for k, v in d["versions"].items()},
+            d["next_row"],
+            d["seed"],
+        )
+
+
+def _column_json(c: Column) -> dict[str, Any]:
+    return {"name": c.name, "type": int(c.type), "not_null": c.not_null}
+
+
+def _column_from_json(c: dict[str, Any]) -> Column:
+    return Column(c["name"], ColumnType(c["type"]), c["not_null"])
 
 
 class SandboxCluster:
@@ -147,8 +175,12 @@ class SandboxCluster:
         """A ``tablet.flags`` like a real deployment's, so collectors can read the root paths."""
         d = self.tablet_dir(endpoint)
         d.mkdir(parents=True, exist_ok=True)
-        lines = [f"--endpoint={endpoint}", "--role=tablet",
-                 f"--zk_cluster={self.config.zk_hosts}", f"--zk_root_path={self.config.zk_root}"]
+        lines = [
+            f"--endpoint={endpoint}",
+            "--role=tablet",
+            f"--zk_cluster={self.config.zk_hosts}",
+            f"--zk_root_path={self.config.zk_root}",
+        ]
         for storage, flag in ROOT_FLAG.items():
             root = self.tablet_root(endpoint, storage)
             root.mkdir(parents=True, exist_ok=True)
@@ -180,16 +212,19 @@ class SandboxCluster:
         d = self.state_dir / "tables"
         if not d.exists():
             return []
-        return sorted((TableState.from_json(json.loads(p.read_text())) for p in d.glob("*.json")),
-                      key=lambda s: s.tid)
+        return sorted(
+            (TableState.from_json(json.loads(p.read_text())) for p in d.glob("*.json")), key=lambda s: s.tid
+        )
 
     def table(self, name: str) -> TableState:
         for st in self.tables():
             if st.spec.full_name == name:
                 return st
         known = ", ".join(s.spec.full_name for s in self.tables()) or "none"
-        raise NotFoundError(f"sandbox has no table {name!r} (tables: {known})",
-                            hint="create it with: omsync sandbox create-table")
+        raise NotFoundError(
+            f"sandbox has no table {name!r} (tables: {known})",
+            hint="create it with: omsync sandbox create-table",
+        )
 
     def leader(self, st: TableState, pid: int) -> str:
         tablets = self.config.tablets
@@ -230,9 +265,16 @@ class SandboxCluster:
     def table_info(self, st: TableState) -> name_server_pb2.TableInfo:
         s = st.spec
         info = name_server_pb2.TableInfo(
-            name=s.name, db=s.db, tid=st.tid, seg_cnt=8, partition_num=s.partition_num, replica_num=1,
+            name=s.name,
+            db=s.db,
+            tid=st.tid,
+            seg_cnt=8,
+            partition_num=s.partition_num,
+            replica_num=1,
             compress_type=type_pb2.kSnappy if s.snappy else type_pb2.kNoCompress,
-            format_version=1, storage_mode=STORAGE_MODE[s.storage], key_entry_max_height=4,
+            format_version=1,
+            storage_mode=STORAGE_MODE[s.storage],
+            key_entry_max_height=4,
         )
         _fill_schema(info, st)
         for pid in range(s.partition_num):
@@ -244,9 +286,17 @@ class SandboxCluster:
     def table_meta(self, st: TableState, pid: int) -> tablet_pb2.TableMeta:
         s = st.spec
         meta = tablet_pb2.TableMeta(
-            tid=st.tid, name=s.name, pid=pid, seg_cnt=8, mode=tablet_pb2.kTableLeader, term=1,
+            tid=st.tid,
+            name=s.name,
+            pid=pid,
+            seg_cnt=8,
+            mode=tablet_pb2.kTableLeader,
+            term=1,
             compress_type=type_pb2.kSnappy if s.snappy else type_pb2.kNoCompress,
-            key_entry_max_height=4, format_version=1, db=s.db, storage_mode=STORAGE_MODE[s.storage],
+            key_entry_max_height=4,
+            format_version=1,
+            db=s.db,
+            storage_mode=STORAGE_MODE[s.storage],
         )
         _fill_schema(meta, st)
         for p in range(s.partition_num):
@@ -292,8 +342,11 @@ class SandboxCluster:
     def _writers(self, st: TableState, stack: ExitStack) -> dict[int, PartitionWriter]:
         writers = {}
         for pid in range(st.spec.partition_num):
-            w = PartitionWriter(self.partition_dir(st, pid), self.journal_path(st, pid),
-                                binlog_max_bytes=self.config.binlog_max_bytes)
+            w = PartitionWriter(
+                self.partition_dir(st, pid),
+                self.journal_path(st, pid),
+                binlog_max_bytes=self.config.binlog_max_bytes,
+            )
             stack.callback(w.close)
             writers[pid] = w
         return writers
@@ -325,8 +378,14 @@ class SandboxCluster:
             self._save_state(st)
             return start, start + count
 
-    def _put(self, st: TableState, rows: Sequence[Sequence[object]], time_ms: int | None,
-             stack: ExitStack, first_row: int | None = None) -> None:
+    def _put(
+        self,
+        st: TableState,
+        rows: Sequence[Sequence[object]],
+        time_ms: int | None,
+        stack: ExitStack,
+        first_row: int | None = None,
+    ) -> None:
         schema = st.schema
         columns = schema.latest
         version = schema.latest_version
@@ -337,8 +396,15 @@ class SandboxCluster:
         for n, values in enumerate(rows):
             if len(values) != len(columns):
                 raise UsageError(f"{spec.full_name} has {len(columns)} columns, a row has {len(values)}")
-            put_time = time_ms if time_ms is not None else (
-                1_700_000_000_000 + 7 * (first_row + n) + 3 if first_row is not None else int(time.time() * 1000))
+            put_time = (
+                time_ms
+                if time_ms is not None
+                else (
+                    1_700_000_000_000 + 7 * (first_row + n) + 3
+                    if first_row is not None
+                    else int(time.time() * 1000)
+                )
+            )
             row = encode_row(columns, values, schema_version=version)
             stored = compress_value(row) if spec.snappy else row
             by_pid: dict[int, list[tuple[int, str, int]]] = {}
@@ -353,12 +419,22 @@ class SandboxCluster:
                 for idx, key, _ in dims:
                     entry.dimensions.add(key=key, idx=idx)
                 t0 = next((ts for idx, _, ts in dims if idx == 0), 0)
-                writers[pid].append(entry, {
-                    "op": "put", "sv": version, "t0": t0,
-                    "dims": [[idx, key] for idx, key, _ in dims], "v": to_json_values(values),
-                })
+                writers[pid].append(
+                    entry,
+                    {
+                        "op": "put",
+                        "sv": version,
+                        "t0": t0,
+                        "dims": [[idx, key] for idx, key, _ in dims],
+                        "v": to_json_values(values),
+                    },
+                )
                 if pid in disks:
-                    disks[pid].put([(idx, key.encode(), ts) for idx, key, ts in dims], stored)
+                    disks[pid].put(
+                        [(idx, key.encode()) for idx, key, _ in dims],
+                        {idx: ts for idx, _, ts in dims},
+                        stored,
+                    )
 
     def delete(self, name: str, key: str) -> int:
         """``DELETE FROM t WHERE <index-0 key> = key``: one delete entry in the key's partition."""
@@ -418,8 +494,9 @@ class SandboxCluster:
     # -- ground truth ---------------------------------------------------------------------
 
     def _truth(self, st: TableState, pid: int, offset: int, *, disk: bool, tail: bool) -> list[TruthRow]:
-        rows = expected_rows(read_journal(self.journal_path(st, pid)), st.schema,
-                             snapshot_offset=offset, disk=disk)
+        rows = expected_rows(
+            read_journal(self.journal_path(st, pid)), st.schema, snapshot_offset=offset, disk=disk
+        )
         return rows if tail else [r for r in rows if r.log_index <= offset]
 
     def expected_full_sync(self, name: str) -> dict[int, list[TruthRow]]:

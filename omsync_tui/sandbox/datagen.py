@@ -12,15 +12,31 @@ import math
 import random
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from omsync_tui.core.errors import UsageError
 from omsync_tui.openmldb.schema import Column, ColumnType
 
 Value = object
 
-_WORDS = ["alpha", "beta", "gamma", "delta", "naïve", "café", "日本語", "Ελληνικά", "emoji😀", "tab\tsep",
-          'quote"d', "comma,sep", "back\\slash", "new\nline", "", "x"]
+_WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "naïve",
+    "café",
+    "日本語",
+    "Ελληνικά",
+    "emoji😀",
+    "tab\tsep",
+    'quote"d',
+    "comma,sep",
+    "back\\slash",
+    "new\nline",
+    "",
+    "x",
+]
 
 
 @dataclass(frozen=True)
@@ -162,7 +178,7 @@ class RowGenerator:
                 return rng.choice([dt.date(1900, 1, 1), dt.date(9999, 12, 31)])
             return dt.date(2020, 1, 1) + dt.timedelta(days=rng.randrange(0, 2000))
         if t == ColumnType.TIMESTAMP:
-            return BASE_TS + rng.randrange(-10**9, 10**9)
+            return BASE_TS + rng.randrange(-(10**9), 10**9)
         # strings: key columns (user) have a bounded set of values so keys repeat
         if col.name == "user":
             k = rng.randrange(self.key_cardinality)

@@ -245,8 +245,12 @@ def _scan_to_end(path: Path) -> tuple[int | None, ReadStatus, int, int]:
                 entry.ParseFromString(rec.payload)
                 last = int(entry.log_index)
             elif rec.status is ReadStatus.BAD:
-                raise FormatError(rec.reason, path=str(path), offset=rec.offset,
-                                  hint="the sandbox only repairs torn tails, not damaged records")
+                raise FormatError(
+                    rec.reason,
+                    path=str(path),
+                    offset=rec.offset,
+                    hint="the sandbox only repairs torn tails, not damaged records",
+                )
             else:
                 return last, rec.status, rec.end, rec.unread
 

@@ -68,7 +68,9 @@ def expected_rows(
                 live_mem = [r for r in live_mem if r.pk != pk]
             continue
         row = TruthRow(
-            int(op["i"]), pk, int(op["t0"]),
+            int(op["i"]),
+            pk,
+            int(op["t0"]),
             from_json_values(op["v"], schema.columns_for(int(op["sv"])), width),
         )
         if op["i"] <= snapshot_offset:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -34,6 +35,15 @@ INSTALL_HINT = "apt-get install -y zookeeper  (Debian's package provides the jar
 MAIN_CLASS = "org.apache.zookeeper.server.ZooKeeperServerMain"
 
 _POLL_INTERVAL = 0.05
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        # A zombie still "exists" for kill(0); its /proc status says so.
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -169,6 +179,37 @@ class ZkServer:
             self._port = port
             self._port_fixed = True
         self.start(timeout)
+
+    @classmethod
+    def stop_detached(cls, data_dir: str | os.PathLike[str], timeout: float = 10.0) -> bool:
+        """Stop a server another process started in ``data_dir`` (``omsync sandbox down``).
+
+        Uses ``zookeeper.pid`` and only signals the process if its command line still names
+        this directory's ``zoo.cfg`` (pids get reused). Returns whether a server was stopped.
+        """
+        server = cls(data_dir)
+        try:
+            pid = int(server.pid_path.read_text(encoding="ascii").strip())
+        except (FileNotFoundError, ValueError):
+            return False
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            cmdline = []
+        if os.fsencode(server.config_path) not in cmdline:
+            server.pid_path.unlink(missing_ok=True)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _process_exists(pid):
+            if time.monotonic() >= deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                deadline = time.monotonic() + timeout
+            time.sleep(_POLL_INTERVAL)
+        server.pid_path.unlink(missing_ok=True)
+        return True
 
     def is_serving(self) -> bool:
         """True when the server answers ``ruok`` with ``imok`` and reports a mode via ``srvr``."""

@@ -48,8 +48,11 @@ def load_schema(
         from omsync_tui.openmldb.metadata import read_table_info_file
 
         info = read_table_info_file(table_info_file)
-        return SchemaSource(TableSchema.from_proto(info, str(table_info_file)),
-                            info.compress_type == type_pb2.kSnappy, str(table_info_file))
+        return SchemaSource(
+            TableSchema.from_proto(info, str(table_info_file)),
+            info.compress_type == type_pb2.kSnappy,
+            str(table_info_file),
+        )
     meta_path = table_meta_file or default_table_meta
     if meta_path is None or not meta_path.exists():
         where = f" (looked for {meta_path})" if meta_path is not None else ""
@@ -60,8 +63,12 @@ def load_schema(
     from omsync_tui.openmldb.metadata import read_table_meta
 
     meta = read_table_meta(meta_path)
-    return SchemaSource(TableSchema.from_proto(meta, str(meta_path)),
-                        meta.compress_type == type_pb2.kSnappy, str(meta_path), meta)
+    return SchemaSource(
+        TableSchema.from_proto(meta, str(meta_path)),
+        meta.compress_type == type_pb2.kSnappy,
+        str(meta_path),
+        meta,
+    )
 
 
 def json_value(value: object) -> object:
@@ -87,15 +94,20 @@ class Summary:
 
 
 class RowDecoder:
-    """Decode stored row values (snappy if the table says so) with the row's schema version."""
+    """Decode stored row values with the row's schema version.
 
-    def __init__(self, source: SchemaSource) -> None:
+    ``decompress`` (default: the table's compress_type) applies to values as stored in binlogs
+    and memory snapshots; the disk snapshot reader hands out values already decompressed.
+    """
+
+    def __init__(self, source: SchemaSource, *, decompress: bool | None = None) -> None:
         self.source = source
+        self.snappy = source.snappy if decompress is None else decompress
 
     def __call__(self, value: bytes) -> list[object]:
         from omsync_tui.openmldb.rowcodec import decode_row_versioned, maybe_decompress
 
-        return decode_row_versioned(maybe_decompress(value, self.source.snappy), self.source.schema)
+        return decode_row_versioned(maybe_decompress(value, self.snappy), self.source.schema)
 
 
 def entry_record(entry: tablet_pb2.LogEntry, decode: RowDecoder) -> Record:
@@ -116,47 +128,118 @@ def _decode_or_locate(entry: tablet_pb2.LogEntry, decode: RowDecoder, path: str,
     try:
         return entry_record(entry, decode)
     except RowDecodeError as exc:
-        raise RowDecodeError(exc.reason, path=path, offset=offset, log_index=entry.log_index,
-                             hint=exc.hint or "is the schema the table's? try --table-meta") from None
+        raise RowDecodeError(
+            exc.reason,
+            path=path,
+            offset=offset,
+            log_index=entry.log_index,
+            hint=exc.hint or "is the schema the table's? try --table-meta",
+        ) from None
 
 
 def iter_binlog(
-    path: Path, source: SchemaSource, summary: Summary, *, start: int = 0, verify_crc: bool = True,
+    path: Path,
+    source: SchemaSource,
+    summary: Summary,
+    *,
+    start: int = 0,
+    verify_crc: bool = True,
     skip_bad: bool = False,
 ) -> Iterator[tuple[str, int, Record]]:
     """(file, byte offset, record) for a ``.log`` file or a binlog directory, in log order."""
-    from omsync_tui.openmldb.binlog import BinlogReader
-
     if not path.exists():
         raise NotFoundError(f"{path} does not exist")
     decode = RowDecoder(source)
-    reader = BinlogReader(path, start=max(start, 0), verify_crc=verify_crc, skip_bad=skip_bad)
-    try:
-        for item in reader:
+    entries = (
+        _file_entries(path, summary, verify_crc)
+        if path.is_file()
+        else _dir_entries(path, summary, max(start, 1), verify_crc)
+    )
+    for item in entries:
+        if isinstance(item, FormatError):  # bad record or gap: the reader already moved past it
+            if not skip_bad:
+                raise item
+            summary.skipped.append(item)
+            continue
+        file, offset, entry = item
+        if entry.log_index < start:
+            continue
+        try:
+            record = _decode_or_locate(entry, decode, file, offset)
+        except FormatError as exc:
+            if not skip_bad:
+                raise
+            summary.skipped.append(exc)
+            continue
+        summary.records += 1
+        yield Path(file).name, offset, record
+
+
+_Item = tuple[str, int, tablet_pb2.LogEntry] | FormatError
+
+
+def _dir_entries(path: Path, summary: Summary, start: int, verify_crc: bool) -> Iterator[_Item]:
+    """Entries of a binlog directory; damage and gaps are yielded as errors, not raised."""
+    from omsync_tui.openmldb.binlog import BinlogReader
+
+    with BinlogReader(path, start=start, verify_crc=verify_crc) as reader:
+        while True:
             try:
-                record = _decode_or_locate(item.entry, decode, str(item.path), item.offset)
-            except FormatError as exc:
-                if not skip_bad:
-                    raise
-                summary.skipped.append(exc)
+                batch = reader.read_batch()
+            except FormatError as exc:  # raised once; the reader already stands past it
+                yield exc
                 continue
-            summary.records += 1
-            yield item.path.name, item.offset, record
-    finally:
-        summary.skipped.extend(reader.skipped_errors)
-        if reader.open_tail is not None:
-            summary.open_tail = reader.open_tail
-        reader.close()
+            if not len(batch):
+                break
+            for entry, offset in zip(batch.entries, batch.offsets, strict=True):
+                yield str(batch.path), offset, entry
+        end = reader.end
+        if end is not None and end.file_index >= 0 and not end.closed:
+            summary.open_tail = (end.path.name, end.offset, end.unread)
+
+
+def _file_entries(path: Path, summary: Summary, verify_crc: bool) -> Iterator[_Item]:
+    """One binlog file on its own: every record up to EOF or the open end."""
+    from google.protobuf.message import DecodeError
+
+    from omsync_tui.core.errors import BadRecordError
+    from omsync_tui.openmldb.logformat import LogFileReader, ReadStatus
+
+    last_index: int | None = None
+    with LogFileReader(path, verify_crc=verify_crc) as reader:
+        while True:
+            rec = reader.read()
+            if rec.status is ReadStatus.EOF:
+                return
+            if rec.status is ReadStatus.WAIT:
+                summary.open_tail = (path.name, rec.end, rec.unread)
+                return
+            after = f" (after log_index {last_index})" if last_index is not None else ""
+            if rec.status is ReadStatus.BAD:
+                yield BadRecordError(rec.reason + after, path=str(path), offset=rec.offset)
+                continue
+            try:
+                entry = tablet_pb2.LogEntry.FromString(rec.payload or b"")
+            except DecodeError:
+                yield BadRecordError("record is not a LogEntry" + after, path=str(path), offset=rec.offset)
+                continue
+            last_index = entry.log_index
+            yield str(path), rec.offset, entry
 
 
 def iter_memory_snapshot(
-    path: Path, source: SchemaSource, summary: Summary, *, verify_crc: bool = True, skip_bad: bool = False,
+    path: Path,
+    source: SchemaSource,
+    summary: Summary,
+    *,
+    verify_crc: bool = True,
+    skip_bad: bool = False,
 ) -> Iterator[tuple[str, int, Record]]:
     from omsync_tui.openmldb.memsnapshot import iter_sdb
 
     decode = RowDecoder(source)
-    bad: list[FormatError] = []
-    for offset, entry in iter_sdb(path, verify_crc=verify_crc, skip_bad=skip_bad, errors=bad):
+    on_bad = summary.skipped.append if skip_bad else None
+    for offset, entry in iter_sdb(path, verify_crc=verify_crc, on_bad=on_bad):
         try:
             record = _decode_or_locate(entry, decode, str(path), offset)
         except FormatError as exc:
@@ -166,11 +249,14 @@ def iter_memory_snapshot(
             continue
         summary.records += 1
         yield path.name, offset, record
-    summary.skipped.extend(bad)
 
 
 def iter_disk_snapshot(
-    path: Path, source: SchemaSource, summary: Summary, *, skip_bad: bool = False,
+    path: Path,
+    source: SchemaSource,
+    summary: Summary,
+    *,
+    skip_bad: bool = False,
 ) -> Iterator[tuple[str, int, Record]]:
     """Rows of index 0 of a RocksDB checkpoint, in comparator order, TTL applied as the tablet does."""
     from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader
@@ -180,21 +266,27 @@ def iter_disk_snapshot(
             f"{path}: a disk snapshot needs the table's index layout, which --schema does not have",
             hint="pass --table-meta (the partition's table_meta.txt) or --table-info",
         )
-    decode = RowDecoder(source)
+    decode = RowDecoder(source, decompress=False)
     with DiskSnapshotReader(path, source.table_meta) as reader:
         for ordinal, row in enumerate(reader.iter_index0()):
             try:
                 values = json_values(decode(row.value))
             except RowDecodeError as exc:
-                err = RowDecodeError(f"row #{ordinal} (pk {row.pk!r}, ts {row.ts}): {exc.reason}",
-                                     path=str(path), hint=exc.hint)
+                err = RowDecodeError(
+                    f"row #{ordinal} (pk {row.pk!r}, ts {row.ts}): {exc.reason}",
+                    path=str(path),
+                    hint=exc.hint,
+                )
                 if not skip_bad:
                     raise err from None
                 summary.skipped.append(err)
                 continue
             summary.records += 1
-            yield path.name, ordinal, {"pk": row.pk.decode("utf-8", "backslashreplace"), "ts": row.ts,
-                                       "values": values}
+            yield (
+                path.name,
+                ordinal,
+                {"pk": row.pk.decode("utf-8", "backslashreplace"), "ts": row.ts, "values": values},
+            )
 
 
 def describe_snapshot(path: Path) -> tuple[str, Path, Path | None]:
@@ -216,16 +308,20 @@ def describe_snapshot(path: Path) -> tuple[str, Path, Path | None]:
         return "memory", path, part
     if path.is_dir() and (path / "CURRENT").exists():
         return "disk", path, part
-    raise UsageError(f"{path} is neither a .sdb file nor a RocksDB checkpoint directory",
-                     hint="pass a snapshot/<name>.sdb[.zlib|.snappy] file or a snapshot/<name>/ directory")
+    raise UsageError(
+        f"{path} is neither a .sdb file nor a RocksDB checkpoint directory",
+        hint="pass a snapshot/<name>.sdb[.zlib|.snappy] file or a snapshot/<name>/ directory",
+    )
 
 
 def text_line(file: str, offset: int, record: Record) -> str:
     """A human line per record, like mysqlbinlog's ``# at`` lines."""
     if "log_index" in record:
         dims = " ".join(f"{i}:{k!r}" for i, k in record["dimensions"])
-        head = (f"# {file} at {offset}  log_index {record['log_index']}  term {record['term']}  "
-                f"ts {record['ts']}  {record['method']}  dims [{dims}]")
+        head = (
+            f"# {file} at {offset}  log_index {record['log_index']}  term {record['term']}  "
+            f"ts {record['ts']}  {record['method']}  dims [{dims}]"
+        )
     else:
         head = f"# {file} row {offset}  pk {record['pk']!r}  ts {record['ts']}"
     if record["values"] is None:

@@ -1,0 +1,185 @@
+"""Binlog read throughput: framing alone, and framing + LogEntry parse (the collector's read path).
+
+Run by ``make bench`` as ``.venv/bin/python bench/bench_binlog.py [--entries N]``. Writes a binlog of
+1 M ``LogEntry`` records (a 10-column mixed table, rows from ``encode_row``, ~100 bytes per entry)
+into a temporary directory, then measures on one core, best of ``--repeat`` runs, file in page cache:
+
+* framing only: ``LogFileReader.read_blob`` (records/s), with and without CRC checks;
+* read + parse: ``BinlogReader.read_batch`` (entries/s and MB/s of binlog), with and without CRC;
+* read + parse + touching every entry's ``log_index`` (what a consumer adds);
+* the per-record path (``read()`` + ``LogEntry.FromString``) on a subset, for comparison.
+
+Goal: read + parse ≥ 1 M entries/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from omsync_tui.openmldb.binlog import BinlogReader, binlog_name
+from omsync_tui.openmldb.logformat import LogFileReader, LogWriter, ReadStatus
+from omsync_tui.openmldb.proto import tablet_pb2
+
+GOAL_ENTRIES_PER_S = 1_000_000
+BATCH = 65536
+
+
+def row_pool(distinct: int) -> list[bytes]:
+    """Encoded rows of a 10-column mixed table (random bytes of the same sizes if no encoder)."""
+    rng = random.Random(42)
+    try:
+        from omsync_tui.openmldb.rowcodec import encode_row
+        from omsync_tui.openmldb.schema import Column, ColumnType
+    except ImportError:
+        return [rng.randbytes(rng.randint(55, 85)) for _ in range(distinct)]
+    columns = (
+        Column("id", ColumnType.BIGINT, not_null=True),
+        Column("qty", ColumnType.INT),
+        Column("code", ColumnType.SMALLINT),
+        Column("flag", ColumnType.BOOL),
+        Column("score", ColumnType.FLOAT),
+        Column("amount", ColumnType.DOUBLE),
+        Column("day", ColumnType.DATE),
+        Column("ts", ColumnType.TIMESTAMP),
+        Column("name", ColumnType.VARCHAR),
+        Column("note", ColumnType.STRING),
+    )
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789 "
+    pool = []
+    for i in range(distinct):
+        values: list[object] = [
+            i,
+            rng.randint(-(2**31), 2**31 - 1),
+            rng.randint(-(2**15), 2**15 - 1),
+            rng.random() < 0.5,
+            rng.uniform(-1e6, 1e6),
+            rng.uniform(-1e12, 1e12),
+            datetime.date(2000, 1, 1) + datetime.timedelta(days=rng.randint(0, 9000)),
+            1_700_000_000_000 + rng.randint(0, 10**10),
+            "".join(rng.choices(letters, k=rng.randint(3, 16))),
+            None if rng.random() < 0.1 else "".join(rng.choices(letters, k=rng.randint(3, 16))),
+        ]
+        pool.append(encode_row(columns, values))
+    return pool
+
+
+def write_binlog(directory: Path, entries: int, distinct: int) -> Path:
+    rows = row_pool(distinct)
+    keys = [f"user{i:05d}" for i in range(5000)]
+    path = directory / binlog_name(0)
+    template = tablet_pb2.LogEntry(term=3, pk="")
+    with open(path, "wb") as f:
+        w = LogWriter(f)
+        for i in range(1, entries + 1):
+            e = tablet_pb2.LogEntry()
+            e.CopyFrom(template)
+            e.log_index = i
+            e.value = rows[i % distinct]
+            e.ts = 1_700_000_000_000 + i
+            dim = e.dimensions.add()
+            dim.key = keys[i % len(keys)]
+            dim.idx = 0
+            w.add_record(e.SerializeToString())
+        w.flush()
+    return path
+
+
+def best_of(repeat: int, fn: Callable[[], int]) -> tuple[float, int]:
+    best = float("inf")
+    count = 0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        count = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, count
+
+
+def framing_only(path: Path, verify_crc: bool) -> int:
+    n = 0
+    with LogFileReader(path, verify_crc=verify_crc) as r:
+        while True:
+            blob = r.read_blob(BATCH)
+            if blob.stop is not None:
+                return n
+            n += len(blob)
+
+
+def read_parse(directory: Path, verify_crc: bool, touch: bool = False) -> int:
+    n = 0
+    with BinlogReader(directory, verify_crc=verify_crc) as r:
+        while batch := r.read_batch(BATCH):
+            n += len(batch)
+            if touch:
+                for e in batch.entries:
+                    _ = e.log_index
+    return n
+
+
+def per_record(path: Path, limit: int) -> int:
+    n = 0
+    with LogFileReader(path, verify_crc=True) as r:
+        while n < limit:
+            res = r.read()
+            if res.status is not ReadStatus.RECORD or res.payload is None:
+                break
+            tablet_pb2.LogEntry.FromString(res.payload)
+            n += 1
+    return n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--distinct", type=int, default=20_000, help="distinct rows in the pool")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--per-record", type=int, default=200_000, help="entries for the per-record path")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="omsync-bench-binlog-") as tmp:
+        directory = Path(tmp) / "binlog"
+        directory.mkdir()
+        t0 = time.perf_counter()
+        path = write_binlog(directory, args.entries, args.distinct)
+        size = os.path.getsize(path)
+        mb = size / 1e6
+        print(
+            f"setup: {args.entries:,} entries written in {time.perf_counter() - t0:.1f} s; "
+            f"binlog file {size:,} bytes ({mb:.1f} MB, {size / args.entries:.1f} B/record with framing)"
+        )
+
+        # correctness before timing
+        got = read_parse(directory, verify_crc=True)
+        assert got == args.entries, (got, args.entries)
+
+        for verify in (False, True):
+            crc = "CRC checked" if verify else "no CRC check"
+            dt, n = best_of(args.repeat, lambda v=verify: framing_only(path, v))
+            print(f"framing only ({crc}):            {n / dt:>12,.0f} records/s   {mb / dt:8.1f} MB/s")
+        for verify in (False, True):
+            crc = "CRC checked" if verify else "no CRC check"
+            dt, n = best_of(args.repeat, lambda v=verify: read_parse(directory, v))
+            rate = n / dt
+            verdict = "meets" if rate >= GOAL_ENTRIES_PER_S else "MISSES"
+            print(
+                f"read+parse ({crc}):              {rate:>12,.0f} entries/s   {mb / dt:8.1f} MB/s"
+                f"   ({verdict} the {GOAL_ENTRIES_PER_S:,}/s goal)"
+            )
+        dt, n = best_of(args.repeat, lambda: read_parse(directory, False, touch=True))
+        print(f"read+parse+touch log_index (no CRC):   {n / dt:>12,.0f} entries/s   {mb / dt:8.1f} MB/s")
+        dt, n = best_of(1, lambda: per_record(path, args.per_record))
+        print(f"per-record read()+FromString (CRC):    {n / dt:>12,.0f} entries/s   (first {n:,} entries)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

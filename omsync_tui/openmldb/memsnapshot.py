@@ -1,0 +1,131 @@
+"""Memory-table snapshot files, ``snapshot/<YYYYMMDDHHMM>.sdb[.zlib|.snappy]`` (reference §3.9).
+
+This module owns reading and writing them: a sequence of serialized ``LogEntry`` records (one per
+stored row) in the uncompressed framing (``logformat``) or, when the name says so, the compressed
+framing (``compressed``), terminated by an EOF record. Compression is detected by substring
+because OpenMLDB appends the suffix twice (``….sdb.snappy.snappy``, correction 6).
+
+A snapshot is complete only with its EOF record: a file that ends without one (an interrupted
+write; for compressed files, the missing last partial block) is reported as a ``FormatError``
+rather than read as if whole.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from google.protobuf.message import DecodeError
+
+from omsync_tui.core.errors import BadRecordError, FormatError, UsageError
+from omsync_tui.openmldb.compressed import CompressedLogReader, CompressedLogWriter
+from omsync_tui.openmldb.logformat import LogFileReader, LogWriter, ReadStatus
+from omsync_tui.openmldb.proto import tablet_pb2
+
+COMPRESSIONS = ("zlib", "snappy")
+
+
+def snapshot_compression(name: str) -> str | None:
+    """``"zlib"`` / ``"snappy"`` if the file name says so (``.zlib`` / ``.snappy`` anywhere), else None."""
+    for compression in COMPRESSIONS:
+        if f".{compression}" in name:
+            return compression
+    return None
+
+
+def iter_sdb(
+    path: str | os.PathLike[str],
+    *,
+    verify_crc: bool = True,
+    skip_bad: bool = False,
+    on_bad: Callable[[FormatError], None] | None = None,
+) -> Iterator[tuple[int, tablet_pb2.LogEntry]]:
+    """``(offset, entry)`` for every entry of a snapshot file, in file order.
+
+    ``offset`` is the record's byte offset, or for compressed files the file offset of the
+    compressed block holding it. Damaged records and payloads that are not LogEntries raise
+    ``BadRecordError`` unless ``skip_bad`` (dropped silently) or ``on_bad`` (handed the error,
+    then reading goes on); a file without its EOF record raises ``FormatError``.
+    """
+    p = Path(path)
+    compression = snapshot_compression(p.name)
+    reader = (
+        CompressedLogReader(p, verify_crc=verify_crc)
+        if compression
+        else LogFileReader(p, verify_crc=verify_crc)
+    )
+    with reader:
+        while True:
+            r = reader.read()
+            if r.status is ReadStatus.RECORD:
+                assert r.payload is not None
+                try:
+                    entry = tablet_pb2.LogEntry.FromString(r.payload)
+                except DecodeError as exc:
+                    err = BadRecordError(
+                        f"record payload is not a LogEntry ({exc})", path=str(p), offset=r.offset
+                    )
+                    if on_bad is not None:
+                        on_bad(err)
+                    elif not skip_bad:
+                        raise err from None
+                    continue
+                yield r.offset, entry
+            elif r.status is ReadStatus.BAD:
+                err = BadRecordError(r.reason, path=str(p), offset=r.offset)
+                if on_bad is not None:
+                    on_bad(err)
+                elif not skip_bad:
+                    raise err
+            elif r.status is ReadStatus.EOF:
+                return
+            else:
+                what = f"{r.unread} bytes after it cannot be read" if r.unread else "nothing follows"
+                raise FormatError(
+                    f"snapshot ends without an EOF record ({what}): it is incomplete",
+                    path=str(p),
+                    offset=r.offset,
+                    hint="the snapshot was not finished; use the previous one or a newer one",
+                )
+
+
+def write_sdb(
+    path: str | os.PathLike[str],
+    entries: Iterable[tablet_pb2.LogEntry | bytes],
+    compression: str | None,
+) -> int:
+    """Write a snapshot file ending with an EOF record; returns the number of entries.
+
+    ``compression`` is None (or ``"off"``), ``"zlib"`` or ``"snappy"`` and must agree with what the
+    name says, or readers would misread the file. The file appears atomically (written next to
+    it, then renamed), as the tablet's snapshots do.
+    """
+    p = Path(path)
+    if compression == "off":
+        compression = None
+    if compression is not None and compression not in COMPRESSIONS:
+        raise UsageError(f"unknown snapshot compression {compression!r} (off, zlib or snappy)")
+    named = snapshot_compression(p.name)
+    if named != compression:
+        raise UsageError(
+            f"snapshot name {p.name!r} implies compression {named or 'off'}, not {compression or 'off'}",
+            hint="name compressed snapshots <name>.sdb.zlib or <name>.sdb.snappy",
+        )
+    tmp = p.with_name(p.name + ".tmp")
+    count = 0
+    try:
+        with open(tmp, "wb") as f:
+            writer: LogWriter | CompressedLogWriter
+            writer = CompressedLogWriter(f, compression) if compression else LogWriter(f, block_offset=0)
+            for entry in entries:
+                writer.add_record(entry if isinstance(entry, bytes) else entry.SerializeToString())
+                count += 1
+            writer.add_eof()
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count

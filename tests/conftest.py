@@ -1,0 +1,94 @@
+"""Shared fixtures: one real ZooKeeper per test session, a fresh chroot per test.
+
+``zk_server``  the session's ``ZkServer`` (started lazily by the first test that needs it)
+``zk_hosts``   ``127.0.0.1:<port>/t-<test>-<uuid>``: a chroot created for this test only
+``zk``         a started ``KazooClient`` on that chroot, stopped and closed afterwards
+
+When a test that used the server fails, the tail of the server's log is attached to the report
+as a "zookeeper log" section. Helpers to drop or expire sessions live in ``zkhelpers``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+# Tests import helper modules (``zkhelpers``) by their top-level name whatever the import mode.
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+from kazoo.client import KazooClient  # noqa: E402
+
+from omsync_tui.sandbox.zkserver import ZkServer  # noqa: E402
+
+_LOG_TAIL_LINES = 60
+_ZK_SERVER_KEY = pytest.StashKey[ZkServer]()
+
+
+@pytest.fixture(scope="session")
+def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZkServer]:
+    server = ZkServer(tmp_path_factory.mktemp("zookeeper"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _remember_zk_server(request: pytest.FixtureRequest) -> None:
+    # Only tests that use the server get its log on failure; this records which ones do without
+    # starting it for the others.
+    if "zk_server" in request.fixturenames:
+        request.node.stash[_ZK_SERVER_KEY] = request.getfixturevalue("zk_server")
+
+
+def _chroot_name(nodeid_name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid_name).strip("_.")[:80]
+    return f"/t-{safe or 'test'}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def zk_hosts(zk_server: ZkServer, request: pytest.FixtureRequest) -> str:
+    """A connection string whose chroot exists and is private to this test."""
+    chroot = _chroot_name(request.node.name)
+    admin = KazooClient(hosts=zk_server.hosts)
+    admin.start(timeout=15)
+    try:
+        admin.create(chroot)
+    finally:
+        admin.stop()
+        admin.close()
+    return zk_server.hosts + chroot
+
+
+@pytest.fixture
+def zk(zk_hosts: str) -> Generator[KazooClient, None, None]:
+    client = KazooClient(hosts=zk_hosts)
+    client.start(timeout=15)
+    try:
+        yield client
+    finally:
+        client.stop()
+        client.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    server = item.stash.get(_ZK_SERVER_KEY, None)
+    if report.failed and server is not None:
+        tail = server.log_tail(_LOG_TAIL_LINES)
+        if tail:
+            report.sections.append(
+                ("zookeeper log", f"{server.log_path} (last {_LOG_TAIL_LINES} lines)\n{tail}")
+            )
+    return report

@@ -1,0 +1,189 @@
+"""``omsync inspect`` as a person runs it: a subprocess over files the sandbox tablet wrote."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from omsync_tui.openmldb.binlog import list_binlogs
+from omsync_tui.openmldb.logformat import LogFileReader, ReadStatus
+from omsync_tui.openmldb.metadata import read_manifest
+from omsync_tui.sandbox.cluster import SandboxCluster, SandboxConfig
+from omsync_tui.sandbox.datagen import preset_spec
+from omsync_tui.services.inspect import json_values
+
+ROW_46 = "01011b000000e8070000000068e5cf8b01000005027c00191b6162"
+
+
+def omsync(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "omsync_tui", *args], capture_output=True, text=True, input=stdin, timeout=120
+    )
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, zk: Any, zk_hosts: str) -> SandboxCluster:
+    cluster = SandboxCluster.create(
+        tmp_path / "sb",
+        zk,
+        SandboxConfig(zk_hosts, binlog_max_bytes=16 * 1024, snapshot_compression="snappy"),
+    )
+    cluster.create_table(preset_spec("mixed", "db", "mem", partition_num=1, snappy=True))
+    cluster.create_table(preset_spec("mixed", "db", "disk", partition_num=1, storage="ssd"))
+    for name in ("db.mem", "db.disk"):
+        cluster.write(name, 300)
+        cluster.snapshot(name, purge_binlogs=False)
+        cluster.write(name, 120)
+    return cluster
+
+
+def part(cluster: SandboxCluster, name: str) -> Path:
+    return cluster.partition_dir(cluster.table(name), 0)
+
+
+def jsonl(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_binlog_jsonl_is_every_entry_decoded(sandbox: SandboxCluster) -> None:
+    proc = omsync("inspect", "binlog", str(part(sandbox, "db.mem") / "binlog"), "-o", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    records = jsonl(proc.stdout)
+    assert [r["log_index"] for r in records] == list(range(1, 421))
+    truth = [json_values(r.values) for r in sandbox.expected_full_sync("db.mem")[0]][-120:]
+    assert [r["values"] for r in records][-120:] == truth
+    first = records[0]
+    assert first["method"] == "put" and first["term"] == 1 and first["dimensions"][0][0] == 0
+    assert set(first) == {"log_index", "term", "ts", "method", "dimensions", "values"}
+
+
+def test_binlog_from_offset_and_single_file(sandbox: SandboxCluster) -> None:
+    binlog = part(sandbox, "db.mem") / "binlog"
+    proc = omsync("inspect", "binlog", str(binlog), "-o", "jsonl", "--from", "377")
+    assert [r["log_index"] for r in jsonl(proc.stdout)] == list(range(377, 421))
+    files = list_binlogs(binlog)
+    one = omsync("inspect", "binlog", str(files[1][1]), "-o", "jsonl")
+    assert one.returncode == 0, one.stderr
+    indexes = [r["log_index"] for r in jsonl(one.stdout)]
+    assert indexes == list(range(indexes[0], indexes[0] + len(indexes))) and indexes[0] > 1
+
+
+def test_text_output_ends_with_the_open_file(sandbox: SandboxCluster) -> None:
+    binlog = part(sandbox, "db.mem") / "binlog"
+    newest = list_binlogs(binlog)[-1][1]
+    proc = omsync("inspect", "binlog", str(binlog))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith("open file: 0 bytes after offset")
+    with open(newest, "ab") as f:
+        f.write(b"\x01\x02\x03\x04\xf0\x00\x01half a record")
+    torn = omsync("inspect", "binlog", str(binlog))
+    assert torn.returncode == 0, torn.stderr
+    size = newest.stat().st_size
+    last = torn.stdout.splitlines()[-1]
+    assert last.startswith(f"open file: 20 bytes after offset {size - 20} not yet complete"), last
+
+
+def corrupt_record(path: Path, nth: int) -> tuple[int, int]:
+    """Flip a payload byte of the nth record; return (its byte offset, the log_index before it)."""
+    with LogFileReader(path) as reader:
+        for _ in range(nth):
+            rec = reader.read()
+        assert rec.status is ReadStatus.RECORD
+    data = bytearray(path.read_bytes())
+    data[rec.offset + 7 + 10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return rec.offset, nth - 1
+
+
+def test_crc_mismatch_names_file_offset_and_log_index(sandbox: SandboxCluster) -> None:
+    binlog = part(sandbox, "db.mem") / "binlog"
+    first = list_binlogs(binlog)[0][1]
+    offset, _ = corrupt_record(first, 5)
+    proc = omsync("inspect", "binlog", str(binlog), "-o", "jsonl")
+    assert proc.returncode == 3
+    assert str(first) in proc.stderr and f"byte offset {offset}" in proc.stderr
+    assert "log_index" in proc.stderr and "crc" in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr
+
+    skipped = omsync("inspect", "binlog", str(binlog), "-o", "jsonl", "--skip-bad")
+    assert skipped.returncode == 3
+    assert "skipped 1 bad record" in skipped.stderr
+    indexes = [r["log_index"] for r in jsonl(skipped.stdout)]
+    assert 5 not in indexes and len(indexes) == 419
+
+
+def test_wrong_schema_is_a_located_row_error(sandbox: SandboxCluster, tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps([{"name": "a", "type": "bigint"}, {"name": "b", "type": "string"}]))
+    binlog = part(sandbox, "db.disk") / "binlog"
+    proc = omsync("inspect", "binlog", str(binlog), "--schema", str(schema))
+    assert proc.returncode == 3
+    assert "log_index 1" in proc.stderr and "byte offset 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_snapshots_memory_and_disk(sandbox: SandboxCluster) -> None:
+    mem = part(sandbox, "db.mem") / "snapshot"
+    manifest = read_manifest(mem / "MANIFEST")
+    assert manifest.name.endswith(".sdb.snappy.snappy")
+    proc = omsync("inspect", "snapshot", str(mem / manifest.name), "-o", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert len(jsonl(proc.stdout)) == manifest.count == 300
+
+    disk = part(sandbox, "db.disk") / "snapshot"
+    proc = omsync("inspect", "snapshot", str(disk), "-o", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    rows = jsonl(proc.stdout)
+    truth = sandbox.expected_full_sync("db.disk")[0][: read_manifest(disk / "MANIFEST").count]
+    assert [(r["pk"], r["ts"], r["values"]) for r in rows] == [
+        (t.pk, t.ts, json_values(t.values)) for t in truth
+    ]
+    text = omsync("inspect", "snapshot", str(disk))
+    assert text.returncode == 0 and text.stdout.startswith("# ")
+
+
+def test_row_decodes_hex_arguments_and_stdin(tmp_path: Path) -> None:
+    schema = tmp_path / "s.json"
+    schema.write_text(
+        json.dumps(
+            [
+                {"name": "c1", "type": "string"},
+                {"name": "c2", "type": "kInt"},
+                {"name": "c3", "type": "timestamp"},
+                {"name": "c4", "type": "varchar"},
+                {"name": "c5", "type": "date"},
+            ]
+        )
+    )
+    expected = ["ab", 7, 1700000000000, None, "2024-03-05"]
+    proc = omsync("inspect", "row", "--schema", str(schema), ROW_46)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == expected
+    piped = omsync("inspect", "row", "--schema", str(schema), "-", stdin=f"{ROW_46}\n\n{ROW_46}\n")
+    assert [json.loads(line) for line in piped.stdout.splitlines()] == [expected, expected]
+    bad = omsync("inspect", "row", "--schema", str(schema), ROW_46[:-6])
+    assert bad.returncode == 3 and "row #1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["inspect", "binlog", "/nonexistent/binlog"], 4, "does not exist"),
+        (["inspect", "row", "--schema", "{schema}", "zz"], 2, "not hex"),
+        (["inspect", "row", "--schema", "{badschema}", "00"], 2, "unknown column type"),
+        (["inspect", "row", "00"], 2, "needs --schema"),
+        (["inspect", "snapshot", "{schema}"], 2, "neither a .sdb file"),
+    ],
+)
+def test_bad_input_is_a_clear_error(tmp_path: Path, args: list[str], code: int, words: str) -> None:
+    (tmp_path / "s.json").write_text('[{"name": "a", "type": "int"}]')
+    (tmp_path / "bad.json").write_text('[{"name": "a", "type": "decimal"}]')
+    args = [a.format(schema=tmp_path / "s.json", badschema=tmp_path / "bad.json") for a in args]
+    proc = omsync(*args)
+    assert proc.returncode == code, proc.stderr
+    assert words in proc.stderr and "Traceback" not in proc.stderr

@@ -153,7 +153,7 @@ def iter_binlog(
     entries = (
         _file_entries(path, summary, verify_crc)
         if path.is_file()
-        else _dir_entries(path, summary, max(start, 1), verify_crc)
+        else _dir_entries(path, summary, start, verify_crc)
     )
     for item in entries:
         if isinstance(item, FormatError):  # bad record or gap: the reader already moved past it
@@ -179,9 +179,15 @@ _Item = tuple[str, int, tablet_pb2.LogEntry] | FormatError
 
 
 def _dir_entries(path: Path, summary: Summary, start: int, verify_crc: bool) -> Iterator[_Item]:
-    """Entries of a binlog directory; damage and gaps are yielded as errors, not raised."""
-    from omsync_tui.openmldb.binlog import BinlogReader
+    """Entries of a binlog directory; damage and gaps are yielded as errors, not raised.
 
+    ``start`` 0 means "from the oldest entry still there": tablets delete old binlogs.
+    """
+    from omsync_tui.openmldb.binlog import BinlogReader, first_log_index, list_binlogs
+
+    if start == 0:
+        files = list_binlogs(path)
+        start = (first_log_index(files[0][1]) or 1) if files else 1
     with BinlogReader(path, start=start, verify_crc=verify_crc) as reader:
         while True:
             try:

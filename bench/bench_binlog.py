@@ -26,8 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from omsync_tui.openmldb.binlog import BinlogReader, binlog_name
-from omsync_tui.openmldb.logformat import LogFileReader, LogWriter, ReadStatus
+from omsync_tui.openmldb.binlog import binlog_name
+from omsync_tui.openmldb.binlogreader import BinlogReader
+from omsync_tui.openmldb.logformat import LogWriter, ReadStatus
+from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
 
 GOAL_ENTRIES_PER_S = 1_000_000
@@ -38,7 +40,7 @@ def row_pool(distinct: int) -> list[bytes]:
     """Encoded rows of a 10-column mixed table (random bytes of the same sizes if no encoder)."""
     rng = random.Random(42)
     try:
-        from omsync_tui.openmldb.rowcodec import encode_row
+        from omsync_tui.openmldb.rowencode import encode_row
         from omsync_tui.openmldb.schema import Column, ColumnType
     except ImportError:
         return [rng.randbytes(rng.randint(55, 85)) for _ in range(distinct)]

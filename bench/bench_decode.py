@@ -29,7 +29,8 @@ import numpy as np
 import pyarrow as pa
 
 from omsync_tui.openmldb.rowbatch import decode_batch
-from omsync_tui.openmldb.rowcodec import decode_row, encode_row, split_rows
+from omsync_tui.openmldb.rowcodec import decode_row, split_rows
+from omsync_tui.openmldb.rowencode import encode_row
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 
 CHUNK_ROWS = 64 * 1024

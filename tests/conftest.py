@@ -10,6 +10,7 @@ as a "zookeeper log" section. Helpers to drop or expire sessions live in ``zkhel
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import uuid
@@ -23,9 +24,18 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
+from hypothesis import HealthCheck, settings  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402
 
 from omsync_tui.sandbox.zkserver import ZkServer  # noqa: E402
+
+# Property tests run on loaded 2-core machines: no per-example deadline; under CI the examples
+# are derived from the test (derandomize), so a red build is reproducible, never a dice roll.
+settings.register_profile("dev", deadline=None)
+settings.register_profile(
+    "ci", deadline=None, derandomize=True, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 _LOG_TAIL_LINES = 60
 _ZK_SERVER_KEY = pytest.StashKey[ZkServer]()

@@ -29,19 +29,17 @@ from typing import BinaryIO
 import cramjam
 
 from omsync_tui.core.errors import NotFoundError, UsageError
-from omsync_tui.openmldb.logformat import (
+from omsync_tui.openmldb.logassembler import (
     PHYS_BAD,
     PHYS_OK,
     PHYS_WAIT,
     Phys,
     RecordAssembler,
-    RecordType,
-    crc32c,
     crc_matches,
     header_at,
-    mask_crc,
     resync_in_block,
 )
+from omsync_tui.openmldb.logformat import RecordType, crc32c, mask_crc
 
 COMPRESS_BLOCK_SIZE = 1 << 20
 COMPRESSED_HEADER_SIZE = 9

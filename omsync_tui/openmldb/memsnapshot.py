@@ -20,7 +20,8 @@ from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import BadRecordError, FormatError, UsageError
 from omsync_tui.openmldb.compressed import CompressedLogReader, CompressedLogWriter
-from omsync_tui.openmldb.logformat import LogFileReader, LogWriter, ReadStatus
+from omsync_tui.openmldb.logformat import LogWriter, ReadStatus
+from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
 
 COMPRESSIONS = ("zlib", "snappy")

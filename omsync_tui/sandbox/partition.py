@@ -22,7 +22,8 @@ from typing import IO, Any
 
 from omsync_tui.core.errors import FormatError
 from omsync_tui.openmldb.binlog import binlog_name, list_binlogs
-from omsync_tui.openmldb.logformat import LogFileReader, LogWriter, ReadStatus
+from omsync_tui.openmldb.logformat import LogWriter, ReadStatus
+from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.memsnapshot import write_sdb
 from omsync_tui.openmldb.metadata import read_manifest, write_manifest, write_table_meta
 from omsync_tui.openmldb.proto import tablet_pb2

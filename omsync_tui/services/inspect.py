@@ -183,7 +183,8 @@ def _dir_entries(path: Path, summary: Summary, start: int, verify_crc: bool) -> 
 
     ``start`` 0 means "from the oldest entry still there": tablets delete old binlogs.
     """
-    from omsync_tui.openmldb.binlog import BinlogReader, first_log_index, list_binlogs
+    from omsync_tui.openmldb.binlog import first_log_index, list_binlogs
+    from omsync_tui.openmldb.binlogreader import BinlogReader
 
     if start == 0:
         files = list_binlogs(path)
@@ -209,7 +210,8 @@ def _file_entries(path: Path, summary: Summary, verify_crc: bool) -> Iterator[_I
     from google.protobuf.message import DecodeError
 
     from omsync_tui.core.errors import BadRecordError
-    from omsync_tui.openmldb.logformat import LogFileReader, ReadStatus
+    from omsync_tui.openmldb.logformat import ReadStatus
+    from omsync_tui.openmldb.logreader import LogFileReader
 
     last_index: int | None = None
     with LogFileReader(path, verify_crc=verify_crc) as reader:

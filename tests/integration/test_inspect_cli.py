@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from omsync_tui.openmldb.binlog import list_binlogs
-from omsync_tui.openmldb.logformat import LogFileReader, ReadStatus
+from omsync_tui.openmldb.logformat import ReadStatus
+from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.metadata import read_manifest
 from omsync_tui.sandbox.cluster import SandboxCluster, SandboxConfig
 from omsync_tui.sandbox.datagen import preset_spec

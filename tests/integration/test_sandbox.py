@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
-from omsync_tui.openmldb.binlog import BinlogReader, list_binlogs
+from omsync_tui.openmldb.binlog import list_binlogs
+from omsync_tui.openmldb.binlogreader import BinlogReader
 from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader
 from omsync_tui.openmldb.hashing import partition_of
-from omsync_tui.openmldb.logformat import LogFileReader, ReadStatus
+from omsync_tui.openmldb.logformat import ReadStatus
+from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.memsnapshot import iter_sdb
 from omsync_tui.openmldb.metadata import read_manifest, read_table_meta
 from omsync_tui.openmldb.proto import tablet_pb2

@@ -9,7 +9,6 @@ import pytest
 from omsync_tui.core.errors import BadRecordError, NotFoundError
 from omsync_tui.openmldb.binlog import (
     BinlogGapError,
-    BinlogReader,
     BinlogStartError,
     binlog_name,
     find_offset,
@@ -18,7 +17,9 @@ from omsync_tui.openmldb.binlog import (
     parse_binlog_name,
     parse_entries,
 )
-from omsync_tui.openmldb.logformat import LogFileReader, LogWriter, encode_records
+from omsync_tui.openmldb.binlogreader import BinlogReader
+from omsync_tui.openmldb.logformat import LogWriter, encode_records
+from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
 
 

@@ -29,7 +29,11 @@ def test_core_is_stdlib_only() -> None:
     "module",
     [
         "omsync_tui.openmldb.logformat",
+        "omsync_tui.openmldb.logassembler",
+        "omsync_tui.openmldb.logblob",
+        "omsync_tui.openmldb.logreader",
         "omsync_tui.openmldb.binlog",
+        "omsync_tui.openmldb.binlogreader",
         "omsync_tui.openmldb.rowcodec",
         "omsync_tui.openmldb.metadata",
         "omsync_tui.openmldb.zkpaths",
@@ -45,7 +49,15 @@ def test_formats_and_services_never_load_ui(module: str) -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["omsync_tui.openmldb.logformat", "omsync_tui.openmldb.binlog", "omsync_tui.openmldb.memsnapshot"],
+    [
+        "omsync_tui.openmldb.logformat",
+        "omsync_tui.openmldb.logassembler",
+        "omsync_tui.openmldb.logblob",
+        "omsync_tui.openmldb.logreader",
+        "omsync_tui.openmldb.binlog",
+        "omsync_tui.openmldb.binlogreader",
+        "omsync_tui.openmldb.memsnapshot",
+    ],
 )
 def test_collector_path_never_loads_pyarrow(module: str) -> None:
     assert "pyarrow" not in loaded_after(f"import {module}")

@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omsync_tui.core.errors import NotFoundError
+from omsync_tui.openmldb.logblob import split_blob
 from omsync_tui.openmldb.logformat import (
     BLOCK_SIZE,
     EOF_RECORD,
     HEADER_SIZE,
-    LogFileReader,
     LogRead,
     LogWriter,
     ReadStatus,
@@ -25,9 +25,9 @@ from omsync_tui.openmldb.logformat import (
     crc32c,
     encode_records,
     mask_crc,
-    split_blob,
     unmask_crc,
 )
+from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
 
 # §4.6's 27-byte row and Appendix B's LogEntry around it.

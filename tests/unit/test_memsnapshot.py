@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from omsync_tui.core.errors import BadRecordError, FormatError, UsageError
 from omsync_tui.openmldb.compressed import BLOCK_HEADER_SIZE
-from omsync_tui.openmldb.logformat import EOF_RECORD, LogFileReader, ReadStatus
+from omsync_tui.openmldb.logformat import EOF_RECORD, ReadStatus
+from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.memsnapshot import iter_sdb, snapshot_compression, write_sdb
 from omsync_tui.openmldb.proto import tablet_pb2
 

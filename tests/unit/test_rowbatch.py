@@ -14,15 +14,9 @@ from hypothesis import strategies as st
 
 from omsync_tui.core.errors import RowDecodeError, UsageError
 from omsync_tui.openmldb.rowbatch import arrow_schema, decode_batch
-from omsync_tui.openmldb.rowcodec import (
-    compress_value,
-    decode_row,
-    decode_row_versioned,
-    encode_row,
-    layout_for,
-    maybe_decompress,
-    split_rows,
-)
+from omsync_tui.openmldb.rowcodec import decode_row, decode_row_versioned, maybe_decompress, split_rows
+from omsync_tui.openmldb.rowencode import compress_value, encode_row
+from omsync_tui.openmldb.rowlayout import layout_for
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 
 T = ColumnType

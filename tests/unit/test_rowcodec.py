@@ -12,16 +12,14 @@ from hypothesis import strategies as st
 
 from omsync_tui.core.errors import RowDecodeError, UsageError
 from omsync_tui.openmldb.rowcodec import (
-    address_width,
-    compress_value,
     decode_row,
     decode_row_versioned,
-    encode_row,
-    layout_for,
     maybe_decompress,
     row_size,
     split_rows,
 )
+from omsync_tui.openmldb.rowencode import compress_value, encode_row
+from omsync_tui.openmldb.rowlayout import address_width, layout_for
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 
 T = ColumnType

@@ -1,0 +1,110 @@
+"""``omsync sandbox`` driven by hand, as real processes: up, tables, writes, snapshots, down."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from zkhelpers import wait_until
+
+from omsync_tui.sandbox.cluster import SandboxConfig
+
+
+def omsync(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "omsync_tui", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def ok(*args: str) -> str:
+    proc = omsync(*args)
+    assert proc.returncode == 0, f"omsync {' '.join(args)}: {proc.stderr}"
+    return proc.stdout
+
+
+def test_a_session_at_the_shell(tmp_path: Path, zk: Any, zk_hosts: str) -> None:
+    d = ["--dir", str(tmp_path / "sb")]
+    assert "sandbox up" in ok("sandbox", "up", *d, "--zk", zk_hosts, "--binlog-max-kb", "8")
+    try:
+        again = omsync("sandbox", "up", *d, "--zk", zk_hosts)
+        assert again.returncode == 2 and "already up" in again.stderr
+        # the background process holds the tablets' ephemeral znodes, as live tablets do
+        assert sorted(zk.get_children("/openmldb/nodes")) == ["127.0.0.1:10921", "127.0.0.2:10921"]
+
+        assert "tid 1" in ok("sandbox", "create-table", *d, "db.t", "--partitions", "2")
+        dup = omsync("sandbox", "create-table", *d, "db.t")
+        assert dup.returncode == 2 and "already exists" in dup.stderr
+        assert "rows 0..499" in ok("sandbox", "write", *d, "db.t", "--rows", "500")
+        assert "snapshot" in ok("sandbox", "snapshot", *d, "db.t")
+        out = ok("sandbox", "write", *d, "db.t", "--rate", "400", "--duration", "1.5")
+        written = int(out.split("wrote ")[1].split()[0])
+        assert written > 0
+        ok("sandbox", "delete", *d, "db.t", "user003-delta")
+        assert "schema version 2" in ok("sandbox", "alter", *d, "db.t", "--add-column", "city:varchar")
+        ok("sandbox", "restart-tablet", *d, "db.t")
+        ok("sandbox", "write", *d, "db.t", "--rows", "50")
+        status = ok("sandbox", "status", *d)
+        assert f"rows written {550 + written}" in status and "schema v2" in status
+
+        truth = [json.loads(line) for line in ok("sandbox", "truth", *d, "db.t").splitlines()]
+        assert {r["pid"] for r in truth} == {0, 1}
+        # the binlog part of the truth is what inspect shows from MANIFEST.offset + 1, pid by pid
+        parts = [Path(line.strip()) for line in status.splitlines() if line.startswith("         ")]
+        for pid, part in enumerate(parts):
+            offset = int(
+                next(line for line in status.splitlines() if f"pid {pid} " in line)
+                .split(" offset ")[1]
+                .split()[0]
+            )
+            shown = [
+                json.loads(line)
+                for line in ok(
+                    "inspect", "binlog", str(part / "binlog"), "-o", "jsonl", "--from", str(offset + 1)
+                ).splitlines()
+            ]
+            puts = [r["values"] for r in shown if r["method"] == "put" and r["dimensions"][0][0] == 0]
+            assert puts == [r["values"] for r in truth if r["pid"] == pid and r["log_index"] > offset]
+            # without --from inspect starts at the oldest binlog the tablet kept
+            everything = ok("inspect", "binlog", str(part / "binlog"), "-o", "jsonl").splitlines()
+            assert json.loads(everything[0])["log_index"] <= offset + 1
+
+        missing = omsync("sandbox", "write", *d, "db.nope")
+        assert missing.returncode == 4 and "no table 'db.nope'" in missing.stderr
+        bad = omsync("sandbox", "alter", *d, "db.t", "--add-column", "city")
+        assert bad.returncode == 2 and "NAME:TYPE" in bad.stderr
+    finally:
+        assert "stopped" in ok("sandbox", "down", *d)
+    wait_until(lambda: zk.get_children("/openmldb/nodes") == [], timeout=15)
+    assert "no sandbox running" in ok("sandbox", "down", *d)
+
+
+def test_up_starts_and_down_stops_its_own_zookeeper(tmp_path: Path) -> None:
+    d = ["--dir", str(tmp_path / "sb")]
+    ok("sandbox", "up", *d)
+    config = SandboxConfig.load(tmp_path / "sb")
+    host, port = config.zk_hosts.split(":")
+    assert host == "127.0.0.1"
+    try:
+        assert "tid 1" in ok("sandbox", "create-table", *d, "db.t", "--storage", "ssd")
+        ok("sandbox", "write", *d, "db.t", "--rows", "20")
+    finally:
+        ok("sandbox", "down", *d)
+
+    def refused() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", int(port)), timeout=0.5).close()
+        except OSError:
+            return True
+        return False
+
+    wait_until(refused, timeout=15)
+
+
+def test_commands_without_a_sandbox_say_how_to_make_one(tmp_path: Path) -> None:
+    proc = omsync("sandbox", "status", "--dir", str(tmp_path / "none"))
+    assert proc.returncode == 4
+    assert "no sandbox at" in proc.stderr and "omsync sandbox up" in proc.stderr

@@ -39,7 +39,8 @@ def _pidfile(base: Path) -> Path:
 
 @contextmanager
 def _cluster(base: Path) -> Iterator[SandboxCluster]:
-    from omsync_tui.sandbox.cluster import SandboxCluster, SandboxConfig
+    from omsync_tui.sandbox.cluster import SandboxCluster
+    from omsync_tui.sandbox.state import SandboxConfig
 
     config = SandboxConfig.load(base)
     zk = _connect(config.zk_hosts)
@@ -78,7 +79,7 @@ def up(
     snapshot_compression: Annotated[str | None, typer.Option(help="memory snapshots: zlib or snappy")] = None,
 ) -> None:
     """Start the sandbox cluster (ZooKeeper + tablets' registrations) in the background."""
-    from omsync_tui.sandbox.cluster import SandboxConfig
+    from omsync_tui.sandbox.state import SandboxConfig
 
     base = base.resolve()
     if _alive(base):
@@ -127,7 +128,8 @@ def _alive(base: Path) -> bool:
 @app.command(hidden=True)
 def serve(base: DirOpt) -> None:
     """Run in the foreground: own ZooKeeper (if none was given) and hold the tablets' znodes."""
-    from omsync_tui.sandbox.cluster import SandboxCluster, SandboxConfig
+    from omsync_tui.sandbox.cluster import SandboxCluster
+    from omsync_tui.sandbox.state import SandboxConfig
     from omsync_tui.sandbox.zkserver import ZkServer
 
     base = base.resolve()

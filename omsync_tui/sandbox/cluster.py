@@ -17,122 +17,22 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from omsync_tui.core.errors import NotFoundError, UsageError
 from omsync_tui.openmldb.hashing import index_key, partition_of
-from omsync_tui.openmldb.proto import common_pb2, name_server_pb2, tablet_pb2, type_pb2
+from omsync_tui.openmldb.proto import name_server_pb2, tablet_pb2
 from omsync_tui.openmldb.rowencode import compress_value, encode_row
-from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
+from omsync_tui.openmldb.schema import Column
 from omsync_tui.openmldb.zkpaths import ZkPaths
-from omsync_tui.sandbox.datagen import IndexSpec, RowGenerator, TableSpec
+from omsync_tui.sandbox.datagen import RowGenerator, TableSpec
 from omsync_tui.sandbox.partition import PartitionWriter, locked, read_journal, write_partition_meta
+from omsync_tui.sandbox.state import SandboxConfig, TableState, table_info, table_meta
 from omsync_tui.sandbox.truth import TruthRow, expected_rows, to_json_values
 
-DEFAULT_TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
-STORAGE_MODE = {"memory": common_pb2.kMemory, "ssd": common_pb2.kSSD, "hdd": common_pb2.kHDD}
 ROOT_FLAG = {"memory": "db_root_path", "ssd": "ssd_root_path", "hdd": "hdd_root_path"}
-
-
-@dataclass
-class SandboxConfig:
-    """``<base>/sandbox/sandbox.json``: how to find the cluster again from another process."""
-
-    zk_hosts: str
-    zk_root: str = "/openmldb"
-    tablets: tuple[str, ...] = DEFAULT_TABLETS
-    binlog_max_bytes: int = 256 * 1024
-    seed: int = 0
-    snapshot_compression: str | None = None  # memory tables: None | zlib | snappy
-
-    def save(self, base: Path) -> None:
-        path = base / "sandbox" / "sandbox.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = dict(self.__dict__, tablets=list(self.tablets))
-        path.write_text(json.dumps(data, indent=2) + "\n")
-
-    @classmethod
-    def load(cls, base: Path) -> SandboxConfig:
-        path = base / "sandbox" / "sandbox.json"
-        if not path.exists():
-            raise NotFoundError(f"no sandbox at {base}", hint="create one with: omsync sandbox up --dir DIR")
-        data = json.loads(path.read_text())
-        data["tablets"] = tuple(data["tablets"])
-        return cls(**data)
-
-
-@dataclass
-class TableState:
-    """The sandbox's own record of one table (spec, schema growth, row counter)."""
-
-    tid: int
-    spec: TableSpec
-    added: list[Column] = field(default_factory=list)
-    versions: dict[int, int] = field(default_factory=dict)
-    next_row: int = 0
-    seed: int = 0
-
-    @property
-    def schema(self) -> TableSchema:
-        return TableSchema(self.spec.columns, tuple(self.added), dict(self.versions))
-
-    def to_json(self) -> dict[str, Any]:
-        col = _column_json
-        s = self.spec
-        return {
-            "tid": self.tid,
-            "next_row": self.next_row,
-            "seed": self.seed,
-            "versions": {str(k): v for k, v in self.versions.items()},
-            "added": [col(c) for c in self.added],
-            "spec": {
-                "db": s.db,
-                "name": s.name,
-                "columns": [col(c) for c in s.columns],
-                "indexes": [
-                    {"name": i.name, "columns": list(i.columns), "ts": i.ts_column} for i in s.indexes
-                ],
-                "partition_num": s.partition_num,
-                "storage": s.storage,
-                "snappy": s.snappy,
-                "abs_ttl_minutes": s.abs_ttl_minutes,
-                "lat_ttl": s.lat_ttl,
-            },
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> TableState:
-        col = _column_from_json
-        s = d["spec"]
-        spec = TableSpec(
-            s["db"],
-            s["name"],
-            tuple(col(c) for c in s["columns"]),
-            tuple(IndexSpec(i["name"], tuple(i["columns"]), i["ts"]) for i in s["indexes"]),
-            partition_num=s["partition_num"],
-            storage=s["storage"],
-            snappy=s["snappy"],
-            abs_ttl_minutes=s["abs_ttl_minutes"],
-            lat_ttl=s["lat_ttl"],
-        )
-        return cls(
-            d["tid"],
-            spec,
-            [col(c) for c in d["added"]],
-            {int(k): v for k, v in d["versions"].items()},
-            d["next_row"],
-            d["seed"],
-        )
-
-
-def _column_json(c: Column) -> dict[str, Any]:
-    return {"name": c.name, "type": int(c.type), "not_null": c.not_null}
-
-
-def _column_from_json(c: dict[str, Any]) -> Column:
-    return Column(c["name"], ColumnType(c["type"]), c["not_null"])
 
 
 class SandboxCluster:
@@ -227,8 +127,7 @@ class SandboxCluster:
         )
 
     def leader(self, st: TableState, pid: int) -> str:
-        tablets = self.config.tablets
-        return tablets[(st.tid + pid) % len(tablets)]
+        return st.leader(pid, self.config.tablets)
 
     def partition_dir(self, st: TableState, pid: int) -> Path:
         return self.tablet_root(self.leader(st, pid), st.spec.storage) / f"{st.tid}_{pid}"
@@ -263,46 +162,10 @@ class SandboxCluster:
         return st
 
     def table_info(self, st: TableState) -> name_server_pb2.TableInfo:
-        s = st.spec
-        info = name_server_pb2.TableInfo(
-            name=s.name,
-            db=s.db,
-            tid=st.tid,
-            seg_cnt=8,
-            partition_num=s.partition_num,
-            replica_num=1,
-            compress_type=type_pb2.kSnappy if s.snappy else type_pb2.kNoCompress,
-            format_version=1,
-            storage_mode=STORAGE_MODE[s.storage],
-            key_entry_max_height=4,
-        )
-        _fill_schema(info, st)
-        for pid in range(s.partition_num):
-            tp = info.table_partition.add(pid=pid)
-            tp.partition_meta.add(endpoint=self.leader(st, pid), is_leader=True, is_alive=True)
-            tp.term_offset.add(term=1, offset=0)
-        return info
+        return table_info(st, self.config.tablets)
 
     def table_meta(self, st: TableState, pid: int) -> tablet_pb2.TableMeta:
-        s = st.spec
-        meta = tablet_pb2.TableMeta(
-            tid=st.tid,
-            name=s.name,
-            pid=pid,
-            seg_cnt=8,
-            mode=tablet_pb2.kTableLeader,
-            term=1,
-            compress_type=type_pb2.kSnappy if s.snappy else type_pb2.kNoCompress,
-            key_entry_max_height=4,
-            format_version=1,
-            db=s.db,
-            storage_mode=STORAGE_MODE[s.storage],
-        )
-        _fill_schema(meta, st)
-        for p in range(s.partition_num):
-            tp = meta.table_partition.add(pid=p)
-            tp.partition_meta.add(endpoint=self.leader(st, p), is_leader=True, is_alive=True)
-        return meta
+        return table_meta(st, pid, self.config.tablets)
 
     def _publish(self, st: TableState, *, create: bool) -> None:
         """TableInfo to ZooKeeper and table_meta.txt to every partition directory."""
@@ -517,25 +380,3 @@ class SandboxCluster:
         st = self.table(name)
         for pid in range(st.spec.partition_num):
             yield pid, self.leader(st, pid), self.partition_dir(st, pid)
-
-
-def _fill_schema(msg: Any, st: TableState) -> None:
-    s = st.spec
-    for c in s.columns:
-        msg.column_desc.add(name=c.name, data_type=int(c.type), not_null=c.not_null)
-    for c in st.added:
-        msg.added_column_desc.add(name=c.name, data_type=int(c.type), not_null=c.not_null)
-    for vid, count in sorted(st.versions.items()):
-        msg.schema_versions.add(id=vid, field_count=count)
-    for ix in s.indexes:
-        ck = msg.column_key.add(index_name=ix.name, col_name=list(ix.columns))
-        if ix.ts_column:
-            ck.ts_name = ix.ts_column
-        if s.abs_ttl_minutes and s.lat_ttl:
-            ck.ttl.ttl_type = type_pb2.kAbsOrLat
-        elif s.lat_ttl:
-            ck.ttl.ttl_type = type_pb2.kLatestTime
-        else:
-            ck.ttl.ttl_type = type_pb2.kAbsoluteTime
-        ck.ttl.abs_ttl = s.abs_ttl_minutes
-        ck.ttl.lat_ttl = s.lat_ttl

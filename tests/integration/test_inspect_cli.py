@@ -14,8 +14,9 @@ from omsync_tui.openmldb.binlog import list_binlogs
 from omsync_tui.openmldb.logformat import ReadStatus
 from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.metadata import read_manifest
-from omsync_tui.sandbox.cluster import SandboxCluster, SandboxConfig
+from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
+from omsync_tui.sandbox.state import SandboxConfig
 from omsync_tui.services.inspect import json_values
 
 ROW_46 = "01011b000000e8070000000068e5cf8b01000005027c00191b6162"

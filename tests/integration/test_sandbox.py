@@ -24,8 +24,9 @@ from omsync_tui.openmldb.proto import tablet_pb2
 from omsync_tui.openmldb.rowcodec import decode_row_versioned, maybe_decompress
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 from omsync_tui.openmldb.zkpaths import ZkPaths, list_tablets, partition_leaders, resolve_table
-from omsync_tui.sandbox.cluster import SandboxCluster, SandboxConfig
+from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
+from omsync_tui.sandbox.state import SandboxConfig
 
 
 def make(tmp_path: Path, zk: Any, zk_hosts: str, **config: Any) -> SandboxCluster:
@@ -220,3 +221,26 @@ def test_same_seed_same_bytes(tmp_path: Path, zk: Any, zk_hosts: str) -> None:
         part = cluster.partition_dir(cluster.table("db.t"), 0)
         blobs.append(b"".join(p.read_bytes() for _, p in list_binlogs(part / "binlog")))
     assert blobs[0] == blobs[1] and len(blobs[0]) > 10_000
+
+
+def test_null_and_empty_keys_use_openmldb_tokens(tmp_path: Path, zk: Any, zk_hosts: str) -> None:
+    cluster = make(tmp_path, zk, zk_hosts)
+    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=1))
+    row = [1, None, 1.5, 2, True, 3, 0.5, None, 1_700_000_000_000, "n"]
+    cluster.put_rows("db.t", [row, [2, "", *row[2:]]], time_ms=1_700_000_000_123)
+    part = cluster.partition_dir(cluster.table("db.t"), 0)
+    with BinlogReader(part / "binlog") as reader:
+        entries = [item.entry for item in reader]
+    assert [e.dimensions[0].key for e in entries] == ["!N@U#L$L%", "!@#$%"]
+    assert {e.ts for e in entries} == {1_700_000_000_123}
+    assert assert_matches_truth(cluster, "db.t") == 2
+
+
+def test_drop_table_removes_the_nameserver_entry(tmp_path: Path, zk: Any, zk_hosts: str) -> None:
+    cluster = make(tmp_path, zk, zk_hosts)
+    st = cluster.create_table(preset_spec("mixed", "db", "t", partition_num=1))
+    notify_before = int(zk.get("/openmldb/table/notify")[0])
+    cluster.drop_table("db.t")
+    assert not zk.exists(f"/openmldb/table/db_table_data/{st.tid}")
+    assert int(zk.get("/openmldb/table/notify")[0]) == notify_before + 1
+    assert cluster.tables() == []

@@ -11,7 +11,7 @@ from typing import Any
 
 from zkhelpers import wait_until
 
-from omsync_tui.sandbox.cluster import SandboxConfig
+from omsync_tui.sandbox.state import SandboxConfig
 
 
 def omsync(*args: str) -> subprocess.CompletedProcess[str]:

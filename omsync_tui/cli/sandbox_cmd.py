@@ -167,20 +167,27 @@ def serve(base: DirOpt) -> None:
 @app.command()
 def down(base: DirOpt) -> None:
     """Stop the sandbox's background process (and the ZooKeeper it started)."""
+    from omsync_tui.sandbox.zkserver import ZkServer
+
     base = base.resolve()
     path = _pidfile(base)
-    if not _alive(base):
-        path.unlink(missing_ok=True)
+    was_up = _alive(base)
+    if was_up:
+        pid = json.loads(path.read_text())["pid"]
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _alive(base):
+            time.sleep(0.1)
+        if _alive(base):
+            os.kill(pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
+    # serve stops the ZooKeeper it started; if serve died or had to be killed, that server is
+    # an orphan now (it runs in its own session) and is stopped here.
+    orphan = ZkServer.stop_detached(base / "sandbox" / "zookeeper")
+    if was_up or orphan:
+        typer.echo(f"sandbox in {base} stopped")
+    else:
         typer.echo(f"no sandbox running in {base}")
-        return
-    pid = json.loads(path.read_text())["pid"]
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and _alive(base):
-        time.sleep(0.1)
-    if _alive(base):
-        os.kill(pid, signal.SIGKILL)
-    typer.echo(f"sandbox in {base} stopped")
 
 
 @app.command("create-table")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -94,17 +96,35 @@ def test_up_starts_and_down_stops_its_own_zookeeper(tmp_path: Path) -> None:
     finally:
         ok("sandbox", "down", *d)
 
-    def refused() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", int(port)), timeout=0.5).close()
-        except OSError:
-            return True
-        return False
+    wait_until(lambda: _refused(int(port)), timeout=15)
 
-    wait_until(refused, timeout=15)
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return True
+    return False
 
 
 def test_commands_without_a_sandbox_say_how_to_make_one(tmp_path: Path) -> None:
     proc = omsync("sandbox", "status", "--dir", str(tmp_path / "none"))
     assert proc.returncode == 4
     assert "no sandbox at" in proc.stderr and "omsync sandbox up" in proc.stderr
+
+
+def test_down_cleans_up_after_a_killed_serve_process(tmp_path: Path) -> None:
+    base = tmp_path / "sb"
+    ok("sandbox", "up", "--dir", str(base))
+    port = int(SandboxConfig.load(base).zk_hosts.split(":")[1])
+    serve_pid = json.loads((base / "sandbox" / "serve.json").read_text())["pid"]
+    os.kill(serve_pid, signal.SIGKILL)  # its ZooKeeper lives on in its own session
+    wait_until(
+        lambda: (
+            not Path(f"/proc/{serve_pid}/cmdline").exists()
+            or Path(f"/proc/{serve_pid}/cmdline").read_bytes() == b""
+        ),
+        timeout=10,
+    )
+    assert "stopped" in ok("sandbox", "down", "--dir", str(base))
+    wait_until(lambda: _refused(port), timeout=15)

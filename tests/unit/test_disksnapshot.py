@@ -15,12 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omsync_tui.core.errors import FormatError, NotFoundError, UsageError
-from omsync_tui.openmldb.disksnapshot import (
+from omsync_tui.openmldb.diskkeys import (
     AUTO_TS_POS,
-    DiskSnapshotReader,
     InnerIndex,
     KeyTSComparator,
-    SnapshotRow,
     compare_keys,
     decode_key,
     encode_key,
@@ -28,6 +26,7 @@ from omsync_tui.openmldb.disksnapshot import (
     key_sort_key,
     table_inner_indexes,
 )
+from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader, SnapshotRow
 from omsync_tui.openmldb.proto import common_pb2, tablet_pb2, type_pb2
 from omsync_tui.sandbox.rocks_writer import DiskTableWriter
 

@@ -189,3 +189,57 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, args: list[str], code: int, 
     proc = omsync(*args)
     assert proc.returncode == code, proc.stderr
     assert words in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_schema_from_table_info_and_table_meta(sandbox: SandboxCluster, zk: Any, tmp_path: Path) -> None:
+    st = sandbox.table("db.mem")
+    info = tmp_path / "table_info.bin"
+    info.write_bytes(zk.get(f"/openmldb/table/db_table_data/{st.tid}")[0])  # as the nameserver stored it
+    binlog = part(sandbox, "db.mem") / "binlog"
+    default = omsync("inspect", "binlog", str(binlog), "-o", "jsonl").stdout
+    via_info = omsync("inspect", "binlog", str(binlog), "-o", "jsonl", "--table-info", str(info))
+    assert via_info.returncode == 0, via_info.stderr
+    meta = part(sandbox, "db.mem") / "table_meta.txt"
+    via_meta = omsync("inspect", "binlog", str(binlog), "-o", "jsonl", "--table-meta", str(meta))
+    assert via_info.stdout == via_meta.stdout == default and len(default.splitlines()) == 420
+
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"\x0a\xff\xff")
+    bad = omsync("inspect", "binlog", str(binlog), "--table-info", str(garbage))
+    assert bad.returncode == 3 and str(garbage) in bad.stderr and "Traceback" not in bad.stderr
+    both = omsync("inspect", "binlog", str(binlog), "--table-info", str(info), "--table-meta", str(meta))
+    assert both.returncode == 2 and "only one of" in both.stderr
+
+
+def test_zero_type_record_is_located(tmp_path: Path) -> None:
+    from omsync_tui.openmldb.logformat import encode_records
+    from omsync_tui.openmldb.proto import tablet_pb2
+
+    entries = [
+        tablet_pb2.LogEntry(term=1, log_index=i, pk="", value=bytes.fromhex(ROW_46), ts=1).SerializeToString()
+        for i in (1, 2, 3)
+    ]
+    data = bytearray(encode_records(entries))
+    second = len(entries[0]) + 7
+    data[second + 6] = 0  # record type byte of entry 2 → kZeroType
+    path = tmp_path / "00000000.log"
+    path.write_bytes(bytes(data))
+    schema = tmp_path / "s.json"
+    schema.write_text(
+        json.dumps(
+            [
+                {"name": "c1", "type": "string"},
+                {"name": "c2", "type": "int"},
+                {"name": "c3", "type": "timestamp"},
+                {"name": "c4", "type": "string"},
+                {"name": "c5", "type": "date"},
+            ]
+        )
+    )
+    proc = omsync("inspect", "binlog", str(path), "--schema", str(schema), "-o", "jsonl")
+    assert proc.returncode == 3
+    assert f"byte offset {second}" in proc.stderr and "after log_index 1" in proc.stderr
+    assert str(path) in proc.stderr and "Traceback" not in proc.stderr
+    skipped = omsync("inspect", "binlog", str(path), "--schema", str(schema), "-o", "jsonl", "--skip-bad")
+    assert [json.loads(line)["log_index"] for line in skipped.stdout.splitlines()] == [1, 3]
+    assert skipped.returncode == 3 and "skipped 1 bad record(s) of 3" in skipped.stderr

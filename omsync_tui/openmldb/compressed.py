@@ -39,7 +39,7 @@ from omsync_tui.openmldb.logassembler import (
     header_at,
     resync_in_block,
 )
-from omsync_tui.openmldb.logformat import RecordType, crc32c, mask_crc
+from omsync_tui.openmldb.logformat import RecordType, crc32c, fragment_type, mask_crc
 
 COMPRESS_BLOCK_SIZE = 1 << 20
 COMPRESSED_HEADER_SIZE = 9
@@ -101,14 +101,7 @@ class CompressedLogWriter:
             avail = COMPRESS_BLOCK_SIZE - self._offset - COMPRESSED_HEADER_SIZE
             frag = min(left, avail)
             end = frag == left
-            if begin and end:
-                rtype = RecordType.FULL
-            elif begin:
-                rtype = RecordType.FIRST
-            elif end:
-                rtype = RecordType.LAST
-            else:
-                rtype = RecordType.MIDDLE
+            rtype = fragment_type(begin, end)
             written += self._put(rtype, data[pos : pos + frag])
             pos += frag
             left -= frag

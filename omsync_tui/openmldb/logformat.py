@@ -72,6 +72,13 @@ def physical_record(rtype: int, payload: bytes | bytearray | memoryview) -> byte
     return _HEADER.pack(crc, len(payload), rtype) + bytes(payload)
 
 
+def fragment_type(begin: bool, end: bool) -> RecordType:
+    """The physical type of a fragment: FULL, or FIRST / MIDDLE... / LAST across blocks."""
+    if begin:
+        return RecordType.FULL if end else RecordType.FIRST
+    return RecordType.LAST if end else RecordType.MIDDLE
+
+
 class LogWriter:
     """Appends logical records to a binlog / uncompressed snapshot exactly as OpenMLDB does.
 
@@ -122,14 +129,7 @@ class LogWriter:
             avail = BLOCK_SIZE - bo - HEADER_SIZE
             frag = min(left, avail)
             end = frag == left
-            if begin and end:
-                rtype = RecordType.FULL
-            elif begin:
-                rtype = RecordType.FIRST
-            elif end:
-                rtype = RecordType.LAST
-            else:
-                rtype = RecordType.MIDDLE
+            rtype = fragment_type(begin, end)
             parts.append(physical_record(rtype, data[pos : pos + frag]))
             bo += HEADER_SIZE + frag
             pos += frag

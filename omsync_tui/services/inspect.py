@@ -92,6 +92,12 @@ class Summary:
     skipped: list[FormatError] = field(default_factory=list)
     open_tail: tuple[str, int, int] | None = None  # (file, offset, unread bytes)
 
+    def absorb(self, exc: FormatError, skip_bad: bool) -> None:
+        """Count a bad record when skipping them, else let it end the dump."""
+        if not skip_bad:
+            raise exc
+        self.skipped.append(exc)
+
 
 class RowDecoder:
     """Decode stored row values with the row's schema version.
@@ -157,9 +163,7 @@ def iter_binlog(
     )
     for item in entries:
         if isinstance(item, FormatError):  # bad record or gap: the reader already moved past it
-            if not skip_bad:
-                raise item
-            summary.skipped.append(item)
+            summary.absorb(item, skip_bad)
             continue
         file, offset, entry = item
         if entry.log_index < start:
@@ -167,9 +171,7 @@ def iter_binlog(
         try:
             record = _decode_or_locate(entry, decode, file, offset)
         except FormatError as exc:
-            if not skip_bad:
-                raise
-            summary.skipped.append(exc)
+            summary.absorb(exc, skip_bad)
             continue
         summary.records += 1
         yield Path(file).name, offset, record
@@ -251,9 +253,7 @@ def iter_memory_snapshot(
         try:
             record = _decode_or_locate(entry, decode, str(path), offset)
         except FormatError as exc:
-            if not skip_bad:
-                raise
-            summary.skipped.append(exc)
+            summary.absorb(exc, skip_bad)
             continue
         summary.records += 1
         yield path.name, offset, record
@@ -285,9 +285,7 @@ def iter_disk_snapshot(
                     path=str(path),
                     hint=exc.hint,
                 )
-                if not skip_bad:
-                    raise err from None
-                summary.skipped.append(err)
+                summary.absorb(err, skip_bad)
                 continue
             summary.records += 1
             yield (

@@ -199,12 +199,25 @@ def create_table(
     partitions: Annotated[int, typer.Option(help="partition_num")] = 2,
     snappy: Annotated[bool, typer.Option(help="compress_type = kSnappy")] = False,
     seed: Annotated[int | None, typer.Option(help="row seed (default: the sandbox's)")] = None,
+    abs_ttl: Annotated[int, typer.Option(help="absolute TTL of every index, minutes (0 = none)")] = 0,
+    lat_ttl: Annotated[int, typer.Option(help="latest-N TTL of every index (0 = none)")] = 0,
 ) -> None:
     """CREATE TABLE: TableInfo in ZooKeeper, partition directories with table_meta.txt."""
     from omsync_tui.sandbox.datagen import preset_spec
 
     db, name = _split(table)
-    spec = preset_spec(preset, db, name, partition_num=partitions, storage=storage, snappy=snappy)
+    if abs_ttl < 0 or lat_ttl < 0:
+        raise UsageError("--abs-ttl and --lat-ttl must be ≥ 0")
+    spec = preset_spec(
+        preset,
+        db,
+        name,
+        partition_num=partitions,
+        storage=storage,
+        snappy=snappy,
+        abs_ttl_minutes=abs_ttl,
+        lat_ttl=lat_ttl,
+    )
     with _cluster(base.resolve()) as cluster:
         st = cluster.create_table(spec, seed=seed)
         typer.echo(
@@ -317,12 +330,16 @@ def status(base: DirOpt) -> None:
 
 
 @app.command()
-def truth(base: DirOpt, table: TableArg) -> None:
+def truth(
+    base: DirOpt,
+    table: TableArg,
+    now_ms: Annotated[int | None, typer.Option(help="clock for TTL expiry (default: now)")] = None,
+) -> None:
     """Print, as JSON lines, the rows a FULL sync of the table must produce (per pid)."""
     from omsync_tui.services.inspect import json_values
 
     with _cluster(base.resolve()) as cluster:
-        for pid, rows in sorted(cluster.expected_full_sync(table).items()):
+        for pid, rows in sorted(cluster.expected_full_sync(table, now_ms=now_ms).items()):
             for r in rows:
                 typer.echo(
                     json.dumps(

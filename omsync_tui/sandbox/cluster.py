@@ -136,15 +136,17 @@ class SandboxCluster:
         return self.state_dir / "journal" / f"{st.tid}_{pid}.jsonl"
 
     def _allocate_tid(self) -> int:
+        """Next tid from ``table/table_index``, compare-and-set like the nameserver's counter."""
+        from kazoo.exceptions import BadVersionError
+
         while True:
             data, stat = self.zk.get(self.paths.table_index)
             tid = int(data.decode() or "0") + 1
             try:
                 self.zk.set(self.paths.table_index, str(tid).encode(), version=stat.version)
-                return tid
-            except Exception as exc:  # BadVersionError: another writer won; try again
-                if type(exc).__name__ != "BadVersionError":
-                    raise
+            except BadVersionError:
+                continue  # another writer took this tid
+            return tid
 
     def _bump_notify(self) -> None:
         data, stat = self.zk.get(self.paths.notify)
@@ -356,24 +358,35 @@ class SandboxCluster:
 
     # -- ground truth ---------------------------------------------------------------------
 
-    def _truth(self, st: TableState, pid: int, offset: int, *, disk: bool, tail: bool) -> list[TruthRow]:
+    def _truth(
+        self, st: TableState, pid: int, offset: int, *, disk: bool, tail: bool, now_ms: int = 0
+    ) -> list[TruthRow]:
         rows = expected_rows(
-            read_journal(self.journal_path(st, pid)), st.schema, snapshot_offset=offset, disk=disk
+            read_journal(self.journal_path(st, pid)),
+            st.schema,
+            snapshot_offset=offset,
+            disk=disk,
+            abs_ttl_minutes=st.spec.abs_ttl_minutes if now_ms else 0,
+            lat_ttl=st.spec.lat_ttl if now_ms else 0,
+            now_ms=now_ms,
         )
         return rows if tail else [r for r in rows if r.log_index <= offset]
 
-    def expected_full_sync(self, name: str) -> dict[int, list[TruthRow]]:
-        """Per pid, the rows a FULL sync must produce (snapshot part, then binlog part)."""
+    def expected_full_sync(self, name: str, *, now_ms: int | None = None) -> dict[int, list[TruthRow]]:
+        """Per pid, the rows a FULL sync must produce (snapshot part, then binlog part).
+
+        Disk tables with a TTL: the snapshot part is what index 0's TTL keeps at ``now_ms``
+        (default: now), as the collector's reader applies it.
+        """
+        from omsync_tui.openmldb.metadata import read_manifest
+
         st = self.table(name)
+        now = int(time.time() * 1000) if now_ms is None else now_ms
         out = {}
         for pid in range(st.spec.partition_num):
             manifest_path = self.partition_dir(st, pid) / "snapshot" / "MANIFEST"
-            offset = 0
-            if manifest_path.exists():
-                from omsync_tui.openmldb.metadata import read_manifest
-
-                offset = int(read_manifest(manifest_path).offset)
-            out[pid] = self._truth(st, pid, offset, disk=st.spec.storage != "memory", tail=True)
+            offset = int(read_manifest(manifest_path).offset) if manifest_path.exists() else 0
+            out[pid] = self._truth(st, pid, offset, disk=st.spec.storage != "memory", tail=True, now_ms=now)
         return out
 
     def iter_partitions(self, name: str) -> Iterator[tuple[int, str, Path]]:

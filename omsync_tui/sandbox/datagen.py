@@ -117,11 +117,21 @@ PRESETS: dict[str, tuple[tuple[Column, ...], tuple[IndexSpec, ...]]] = {
 }
 
 
-def preset_spec(preset: str, db: str, name: str, **kwargs: object) -> TableSpec:
+def preset_spec(
+    preset: str,
+    db: str,
+    name: str,
+    *,
+    partition_num: int = 2,
+    storage: str = "memory",
+    snappy: bool = False,
+    abs_ttl_minutes: int = 0,
+    lat_ttl: int = 0,
+) -> TableSpec:
     if preset not in PRESETS:
         raise UsageError(f"unknown table preset {preset!r}", hint="choose one of: " + ", ".join(PRESETS))
     columns, indexes = PRESETS[preset]
-    return TableSpec(db, name, columns, indexes, **kwargs)  # type: ignore[arg-type]
+    return TableSpec(db, name, columns, indexes, partition_num, storage, snappy, abs_ttl_minutes, lat_ttl)
 
 
 def float32(value: float) -> float:

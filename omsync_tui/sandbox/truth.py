@@ -7,6 +7,10 @@ reference §1.4–§1.5 and §3.8: the snapshot part holds index 0's live rows a
 pk ascending / ts descending; memory tables: every live put, in write order), then every put
 with ``log_index > MANIFEST.offset`` that carries an index-0 dimension, in log order. Deletes
 remove index-0 rows from the snapshot part and are not rows themselves.
+
+Disk snapshots are read with index 0's TTL applied at read time (reference §3.8): a row is
+expired when ``ts <= now - abs_ttl`` or when it is beyond the first ``lat_ttl`` rows of its pk
+(the sandbox's TTL types, kAbsoluteTime / kLatestTime / kAbsOrLat, all reduce to that "or").
 """
 
 from __future__ import annotations
@@ -50,10 +54,12 @@ def expected_rows(
     *,
     snapshot_offset: int,
     disk: bool,
+    abs_ttl_minutes: int = 0,
+    lat_ttl: int = 0,
+    now_ms: int = 0,
 ) -> list[TruthRow]:
     """Rows a FULL sync of one partition yields, in the order the collector reads them."""
     width = len(schema.latest)
-    live: dict[tuple[str, int], TruthRow] | list[TruthRow]
     live_disk: dict[tuple[str, int], TruthRow] = {}
     live_mem: list[TruthRow] = []
     tail: list[TruthRow] = []
@@ -79,8 +85,23 @@ def expected_rows(
         else:
             tail.append(row)
     if disk:
-        live = live_disk
-        ordered = sorted(live.values(), key=lambda r: (r.pk.encode(), -r.ts))
+        ordered = sorted(live_disk.values(), key=lambda r: (r.pk.encode(), -r.ts))
+        if abs_ttl_minutes or lat_ttl:
+            ordered = _unexpired(ordered, abs_ttl_minutes * 60_000, lat_ttl, now_ms)
     else:
         ordered = live_mem
     return ordered + tail
+
+
+def _unexpired(ordered: list[TruthRow], abs_ms: int, lat: int, now_ms: int) -> list[TruthRow]:
+    """Rows (pk ascending, ts descending) that index 0's TTL keeps at ``now_ms``."""
+    kept: list[TruthRow] = []
+    rank = 0
+    pk = None
+    for row in ordered:
+        rank = rank + 1 if row.pk == pk else 1
+        pk = row.pk
+        if (abs_ms and row.ts <= now_ms - abs_ms) or (lat and rank > lat):
+            continue
+        kept.append(row)
+    return kept

@@ -244,3 +244,26 @@ def test_drop_table_removes_the_nameserver_entry(tmp_path: Path, zk: Any, zk_hos
     assert not zk.exists(f"/openmldb/table/db_table_data/{st.tid}")
     assert int(zk.get("/openmldb/table/notify")[0]) == notify_before + 1
     assert cluster.tables() == []
+
+
+@pytest.mark.parametrize(("abs_minutes", "lat"), [(1, 0), (0, 3), (1, 3)])
+def test_disk_ttl_truth_matches_the_snapshot_reader(
+    tmp_path: Path, zk: Any, zk_hosts: str, abs_minutes: int, lat: int
+) -> None:
+    from omsync_tui.sandbox.datagen import BASE_TS
+
+    cluster = make(tmp_path, zk, zk_hosts)
+    spec = preset_spec(
+        "mixed", "db", "t", partition_num=1, storage="ssd", abs_ttl_minutes=abs_minutes, lat_ttl=lat
+    )
+    cluster.create_table(spec)
+    cluster.write("db.t", 600)
+    manifest = cluster.snapshot("db.t")[0]
+    now = BASE_TS + 300 * 7 + 60_000  # with a 1-minute TTL, rows 0..300 have expired
+    truth = cluster.expected_full_sync("db.t", now_ms=now)[0]
+    part = cluster.partition_dir(cluster.table("db.t"), 0)
+    meta = read_table_meta(part / "table_meta.txt")
+    with DiskSnapshotReader(part / "snapshot" / manifest.name, meta, now_ms=now) as reader:
+        got = [(r.pk.decode(), r.ts) for r in reader.iter_index0()]
+    assert got == [(r.pk, r.ts) for r in truth]
+    assert 0 < len(got) < manifest.count == 600

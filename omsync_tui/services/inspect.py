@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from omsync_tui.core.errors import FormatError, NotFoundError, RowDecodeError, UsageError
-from omsync_tui.openmldb.proto import tablet_pb2, type_pb2
+from omsync_tui.openmldb.proto import name_server_pb2, tablet_pb2, type_pb2
 from omsync_tui.openmldb.schema import TableSchema
 
 Record = dict[str, Any]
@@ -23,12 +23,15 @@ Record = dict[str, Any]
 
 @dataclass(frozen=True)
 class SchemaSource:
-    """The schema rows are decoded with, where it came from, and whether values are snappy."""
+    """The schema rows are decoded with, where it came from, and whether values are snappy.
+
+    ``table`` is the TableMeta or TableInfo it was read from: disk snapshots need its indexes.
+    """
 
     schema: TableSchema
     snappy: bool
     origin: str
-    table_meta: tablet_pb2.TableMeta | None = None
+    table: tablet_pb2.TableMeta | name_server_pb2.TableInfo | None = None
 
 
 def load_schema(
@@ -52,6 +55,7 @@ def load_schema(
             TableSchema.from_proto(info, str(table_info_file)),
             info.compress_type == type_pb2.kSnappy,
             str(table_info_file),
+            info,
         )
     meta_path = table_meta_file or default_table_meta
     if meta_path is None or not meta_path.exists():
@@ -269,13 +273,13 @@ def iter_disk_snapshot(
     """Rows of index 0 of a RocksDB checkpoint, in comparator order, TTL applied as the tablet does."""
     from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader
 
-    if source.table_meta is None:
+    if source.table is None:
         raise UsageError(
             f"{path}: a disk snapshot needs the table's index layout, which --schema does not have",
             hint="pass --table-meta (the partition's table_meta.txt) or --table-info",
         )
     decode = RowDecoder(source, decompress=False)
-    with DiskSnapshotReader(path, source.table_meta) as reader:
+    with DiskSnapshotReader(path, source.table) as reader:
         for ordinal, row in enumerate(reader.iter_index0()):
             try:
                 values = json_values(decode(row.value))

@@ -243,3 +243,20 @@ def test_zero_type_record_is_located(tmp_path: Path) -> None:
     skipped = omsync("inspect", "binlog", str(path), "--schema", str(schema), "-o", "jsonl", "--skip-bad")
     assert [json.loads(line)["log_index"] for line in skipped.stdout.splitlines()] == [1, 3]
     assert skipped.returncode == 3 and "skipped 1 bad record(s) of 3" in skipped.stderr
+
+
+def test_disk_snapshot_with_table_info_and_refused_with_schema_only(
+    sandbox: SandboxCluster, zk: Any, tmp_path: Path
+) -> None:
+    st = sandbox.table("db.disk")
+    info = tmp_path / "table_info.bin"
+    info.write_bytes(zk.get(f"/openmldb/table/db_table_data/{st.tid}")[0])
+    snap = part(sandbox, "db.disk") / "snapshot"
+    via_meta = omsync("inspect", "snapshot", str(snap), "-o", "jsonl")
+    via_info = omsync("inspect", "snapshot", str(snap), "-o", "jsonl", "--table-info", str(info))
+    assert via_info.returncode == 0, via_info.stderr
+    assert via_info.stdout == via_meta.stdout and len(via_info.stdout.splitlines()) == 300
+    schema = tmp_path / "s.json"
+    schema.write_text(st.schema.to_json())
+    refused = omsync("inspect", "snapshot", str(snap), "--schema", str(schema))
+    assert refused.returncode == 2 and "index layout" in refused.stderr and "--table-meta" in refused.stderr

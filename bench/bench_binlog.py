@@ -15,9 +15,7 @@ Goal: read + parse ≥ 1 M entries/s.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import random
 import sys
 import tempfile
 import time
@@ -25,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mixed_table import row_pool
 
 from omsync_tui.openmldb.binlog import binlog_name
 from omsync_tui.openmldb.binlogreader import BinlogReader
@@ -34,45 +34,6 @@ from omsync_tui.openmldb.proto import tablet_pb2
 
 GOAL_ENTRIES_PER_S = 1_000_000
 BATCH = 65536
-
-
-def row_pool(distinct: int) -> list[bytes]:
-    """Encoded rows of a 10-column mixed table (random bytes of the same sizes if no encoder)."""
-    rng = random.Random(42)
-    try:
-        from omsync_tui.openmldb.rowencode import encode_row
-        from omsync_tui.openmldb.schema import Column, ColumnType
-    except ImportError:
-        return [rng.randbytes(rng.randint(55, 85)) for _ in range(distinct)]
-    columns = (
-        Column("id", ColumnType.BIGINT, not_null=True),
-        Column("qty", ColumnType.INT),
-        Column("code", ColumnType.SMALLINT),
-        Column("flag", ColumnType.BOOL),
-        Column("score", ColumnType.FLOAT),
-        Column("amount", ColumnType.DOUBLE),
-        Column("day", ColumnType.DATE),
-        Column("ts", ColumnType.TIMESTAMP),
-        Column("name", ColumnType.VARCHAR),
-        Column("note", ColumnType.STRING),
-    )
-    letters = "abcdefghijklmnopqrstuvwxyz0123456789 "
-    pool = []
-    for i in range(distinct):
-        values: list[object] = [
-            i,
-            rng.randint(-(2**31), 2**31 - 1),
-            rng.randint(-(2**15), 2**15 - 1),
-            rng.random() < 0.5,
-            rng.uniform(-1e6, 1e6),
-            rng.uniform(-1e12, 1e12),
-            datetime.date(2000, 1, 1) + datetime.timedelta(days=rng.randint(0, 9000)),
-            1_700_000_000_000 + rng.randint(0, 10**10),
-            "".join(rng.choices(letters, k=rng.randint(3, 16))),
-            None if rng.random() < 0.1 else "".join(rng.choices(letters, k=rng.randint(3, 16))),
-        ]
-        pool.append(encode_row(columns, values))
-    return pool
 
 
 def write_binlog(directory: Path, entries: int, distinct: int) -> Path:

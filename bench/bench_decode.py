@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import itertools
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -27,61 +26,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import pyarrow as pa
+from mixed_table import COLUMNS, row_pool
 
 from omsync_tui.openmldb.rowbatch import decode_batch
 from omsync_tui.openmldb.rowcodec import decode_row, split_rows
-from omsync_tui.openmldb.rowencode import encode_row
-from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
+from omsync_tui.openmldb.schema import TableSchema
 
 CHUNK_ROWS = 64 * 1024
 ATTACHMENT_BYTES = 1 << 20
 GOAL_ROWS_PER_S = 3_000_000
 GOAL_RATIO = 20.0
 
-COLUMNS = (
-    Column("id", ColumnType.BIGINT, not_null=True),
-    Column("qty", ColumnType.INT),
-    Column("code", ColumnType.SMALLINT),
-    Column("flag", ColumnType.BOOL),
-    Column("score", ColumnType.FLOAT),
-    Column("amount", ColumnType.DOUBLE),
-    Column("day", ColumnType.DATE),
-    Column("ts", ColumnType.TIMESTAMP),
-    Column("name", ColumnType.VARCHAR),
-    Column("note", ColumnType.STRING),
-)
-
-
-def _maybe_null(rng: random.Random, value: object) -> object:
-    return None if rng.random() < 0.05 else value
-
-
-def _text(rng: random.Random, unicode_share: float) -> str:
-    """5–40 characters; ``unicode_share`` of the strings carry some non-ASCII characters."""
-    letters = "abcdefghijklmnopqrstuvwxyz0123456789 "
-    if rng.random() < unicode_share:
-        letters += "éüß中文字😀"
-    return "".join(rng.choices(letters, k=rng.randint(5, 40)))
-
-
-def _random_row(rng: random.Random, i: int, unicode_share: float) -> list[object]:
-    return [
-        i,
-        _maybe_null(rng, rng.randint(-(2**31), 2**31 - 1)),
-        _maybe_null(rng, rng.randint(-(2**15), 2**15 - 1)),
-        _maybe_null(rng, rng.random() < 0.5),
-        _maybe_null(rng, rng.uniform(-1e6, 1e6)),
-        _maybe_null(rng, rng.uniform(-1e12, 1e12)),
-        _maybe_null(rng, datetime.date(2000, 1, 1) + datetime.timedelta(days=rng.randint(0, 9000))),
-        _maybe_null(rng, 1_700_000_000_000 + rng.randint(-(10**11), 10**11)),
-        _maybe_null(rng, _text(rng, unicode_share)),
-        _maybe_null(rng, _text(rng, unicode_share)),
-    ]
-
 
 def build(rows: int, distinct: int, unicode_share: float = 0.1) -> tuple[bytes, np.ndarray, np.ndarray]:
-    rng = random.Random(42)
-    pool = [encode_row(COLUMNS, _random_row(rng, i, unicode_share)) for i in range(distinct)]
+    pool = row_pool(distinct, unicode_share)
     repeats = -(-rows // distinct)
     encoded = (pool * repeats)[:rows]
     lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=rows)

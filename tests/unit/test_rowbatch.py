@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import schema_and_rows
 
 from omsync_tui.core.errors import RowDecodeError, UsageError
 from omsync_tui.openmldb.rowbatch import arrow_schema, decode_batch
@@ -354,27 +355,6 @@ def test_schema_with_too_few_columns() -> None:
 
 
 # -- properties ----------------------------------------------------------------------------------------
-
-_VALUES: dict[ColumnType, st.SearchStrategy[object]] = {
-    T.BOOL: st.booleans(),
-    T.SMALLINT: st.integers(-(2**15), 2**15 - 1),
-    T.INT: st.integers(-(2**31), 2**31 - 1),
-    T.BIGINT: st.integers(-(2**63), 2**63 - 1),
-    T.FLOAT: st.floats(width=32),
-    T.DOUBLE: st.floats(),
-    T.DATE: st.dates(dt.date(1900, 1, 1), dt.date(9999, 12, 31)),
-    T.TIMESTAMP: st.integers(-(2**63), 2**63 - 1),
-    T.VARCHAR: st.text(max_size=12),
-    T.STRING: st.one_of(st.text(max_size=40), st.text(min_size=100, max_size=400)),
-}
-
-
-@st.composite
-def schema_and_rows(draw: st.DrawFn) -> tuple[list[Column], list[list[object]]]:
-    types = draw(st.lists(st.sampled_from(list(ColumnType)), min_size=1, max_size=12))
-    columns = [Column(f"c{i}", t) for i, t in enumerate(types)]
-    row = st.tuples(*(st.none() | _VALUES[t] for t in types)).map(list)
-    return columns, draw(st.lists(row, min_size=1, max_size=12))
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

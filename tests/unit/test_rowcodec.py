@@ -9,6 +9,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import schema_and_rows
 
 from omsync_tui.core.errors import RowDecodeError, UsageError
 from omsync_tui.openmldb.rowcodec import (
@@ -425,30 +426,9 @@ def test_snappy_values() -> None:
 
 # -- properties ----------------------------------------------------------------------------------------
 
-_VALUES: dict[ColumnType, st.SearchStrategy[object]] = {
-    T.BOOL: st.booleans(),
-    T.SMALLINT: st.integers(-(2**15), 2**15 - 1),
-    T.INT: st.integers(-(2**31), 2**31 - 1),
-    T.BIGINT: st.integers(-(2**63), 2**63 - 1),
-    T.FLOAT: st.floats(width=32),
-    T.DOUBLE: st.floats(),
-    T.DATE: st.dates(dt.date(1900, 1, 1), dt.date(9999, 12, 31)),
-    T.TIMESTAMP: st.integers(-(2**63), 2**63 - 1),
-    T.VARCHAR: st.text(max_size=12),
-    T.STRING: st.one_of(st.text(max_size=40), st.text(min_size=100, max_size=400)),
-}
-
-
-@st.composite
-def schema_and_rows(draw: st.DrawFn) -> tuple[list[Column], list[list[object]]]:
-    types = draw(st.lists(st.sampled_from(list(ColumnType)), min_size=1, max_size=12))
-    columns = [Column(f"c{i}", t) for i, t in enumerate(types)]
-    row = st.tuples(*(st.none() | _VALUES[t] for t in types)).map(list)
-    return columns, draw(st.lists(row, min_size=1, max_size=6))
-
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=schema_and_rows(), padding=st.booleans())
+@given(data=schema_and_rows(max_rows=6), padding=st.booleans())
 def test_property_encode_then_decode_is_identity(
     data: tuple[list[Column], list[list[object]]], padding: bool
 ) -> None:
@@ -461,7 +441,7 @@ def test_property_encode_then_decode_is_identity(
 
 @settings(max_examples=150, deadline=None)
 @given(
-    data=schema_and_rows(),
+    data=schema_and_rows(max_rows=6),
     position=st.integers(min_value=0),
     byte=st.integers(0, 255),
 )

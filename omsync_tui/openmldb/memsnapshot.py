@@ -13,14 +13,17 @@ rather than read as if whole.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import BadRecordError, FormatError, UsageError
+from omsync_tui.openmldb.binlog import parse_entries
 from omsync_tui.openmldb.compressed import CompressedLogReader, CompressedLogWriter
-from omsync_tui.openmldb.logformat import LogWriter, ReadStatus
+from omsync_tui.openmldb.logblob import split_blob, wrap_payload
+from omsync_tui.openmldb.logformat import LogRead, LogWriter, ReadStatus
 from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
 
@@ -130,3 +133,77 @@ def write_sdb(
         tmp.unlink(missing_ok=True)
         raise
     return count
+
+
+def iter_sdb_batches(
+    path: str | os.PathLike[str], *, verify_crc: bool = True, batch: int = 4096
+) -> Iterator[Sequence[tablet_pb2.LogEntry]]:
+    """The entries of a snapshot file in file order, ``batch`` at a time (the collector's path).
+
+    Plain files are framed in bulk and parsed with one protobuf call per batch; compressed files
+    are read record by record and parsed in bulk. Damage raises ``BadRecordError`` and a missing
+    EOF record ``FormatError``, as in ``iter_sdb``.
+    """
+    p = Path(path)
+    if snapshot_compression(p.name):
+        payloads: list[bytes] = []
+        offsets: list[int] = []
+        for offset, payload in _compressed_payloads(p, verify_crc):
+            payloads.append(wrap_payload(payload))
+            offsets.append(offset)
+            if len(payloads) >= batch:
+                yield _parse_located(p, b"".join(payloads), offsets)
+                payloads, offsets = [], []
+        if payloads:
+            yield _parse_located(p, b"".join(payloads), offsets)
+        return
+    with LogFileReader(p, verify_crc=verify_crc) as reader:
+        while True:
+            blob = reader.read_blob(batch)
+            if blob.offsets:
+                yield _parse_located(p, blob.data, blob.offsets)
+                continue
+            stop = blob.stop
+            assert stop is not None
+            if stop.status is ReadStatus.EOF:
+                return
+            _raise_for(p, stop)
+
+
+def _compressed_payloads(path: Path, verify_crc: bool) -> Iterator[tuple[int, bytes]]:
+    with CompressedLogReader(path, verify_crc=verify_crc) as reader:
+        while True:
+            r = reader.read()
+            if r.status is ReadStatus.RECORD:
+                assert r.payload is not None
+                yield r.offset, r.payload
+            elif r.status is ReadStatus.EOF:
+                return
+            else:
+                _raise_for(path, r)
+
+
+def _raise_for(path: Path, r: LogRead) -> NoReturn:
+    if r.status is ReadStatus.BAD:
+        raise BadRecordError(r.reason, path=str(path), offset=r.offset)
+    what = f"{r.unread} bytes after it cannot be read" if r.unread else "nothing follows"
+    raise FormatError(
+        f"snapshot ends without an EOF record ({what}): it is incomplete",
+        path=str(path),
+        offset=r.offset,
+        hint="the snapshot was not finished; use the previous one or a newer one",
+    )
+
+
+def _parse_located(path: Path, data: bytes, offsets: Sequence[int]) -> Sequence[tablet_pb2.LogEntry]:
+    try:
+        return parse_entries(data)
+    except DecodeError:
+        for payload, offset in zip(split_blob(data), offsets, strict=True):
+            try:
+                tablet_pb2.LogEntry.FromString(payload)
+            except DecodeError as exc:
+                raise BadRecordError(
+                    f"record payload is not a LogEntry ({exc})", path=str(path), offset=offset
+                ) from None
+        raise

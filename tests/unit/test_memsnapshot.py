@@ -13,7 +13,7 @@ from omsync_tui.core.errors import BadRecordError, FormatError, UsageError
 from omsync_tui.openmldb.compressed import BLOCK_HEADER_SIZE
 from omsync_tui.openmldb.logformat import EOF_RECORD, ReadStatus
 from omsync_tui.openmldb.logreader import LogFileReader
-from omsync_tui.openmldb.memsnapshot import iter_sdb, snapshot_compression, write_sdb
+from omsync_tui.openmldb.memsnapshot import iter_sdb, iter_sdb_batches, snapshot_compression, write_sdb
 from omsync_tui.openmldb.proto import tablet_pb2
 
 NAMES = {
@@ -146,3 +146,27 @@ def test_round_trip_property(tmp_path: Path, sizes: list[int], compression: str 
     path = tmp_path / f"{seed}-{NAMES[compression]}"
     assert write_sdb(path, ents, compression) == len(ents)
     assert [e for _, e in iter_sdb(path)] == ents
+
+
+@pytest.mark.parametrize("compression", [None, "zlib", "snappy"])
+def test_batches_equal_the_record_by_record_read(tmp_path: Path, compression: str | None) -> None:
+    path = tmp_path / NAMES[compression]
+    ents = entries(2500, seed=3)
+    write_sdb(path, ents, compression)
+    batches = list(iter_sdb_batches(path, batch=700))
+    assert [len(b) for b in batches][:3] == [700, 700, 700]
+    assert [e for b in batches for e in b] == [e for _, e in iter_sdb(path)] == ents
+
+
+@pytest.mark.parametrize("compression", [None, "snappy"])
+def test_batches_raise_on_damage_and_on_a_missing_eof(tmp_path: Path, compression: str | None) -> None:
+    path = tmp_path / NAMES[compression]
+    write_sdb(path, [entries(1)[0], b"\xff\xfe not protobuf", entries(2)[1]], compression)
+    with pytest.raises(BadRecordError, match="not a LogEntry") as info:
+        list(iter_sdb_batches(path))
+    assert info.value.path == str(path)
+    cut = tmp_path / NAMES[None].replace(".sdb", "1.sdb")
+    write_sdb(cut, entries(30, max_size=50), None)
+    cut.write_bytes(cut.read_bytes()[: -len(EOF_RECORD) - 3])
+    with pytest.raises(FormatError, match="without an EOF record"):
+        list(iter_sdb_batches(cut))

@@ -16,7 +16,10 @@ def loaded_after(statement: str) -> set[str]:
 
 
 def test_core_is_stdlib_only() -> None:
-    mods = loaded_after("import omsync_tui.core.errors")
+    mods = loaded_after(
+        "import omsync_tui.core.errors, omsync_tui.core.config, omsync_tui.core.gflags, "
+        "omsync_tui.core.collector_config"
+    )
     third_party = {
         m
         for m in mods

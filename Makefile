@@ -41,7 +41,7 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy
 
-protos: setup  ## regenerate omsync_tui/openmldb/proto/*_pb2.py from the .proto files
+protos: setup  ## regenerate omsync_tui/*/proto/*_pb2.py from the .proto files
 	$(PY) tools/gen_protos.py
 
 check: setup  ## ruff, mypy, generated code in step, tests

@@ -10,9 +10,18 @@ one message plus a hint and exit with the documented code, and daemons can log i
     │   ├── BadRecordError               a log record failed CRC / has zero or unknown type
     │   └── RowDecodeError               an encoded row does not match its schema
     ├── NotFoundError           exit 4   table, partition, file, znode that does not exist
-    └── ClusterError            exit 5   ZooKeeper / cluster state problems (unreachable, malformed)
+    ├── ClusterError            exit 5   ZooKeeper / cluster state problems (unreachable, malformed)
+    └── RpcError                exit 6   a call to another omsync/OpenMLDB process failed (omsync_tui.rpc)
+        ├── RpcUnavailable               transient: refused, reset or closed connection, connect timeout
+        ├── RpcTimeout                   transient: no answer within the call's timeout
+        ├── RpcProtocolError             the peer's bytes are not baidu_std / HTTP as expected
+        └── RpcRemoteError               the server answered with an error: ``code`` (brpc errno,
+                                         e.g. 1001 ENOSERVICE, 2001 EINTERNAL), ``text``, ``http_status``
 
-``hint`` says what to do about it; the CLI prints it after the message.
+``hint`` says what to do about it; the CLI prints it after the message. ``RpcError.transient`` is
+true where a retry with backoff may succeed. A transient failure after the request was sent does
+not tell whether the server ran it: retry only calls that are idempotent or guarded (SendData's
+start point and token are such a guard).
 """
 
 from __future__ import annotations
@@ -89,3 +98,43 @@ class ClusterError(OmsyncError):
     """ZooKeeper or cluster metadata is unreachable or malformed."""
 
     exit_code = 5
+
+
+class RpcError(OmsyncError):
+    """A remote call (baidu_std or HTTP/JSON) failed; ``transient`` says whether retrying may help."""
+
+    exit_code = 6
+    transient = False
+
+
+class RpcUnavailable(RpcError):
+    """The peer cannot be reached or dropped the connection (refused, reset, closed, connect timeout)."""
+
+    transient = True
+
+
+class RpcTimeout(RpcError):
+    """No answer arrived within the call's timeout; the server may still have run the call."""
+
+    transient = True
+
+
+class RpcProtocolError(RpcError):
+    """The peer sent bytes that are not a valid frame / response of the protocol spoken."""
+
+
+class RpcRemoteError(RpcError):
+    """The server answered with an error.
+
+    ``code`` is brpc's errno (``omsync_tui.rpc.framing`` names them: ENOSERVICE 1001, ENOMETHOD
+    1002, EREQUEST 1003, ERPCAUTH 1004, EINTERNAL 2001, ELIMIT 2004, ...); ``text`` is the server's
+    error text; ``http_status`` is set when the call went over HTTP.
+    """
+
+    def __init__(
+        self, code: int, text: str, *, http_status: int | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(f"{text} (rpc error {code})", hint=hint)
+        self.code = code
+        self.text = text
+        self.http_status = http_status

@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import inspect
 import re
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -527,7 +528,11 @@ def test_shipped_flags_file_migrates(tmp_path: Path) -> None:
     assert cfg.log.dir == release / "logs"
     assert cfg.log.level == "info"
     assert cfg.collector.max_pack_size == 1024 * 1024
-    assert cfg.warnings == ()
+    # the flags file's datadir is relative to the checkout: a checkout under /tmp (CI clones,
+    # scratch dirs) rightly earns the "temporary directory" warning, nothing else may appear
+    expected = (1,) if str(release).startswith(("/tmp/", "/var/tmp/", tempfile.gettempdir() + "/")) else ()
+    assert tuple(1 for _ in cfg.warnings) == expected
+    assert all("temporary directory" in w for w in cfg.warnings)
     assert [n.split(": ", 1)[1] for n in cfg.notes] == [
         "--enable_status_service not used: omsync always serves /status"
     ]

@@ -85,13 +85,7 @@ def iter_sdb(
             elif r.status is ReadStatus.EOF:
                 return
             else:
-                what = f"{r.unread} bytes after it cannot be read" if r.unread else "nothing follows"
-                raise FormatError(
-                    f"snapshot ends without an EOF record ({what}): it is incomplete",
-                    path=str(p),
-                    offset=r.offset,
-                    hint="the snapshot was not finished; use the previous one or a newer one",
-                )
+                _raise_for(p, r)
 
 
 def write_sdb(

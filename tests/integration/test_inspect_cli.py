@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from golden import EXAMPLE_HEX, example_schema_json
 
 from omsync_tui.openmldb.binlog import list_binlogs
 from omsync_tui.openmldb.logformat import ReadStatus
@@ -19,7 +20,7 @@ from omsync_tui.sandbox.datagen import preset_spec
 from omsync_tui.sandbox.state import SandboxConfig
 from omsync_tui.services.inspect import json_values
 
-ROW_46 = "01011b000000e8070000000068e5cf8b01000005027c00191b6162"
+ROW_46 = EXAMPLE_HEX.replace(" ", "")
 
 
 def omsync(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -151,17 +152,7 @@ def test_snapshots_memory_and_disk(sandbox: SandboxCluster) -> None:
 
 def test_row_decodes_hex_arguments_and_stdin(tmp_path: Path) -> None:
     schema = tmp_path / "s.json"
-    schema.write_text(
-        json.dumps(
-            [
-                {"name": "c1", "type": "string"},
-                {"name": "c2", "type": "kInt"},
-                {"name": "c3", "type": "timestamp"},
-                {"name": "c4", "type": "varchar"},
-                {"name": "c5", "type": "date"},
-            ]
-        )
-    )
+    schema.write_text(example_schema_json(c2="kInt", c4="varchar"))
     expected = ["ab", 7, 1700000000000, None, "2024-03-05"]
     proc = omsync("inspect", "row", "--schema", str(schema), ROW_46)
     assert proc.returncode == 0, proc.stderr
@@ -225,17 +216,7 @@ def test_zero_type_record_is_located(tmp_path: Path) -> None:
     path = tmp_path / "00000000.log"
     path.write_bytes(bytes(data))
     schema = tmp_path / "s.json"
-    schema.write_text(
-        json.dumps(
-            [
-                {"name": "c1", "type": "string"},
-                {"name": "c2", "type": "int"},
-                {"name": "c3", "type": "timestamp"},
-                {"name": "c4", "type": "string"},
-                {"name": "c5", "type": "date"},
-            ]
-        )
-    )
+    schema.write_text(example_schema_json())
     proc = omsync("inspect", "binlog", str(path), "--schema", str(schema), "-o", "jsonl")
     assert proc.returncode == 3
     assert f"byte offset {second}" in proc.stderr and "after log_index 1" in proc.stderr

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pyarrow as pa
 import pytest
+from golden import EXAMPLE_COLUMNS, EXAMPLE_HEX  # reference §4.6
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import schema_and_rows
@@ -22,16 +23,7 @@ from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 
 T = ColumnType
 
-EXAMPLE_COLUMNS = (
-    Column("c1", T.STRING),
-    Column("c2", T.INT),
-    Column("c3", T.TIMESTAMP),
-    Column("c4", T.STRING),
-    Column("c5", T.DATE),
-)
 EXAMPLE = TableSchema.from_columns(EXAMPLE_COLUMNS)
-EXAMPLE_VALUES = ["ab", 7, 1700000000000, None, dt.date(2024, 3, 5)]
-EXAMPLE_HEX = "01 01 1b 00 00 00 e8 07 00 00 00 00 68 e5 cf 8b 01 00 00 05 02 7c 00 19 1b 61 62"
 
 MIXED = (
     Column("b", T.BOOL),

@@ -7,6 +7,7 @@ import math
 import struct
 
 import pytest
+from golden import EXAMPLE_COLUMNS, EXAMPLE_HEX, EXAMPLE_VALUES  # reference §4.6
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import schema_and_rows
@@ -25,16 +26,6 @@ from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 
 T = ColumnType
 
-# Reference §4.6.
-EXAMPLE_COLUMNS = (
-    Column("c1", T.STRING),
-    Column("c2", T.INT),
-    Column("c3", T.TIMESTAMP),
-    Column("c4", T.STRING),
-    Column("c5", T.DATE),
-)
-EXAMPLE_VALUES = ["ab", 7, 1700000000000, None, dt.date(2024, 3, 5)]
-EXAMPLE_HEX = "01 01 1b 00 00 00 e8 07 00 00 00 00 68 e5 cf 8b 01 00 00 05 02 7c 00 19 1b 61 62"
 
 ALL_FIXED = (
     Column("b", T.BOOL),

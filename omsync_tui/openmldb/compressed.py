@@ -92,12 +92,7 @@ class CompressedLogWriter:
         begin = True
         written = 0
         while True:
-            leftover = COMPRESS_BLOCK_SIZE - self._offset
-            if leftover < COMPRESSED_HEADER_SIZE:
-                if leftover > 0:
-                    self._block[self._offset :] = bytes(leftover)
-                    written += self._emit()
-                self._offset = 0
+            written += self._start_block_if_full()
             avail = COMPRESS_BLOCK_SIZE - self._offset - COMPRESSED_HEADER_SIZE
             frag = min(left, avail)
             end = frag == left
@@ -111,14 +106,20 @@ class CompressedLogWriter:
 
     def add_eof(self) -> int:
         """Append the EOF record, zero-pad the block and write it; returns bytes written."""
-        written = 0
-        leftover = COMPRESS_BLOCK_SIZE - self._offset
-        if leftover < COMPRESSED_HEADER_SIZE:
-            if leftover > 0:
-                self._block[self._offset :] = bytes(leftover)
-                written += self._emit()
-            self._offset = 0
+        written = self._start_block_if_full()
         return written + self._put(RecordType.EOF, memoryview(b""))
+
+    def _start_block_if_full(self) -> int:
+        """When no header fits in the block any more: zero the trailer, emit it, start anew."""
+        leftover = COMPRESS_BLOCK_SIZE - self._offset
+        if leftover >= COMPRESSED_HEADER_SIZE:
+            return 0
+        written = 0
+        if leftover > 0:
+            self._block[self._offset :] = bytes(leftover)
+            written = self._emit()
+        self._offset = 0
+        return written
 
     def close(self) -> None:
         """Flush the stream; a partial block is dropped (see the class docstring)."""

@@ -74,9 +74,9 @@ class CollectorSection:
     """Timeout of each RPC the collector makes (SendData, tablet calls). Replaces
     ``--request_timeout_ms``."""
 
-    sync_task_short_interval_ms: int = field(default=1000, metadata={"gflag": "sync_task_short_interval_ms"})
-    """Pause before the next pack when more data is pending. Replaces
-    ``--sync_task_short_interval_ms``."""
+    sync_task_short_interval_ms: int = field(default=0, metadata={"gflag": "sync_task_short_interval_ms"})
+    """Pause before the next pack when more data is pending. Default 0: the original's 1000 let a
+    partition send at most one pack (1 MiB) per second. Replaces ``--sync_task_short_interval_ms``."""
 
     sync_task_long_interval_ms: int = field(default=5000, metadata={"gflag": "sync_task_long_interval_ms"})
     """Pause after reaching the binlog's end or a failed send. Replaces
@@ -104,8 +104,10 @@ class CollectorSection:
                 raise ConfigValueError("bind", str(e)) from None
         if not 0 < self.max_pack_size < 64 * MIB:
             raise ConfigValueError("max_pack_size", "must be between 1 and 64 MiB - 1 (brpc's body limit)")
-        for key in ("request_timeout_ms", "sync_task_short_interval_ms", "sync_task_long_interval_ms"):
+        for key in ("request_timeout_ms", "sync_task_long_interval_ms"):
             _positive(key, getattr(self, key))
+        if self.sync_task_short_interval_ms < 0:
+            raise ConfigValueError("sync_task_short_interval_ms", "must not be negative")
 
     @property
     def bind_address(self) -> tuple[str, int]:

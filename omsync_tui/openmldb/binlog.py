@@ -276,7 +276,15 @@ class BinlogGapError(FormatError):
 
 
 class BinlogStartError(NotFoundError):
-    """The requested start log_index is older than every binlog file still present."""
+    """The requested start log_index is older than every binlog file still present.
+
+    ``requested`` is that start; ``oldest`` the first log_index the binlogs still hold.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, requested: int = 0, oldest: int = 0) -> None:
+        super().__init__(message, hint=hint)
+        self.requested = requested
+        self.oldest = oldest
 
 
 __all__ = [

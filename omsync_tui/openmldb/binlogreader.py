@@ -195,6 +195,8 @@ class BinlogReader:
             f"log_index {self.start} is no longer in {self.directory}: the oldest binlog "
             f"{path.name} starts at log_index {first}",
             hint=f"binlogs hold log_index {first} and later; start from a snapshot instead",
+            requested=self.start,
+            oldest=first,
         )
 
     def _open(self, index: int, offset: int) -> None:

@@ -117,7 +117,7 @@ def test_dataclass_defaults_when_nothing_is_set(tmp_path: Path) -> None:
     assert cfg.collector.max_pack_size == 1024 * 1024
     assert cfg.collector.request_timeout_ms == 20000
     assert (cfg.collector.sync_task_short_interval_ms, cfg.collector.sync_task_long_interval_ms) == (
-        1000,
+        0,
         5000,
     )
     assert cfg.collector.verify_crc is True

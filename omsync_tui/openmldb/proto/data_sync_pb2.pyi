@@ -32,19 +32,25 @@ class GeneralResponse(_message.Message):
     def __init__(self, code: _Optional[int] = ..., msg: _Optional[str] = ...) -> None: ...
 
 class SyncPoint(_message.Message):
-    __slots__ = ("type", "pk", "ts", "offset")
+    __slots__ = ("type", "pk", "ts", "offset", "snapshot", "ordinal", "pk_bytes")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     PK_FIELD_NUMBER: _ClassVar[int]
     TS_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    ORDINAL_FIELD_NUMBER: _ClassVar[int]
+    PK_BYTES_FIELD_NUMBER: _ClassVar[int]
     type: SyncType
     pk: str
     ts: int
     offset: int
-    def __init__(self, type: _Optional[_Union[SyncType, str]] = ..., pk: _Optional[str] = ..., ts: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
+    snapshot: str
+    ordinal: int
+    pk_bytes: bytes
+    def __init__(self, type: _Optional[_Union[SyncType, str]] = ..., pk: _Optional[str] = ..., ts: _Optional[int] = ..., offset: _Optional[int] = ..., snapshot: _Optional[str] = ..., ordinal: _Optional[int] = ..., pk_bytes: _Optional[bytes] = ...) -> None: ...
 
 class AddSyncTaskRequest(_message.Message):
-    __slots__ = ("tid", "pid", "mode", "start_ts", "sync_point", "tablet_endpoint", "des_endpoint", "token", "dest")
+    __slots__ = ("tid", "pid", "mode", "start_ts", "sync_point", "tablet_endpoint", "des_endpoint", "token", "dest", "deletes", "binlog_file", "binlog_byte", "rows_sent", "bytes_sent")
     TID_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +60,11 @@ class AddSyncTaskRequest(_message.Message):
     DES_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     DEST_FIELD_NUMBER: _ClassVar[int]
+    DELETES_FIELD_NUMBER: _ClassVar[int]
+    BINLOG_FILE_FIELD_NUMBER: _ClassVar[int]
+    BINLOG_BYTE_FIELD_NUMBER: _ClassVar[int]
+    ROWS_SENT_FIELD_NUMBER: _ClassVar[int]
+    BYTES_SENT_FIELD_NUMBER: _ClassVar[int]
     tid: int
     pid: int
     mode: SyncMode
@@ -63,7 +74,12 @@ class AddSyncTaskRequest(_message.Message):
     des_endpoint: str
     token: str
     dest: str
-    def __init__(self, tid: _Optional[int] = ..., pid: _Optional[int] = ..., mode: _Optional[_Union[SyncMode, str]] = ..., start_ts: _Optional[int] = ..., sync_point: _Optional[_Union[SyncPoint, _Mapping]] = ..., tablet_endpoint: _Optional[str] = ..., des_endpoint: _Optional[str] = ..., token: _Optional[str] = ..., dest: _Optional[str] = ...) -> None: ...
+    deletes: bool
+    binlog_file: int
+    binlog_byte: int
+    rows_sent: int
+    bytes_sent: int
+    def __init__(self, tid: _Optional[int] = ..., pid: _Optional[int] = ..., mode: _Optional[_Union[SyncMode, str]] = ..., start_ts: _Optional[int] = ..., sync_point: _Optional[_Union[SyncPoint, _Mapping]] = ..., tablet_endpoint: _Optional[str] = ..., des_endpoint: _Optional[str] = ..., token: _Optional[str] = ..., dest: _Optional[str] = ..., deletes: _Optional[bool] = ..., binlog_file: _Optional[int] = ..., binlog_byte: _Optional[int] = ..., rows_sent: _Optional[int] = ..., bytes_sent: _Optional[int] = ...) -> None: ...
 
 class CreateSyncTaskRequest(_message.Message):
     __slots__ = ("db", "name", "mode", "start_ts", "dest")
@@ -116,7 +132,7 @@ class TaskStatusResponse(_message.Message):
     def __init__(self, response: _Optional[_Union[GeneralResponse, _Mapping]] = ..., task: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., readableInfo: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SendDataRequest(_message.Message):
-    __slots__ = ("tid", "pid", "start_point", "count", "token", "finished", "next_point")
+    __slots__ = ("tid", "pid", "start_point", "count", "token", "finished", "next_point", "deletes", "collector", "binlog_latest", "error")
     TID_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     START_POINT_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +140,10 @@ class SendDataRequest(_message.Message):
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     NEXT_POINT_FIELD_NUMBER: _ClassVar[int]
+    DELETES_FIELD_NUMBER: _ClassVar[int]
+    COLLECTOR_FIELD_NUMBER: _ClassVar[int]
+    BINLOG_LATEST_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     tid: int
     pid: int
     start_point: SyncPoint
@@ -131,12 +151,48 @@ class SendDataRequest(_message.Message):
     token: str
     finished: bool
     next_point: SyncPoint
-    def __init__(self, tid: _Optional[int] = ..., pid: _Optional[int] = ..., start_point: _Optional[_Union[SyncPoint, _Mapping]] = ..., count: _Optional[int] = ..., token: _Optional[str] = ..., finished: _Optional[bool] = ..., next_point: _Optional[_Union[SyncPoint, _Mapping]] = ...) -> None: ...
+    deletes: _containers.RepeatedCompositeFieldContainer[DeleteOp]
+    collector: str
+    binlog_latest: int
+    error: TaskError
+    def __init__(self, tid: _Optional[int] = ..., pid: _Optional[int] = ..., start_point: _Optional[_Union[SyncPoint, _Mapping]] = ..., count: _Optional[int] = ..., token: _Optional[str] = ..., finished: _Optional[bool] = ..., next_point: _Optional[_Union[SyncPoint, _Mapping]] = ..., deletes: _Optional[_Iterable[_Union[DeleteOp, _Mapping]]] = ..., collector: _Optional[str] = ..., binlog_latest: _Optional[int] = ..., error: _Optional[_Union[TaskError, _Mapping]] = ...) -> None: ...
+
+class DeleteOp(_message.Message):
+    __slots__ = ("log_index", "row", "idx", "key", "ts", "end_ts", "ts_name")
+    LOG_INDEX_FIELD_NUMBER: _ClassVar[int]
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    IDX_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TS_FIELD_NUMBER: _ClassVar[int]
+    END_TS_FIELD_NUMBER: _ClassVar[int]
+    TS_NAME_FIELD_NUMBER: _ClassVar[int]
+    log_index: int
+    row: int
+    idx: int
+    key: bytes
+    ts: int
+    end_ts: int
+    ts_name: str
+    def __init__(self, log_index: _Optional[int] = ..., row: _Optional[int] = ..., idx: _Optional[int] = ..., key: _Optional[bytes] = ..., ts: _Optional[int] = ..., end_ts: _Optional[int] = ..., ts_name: _Optional[str] = ...) -> None: ...
+
+class TaskError(_message.Message):
+    __slots__ = ("code", "message", "missing_from", "missing_to")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FROM_FIELD_NUMBER: _ClassVar[int]
+    MISSING_TO_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    missing_from: int
+    missing_to: int
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., missing_from: _Optional[int] = ..., missing_to: _Optional[int] = ...) -> None: ...
 
 class SendDataResponse(_message.Message):
-    __slots__ = ("response", "delete_task")
+    __slots__ = ("response", "delete_task", "retry_after_ms")
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     DELETE_TASK_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_MS_FIELD_NUMBER: _ClassVar[int]
     response: GeneralResponse
     delete_task: bool
-    def __init__(self, response: _Optional[_Union[GeneralResponse, _Mapping]] = ..., delete_task: _Optional[bool] = ...) -> None: ...
+    retry_after_ms: int
+    def __init__(self, response: _Optional[_Union[GeneralResponse, _Mapping]] = ..., delete_task: _Optional[bool] = ..., retry_after_ms: _Optional[int] = ...) -> None: ...

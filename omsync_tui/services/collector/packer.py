@@ -8,7 +8,9 @@ original's bug 4), and the point where the next pack continues. It reads:
   index 0 (TTL applied by the reader) — pinned by name, positions counted by ordinal;
 * then the binlog from ``MANIFEST.offset + 1``: puts carrying an index-0 dimension only (no
   multi-index duplicates, bug 7), deletes skipped, mode-1 rows with ``ts < start_ts`` skipped;
-* values are always handed out snappy-decompressed (bug 8).
+* values are always handed out snappy-decompressed (bug 8);
+* with ``deletes=True``, binlog deletes come along as ``Deletion`` records that say how many of
+  the pack's rows precede them (the original never forwards deletes, bug 11).
 
 Between packs the open cursor (snapshot iterator or binlog reader with its byte positions) is
 kept when the next ``start`` is the previous pack's ``next``, so nothing is re-scanned; any other
@@ -40,6 +42,20 @@ from omsync_tui.openmldb.rowcodec import maybe_decompress
 MODE_FULL, MODE_INCREMENTAL, MODE_CONTINUOUS = 0, 1, 2
 _DELETE = tablet_pb2.kDelete
 _BATCH = 8192
+MAX_DELETIONS = 10000  # per pack: deletes carry no row bytes, so bound them by count
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """One dimension of a binlog delete; ``row`` = how many of the pack's rows come before it."""
+
+    log_index: int
+    row: int
+    idx: int
+    key: bytes
+    ts: int | None
+    end_ts: int | None
+    ts_name: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +67,7 @@ class Pack:
     next: SyncPoint
     at_end: bool  # the binlog has nothing more right now (FULL mode: the partition is done)
     position: tuple[int, int] | None = None  # binlog (file_index, byte offset) of ``next``
+    deletions: tuple[Deletion, ...] = ()
 
 
 class _Filler:
@@ -89,8 +106,10 @@ class PartitionPacker:
         mode: int = MODE_FULL,
         start_ts: int = 0,
         verify_crc: bool = True,
+        deletes: bool = False,
     ) -> None:
         self.dir = data_dir
+        self.deletes = deletes
         self.meta = meta
         self.mode = mode
         self.start_ts = start_ts
@@ -261,6 +280,8 @@ class PartitionPacker:
         next_offset, where = start.offset, position
         incremental = self.mode == MODE_INCREMENTAL
         start_ts, snappy = self.start_ts, self.snappy
+        forward = self.deletes
+        deletions: list[Deletion] = []
         while True:
             batch = self._batch
             if batch is None or self._i >= len(batch.entries):
@@ -268,7 +289,12 @@ class PartitionPacker:
                 self._i = 0
                 if not len(batch):
                     return Pack(
-                        b"".join(fill.parts), len(fill.parts), SyncPoint.binlog(next_offset), True, where
+                        b"".join(fill.parts),
+                        len(fill.parts),
+                        SyncPoint.binlog(next_offset),
+                        True,
+                        where,
+                        tuple(deletions),
                     )
             entries, i, n = batch.entries, self._i, len(batch.entries)
             full = False
@@ -290,6 +316,11 @@ class PartitionPacker:
                         break
                     append(value)
                     size += len(value)
+                elif forward and e.method_type == _DELETE:
+                    if len(deletions) >= MAX_DELETIONS:
+                        full = True
+                        break
+                    deletions += _deletions(e, len(parts))
                 i += 1
             fill.size = size
             if i > self._i:
@@ -298,5 +329,19 @@ class PartitionPacker:
             self._i = i
             if full:
                 return Pack(
-                    b"".join(fill.parts), len(fill.parts), SyncPoint.binlog(next_offset), False, where
+                    b"".join(fill.parts),
+                    len(fill.parts),
+                    SyncPoint.binlog(next_offset),
+                    False,
+                    where,
+                    tuple(deletions),
                 )
+
+
+def _deletions(entry: tablet_pb2.LogEntry, row: int) -> list[Deletion]:
+    index = int(entry.log_index)
+    ts = int(entry.ts) if entry.HasField("ts") else None
+    end_ts = int(entry.end_ts) if entry.HasField("end_ts") else None
+    ts_name = entry.ts_name if entry.HasField("ts_name") else None
+    dims = entry.dimensions or [tablet_pb2.Dimension(key=entry.pk, idx=0)]
+    return [Deletion(index, row, int(d.idx), d.key.encode(), ts, end_ts, ts_name) for d in dims]

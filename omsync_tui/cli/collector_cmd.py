@@ -1,0 +1,128 @@
+"""``omsync collector``: run the collector daemon of one tablet host.
+
+Config sources, highest first: these flags > ``OMSYNC_<SECTION>__<KEY>`` > ``--config`` TOML (or
+``collector.toml`` in omsync's config dirs) > OpenMLDB's ``data_collector.flags`` (``--flagfile``)
+> the tablet's flags file > platformdirs defaults. ``--check`` prints the resolved config and exits.
+Imports stay light: this path never loads pyarrow or textual.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from omsync_tui.core.errors import UsageError
+
+app = typer.Typer(help="Run the collector of this tablet host.", invoke_without_command=True)
+
+
+def setup_logging(directory: Path, level: str, name: str) -> Path:
+    """Log to stderr and ``<directory>/<name>.log`` (rotated); returns the file's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.log"
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
+    root = logging.getLogger("omsync")
+    root.setLevel(level.upper())
+    root.handlers.clear()
+    for handler in (
+        logging.StreamHandler(sys.stderr),
+        logging.handlers.RotatingFileHandler(path, maxBytes=64 * 1024 * 1024, backupCount=5),
+    ):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    root.propagate = False
+    return path
+
+
+def describe(cfg: object) -> str:
+    """``section.key = value  # origin`` for every key; secrets shown as ``***``."""
+    from dataclasses import fields, is_dataclass
+
+    from omsync_tui.core.config import ConfigRoot
+
+    assert isinstance(cfg, ConfigRoot) and is_dataclass(cfg)
+    lines = []
+    for section in fields(cfg):
+        value = getattr(cfg, section.name)
+        if not is_dataclass(value):
+            continue
+        for f in fields(value):
+            shown = getattr(value, f.name)
+            if f.name in ("auth_token", "auth") and shown is not None:
+                shown = "***"
+            elif isinstance(shown, tuple):
+                shown = ", ".join(map(str, shown))
+            name = f"{section.name}.{f.name}"
+            lines.append(f"{name} = {shown}  # {cfg.origin(name)}")
+    lines += [f"note: {n}" for n in cfg.notes] + [f"warning: {w}" for w in cfg.warnings]
+    return "\n".join(lines)
+
+
+@app.callback()
+def collector(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="collector.toml (default: omsync's config dirs)")
+    ] = None,
+    flagfile: Annotated[
+        Path | None, typer.Option("--flagfile", help="OpenMLDB data_collector.flags, for migration")
+    ] = None,
+    endpoint: Annotated[str | None, typer.Option(help="advertised ip:port (collector.endpoint)")] = None,
+    bind: Annotated[str | None, typer.Option(help="host:port to listen on (collector.bind)")] = None,
+    datadir: Annotated[Path | None, typer.Option(help="work dirs and progress (collector.datadir)")] = None,
+    zk: Annotated[str | None, typer.Option("--zk", help="ZooKeeper hosts (zookeeper.hosts)")] = None,
+    zk_root: Annotated[str | None, typer.Option(help="cluster root znode (zookeeper.root_path)")] = None,
+    tablet_root: Annotated[
+        list[Path] | None, typer.Option(help="tablet data root; repeat for several (tablet.root_paths)")
+    ] = None,
+    tablet_flagfile: Annotated[
+        Path | None, typer.Option(help="the tablet's gflags file (tablet.flagfile)")
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error (log.level)")] = None,
+    log_dir: Annotated[Path | None, typer.Option(help="log directory (log.dir)")] = None,
+    system: Annotated[
+        bool, typer.Option("--system", help="default paths of a system service (/var/lib/omsync, ...)")
+    ] = False,
+    check: Annotated[bool, typer.Option("--check", help="print the resolved config and exit")] = False,
+) -> None:
+    """Run the collector: serve AddSyncTask, push the tablet's rows to synctools (Ctrl-C stops)."""
+    from omsync_tui.core.collector_config import CollectorConfig
+    from omsync_tui.core.config import load_config
+    from omsync_tui.services.paths import collector_defaults, find_config_file
+
+    overrides: dict[str, dict[str, object]] = {"collector": {}, "zookeeper": {}, "tablet": {}, "log": {}}
+    for section, key, value in (
+        ("collector", "endpoint", endpoint),
+        ("collector", "bind", bind),
+        ("collector", "datadir", datadir),
+        ("zookeeper", "hosts", zk),
+        ("zookeeper", "root_path", zk_root),
+        ("tablet", "root_paths", tuple(tablet_root) if tablet_root else None),
+        ("tablet", "flagfile", tablet_flagfile),
+        ("log", "level", log_level),
+        ("log", "dir", log_dir),
+    ):
+        if value is not None:
+            overrides[section][key] = value
+    toml_path = config if config is not None else find_config_file("collector.toml")
+    if config is not None and not config.is_file():
+        raise UsageError(f"config file {config} does not exist", hint="see conf/collector.toml for an example")
+    cfg = load_config(
+        CollectorConfig,
+        toml_path=toml_path,
+        flagfile=flagfile,
+        overrides=overrides,
+        defaults=collector_defaults(system=system),
+    )
+    if check:
+        typer.echo(describe(cfg))
+        return
+    from omsync_tui.services.collector.daemon import CollectorDaemon
+
+    log_file = setup_logging(cfg.log.dir, cfg.log.level, "collector")
+    logging.getLogger("omsync").info("logging to %s", log_file)
+    raise typer.Exit(CollectorDaemon(cfg).run())

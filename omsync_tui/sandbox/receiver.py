@@ -1,0 +1,528 @@
+"""``Receiver``: a stand-in SyncTool that answers ``SendData`` like the original and keeps what it
+accepted, for tests and ``make bench``.
+
+It owns the receiving side of a sync for one process: which subtasks it expects (token and
+stored start point per ``(tid, pid)``), the rows and deletes it accepted, the TaskErrors it was
+told about, and faults to inject into its answers. ``assign`` plays the SyncTool's part of
+handing a subtask to a collector (``DataCollector.AddSyncTask`` with ``des_endpoint`` = this
+receiver).
+
+SendData is checked in the original's order (reference §1.6): unknown or deleted task, task no
+longer INIT/RUNNING, token, start point (protobuf equality there; ``SyncPoint`` equality here),
+then omsync's extensions: a ``TaskError`` ends the subtask, ``count`` must match the rows split
+from the attachment (§4.7) and ``DeleteOp.row`` must stay within them, in order. Every refusal
+is ``code -1`` with ``delete_task`` set, as in the original, where any exception does that.
+Faults injected with ``fail_next``/``busy_next``/``stall_next`` apply to the next SendData calls
+in the order they were queued, whatever task those calls are for.
+
+Handlers run in the server's worker threads; one lock guards all state and its condition
+variable is notified on every change, so ``wait`` wakes up as soon as a condition may hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from types import TracebackType
+
+from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, UsageError
+from omsync_tui.core.syncpoint import SyncPoint
+from omsync_tui.openmldb.proto import data_sync_pb2 as ds
+from omsync_tui.openmldb.rowcodec import split_rows
+from omsync_tui.rpc.client import BaiduStdClient
+from omsync_tui.rpc.server import RpcServer
+from omsync_tui.rpc.service import CallContext, Routes, Service, text_route
+from omsync_tui.services import syncwire
+
+SYNC_TOOL = "openmldb.datasync.SyncTool"
+DATA_COLLECTOR = "openmldb.datasync.DataCollector"
+
+BUSY_CODE = 1
+"""``response.code`` of a "busy" answer (``busy_next``): not accepted and not an error — the
+collector should send the same pack again after ``retry_after_ms``. The original SyncTool only
+ever answers 0 or -1, so 1 cannot be mistaken for one of its answers."""
+
+_START = SyncPoint.start()
+_ANSWER_LOG = 10_000  # enough for any test; bounded so a long benchmark does not grow without end
+
+log = logging.getLogger("omsync.receiver")
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOp:
+    """One forwarded binlog delete (``SendDataRequest.deletes``); ``row`` = attachment rows before it."""
+
+    log_index: int
+    row: int
+    idx: int
+    key: bytes
+    ts: int
+    end_ts: int
+    ts_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskError:
+    """A terminal failure a collector reported (``SendDataRequest.error``)."""
+
+    code: str
+    message: str
+    missing_from: int
+    missing_to: int
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One SendData answer, as logged by ``Receiver.answers()``."""
+
+    tid: int
+    pid: int
+    code: int
+    msg: str
+    delete_task: bool
+    retry_after_ms: int
+    accepted: bool
+
+
+@dataclass(slots=True)
+class Subtask:
+    """What the receiver knows about one ``(tid, pid)``; ``Receiver.subtask`` hands out copies."""
+
+    tid: int
+    pid: int
+    token: str
+    point: SyncPoint
+    """The stored point: the start point the next SendData must carry."""
+    rows: list[bytes] = field(default_factory=list)
+    """Accepted rows in order (empty with ``keep_rows=False``)."""
+    row_count: int = 0
+    byte_count: int = 0
+    deletes: list[DeleteOp] = field(default_factory=list)
+    finished: bool = False
+    error: TaskError | None = None
+    """The TaskError that ended the subtask, if one did."""
+    sends: int = 0
+    """Accepted SendData calls, heartbeats included (a TaskError report is not one)."""
+    heartbeats: int = 0
+    """Accepted calls with no rows and no deletes."""
+    rejected: int = 0
+    """Calls for this subtask that were not accepted (refused or answered by an injected fault)."""
+    forgotten: bool = False
+    last_collector: str = ""
+    binlog_latest: int = 0
+    last_send: float = 0.0
+    """``time.monotonic()`` of the last accepted call (or TaskError report); 0 before any."""
+
+    @property
+    def status(self) -> str:
+        """The original SyncTool's status word (reference §1.7), plus DELETED for ``forget``."""
+        if self.forgotten:
+            return "DELETED"
+        if self.error is not None:
+            return "FAILED"
+        if self.finished:
+            return "SUCCESS"
+        return "RUNNING" if self.sends else "INIT"
+
+    def summary(self) -> str:
+        error = f"{self.error.code}: {self.error.message}" if self.error is not None else "-"
+        return (
+            f"{self.tid}-{self.pid} {self.token[:8]} {self.point} rows={self.row_count} "
+            f"bytes={self.byte_count} finished={self.finished} error={error}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fault:
+    kind: str  # "fail" | "busy" | "stall"
+    code: int = -1
+    msg: str = ""
+    delete_task: bool = False
+    retry_after_ms: int = 0
+    seconds: float = 0.0
+    process_first: bool = False
+
+
+class _Refused(Exception):
+    """A SendData the receiver does not accept: answered code -1 with delete_task."""
+
+
+class Receiver:
+    """Serve ``openmldb.datasync.SyncTool.SendData`` (baidu_std) and ``/status`` on one port.
+
+    ``keep_rows=False`` only counts rows (benchmarks); ``auth_token`` makes SendData require it
+    as the caller's ``authentication_data``. Usable as a context manager.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        keep_rows: bool = True,
+        auth_token: str | None = None,
+        workers: int = 16,
+    ) -> None:
+        self.keep_rows = keep_rows
+        service = Service(SYNC_TOOL).add(
+            "SendData", ds.SendDataRequest, ds.SendDataResponse, self._send_data, mutating=True
+        )
+        routes = Routes().add("/status", text_route(self.status_text))
+        # Stalled calls occupy a worker each; enough workers keep other connections answered.
+        self._server = RpcServer(host, port, [service], routes, workers=workers, auth_token=auth_token)
+        self._cond = threading.Condition(threading.Lock())
+        self._version = 0  # bumped on every change; wait() sleeps until it moves
+        self._tasks: dict[tuple[int, int], Subtask] = {}
+        self._faults: deque[_Fault] = deque()
+        self._answers: deque[Answer] = deque(maxlen=_ANSWER_LOG)
+        self._held = 0
+        self._calls = 0
+        self._stopping = threading.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Start serving; return the endpoint (``host:port``) collectors should send to."""
+        self._stopping.clear()
+        self._server.start()
+        return self.endpoint
+
+    def stop(self) -> None:
+        """Stop serving (idempotent); calls held by ``stall_next`` are released at once."""
+        self._stopping.set()
+        self._server.stop()
+
+    @property
+    def endpoint(self) -> str:
+        return self._server.endpoint
+
+    def __enter__(self) -> Receiver:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- subtasks ------------------------------------------------------------------------------
+
+    def expect(
+        self, tid: int, pid: int, token: str, start: SyncPoint = _START, *, reset: bool = False
+    ) -> None:
+        """Register ``(tid, pid)`` with ``token`` and the stored point ``start``.
+
+        Replacing a live subtask is a reassignment: its accepted rows and counters are kept, the
+        token and point replaced, a finish or error cleared. A forgotten subtask, or ``reset=True``,
+        starts over with nothing accepted (like deleting and re-creating a table task).
+        """
+        with self._cond:
+            old = self._tasks.get((tid, pid))
+            if old is None or old.forgotten or reset:
+                self._tasks[(tid, pid)] = Subtask(tid, pid, token, start)
+            else:
+                old.token, old.point, old.finished, old.error = token, start, False, None
+            self._changed()
+
+    def assign(
+        self,
+        collector: str,
+        tid: int,
+        pid: int,
+        *,
+        mode: int = 0,
+        start_ts: int | None = None,
+        start: SyncPoint = _START,
+        tablet_endpoint: str = "",
+        token: str | None = None,
+        deletes: bool = False,
+        dest: str = "",
+        timeout: float = 10.0,
+        collector_auth: bytes | None = b"sdefault",
+    ) -> str:
+        """Expect ``(tid, pid)`` and hand it to ``collector`` with ``DataCollector.AddSyncTask``.
+
+        Returns the token (a new uuid4 unless given). The subtask is registered before the call,
+        as the original stores the token first: a collector may send before the answer arrives.
+        It stays registered when the call fails (the collector may have taken it anyway).
+        Raises ``RpcError`` when the call fails and ``ClusterError`` when the collector refuses.
+        """
+        token = str(uuid.uuid4()) if token is None else token
+        self.expect(tid, pid, token, start)
+        request = ds.AddSyncTaskRequest(
+            tid=tid,
+            pid=pid,
+            mode=mode,  # type: ignore[arg-type]  # a plain int is a valid SyncMode value
+            sync_point=syncwire.to_proto(start),
+            tablet_endpoint=tablet_endpoint,
+            des_endpoint=self.endpoint,
+            token=token,
+            dest=dest,
+        )
+        if start_ts is not None:
+            request.start_ts = start_ts
+        if deletes:  # unset otherwise, so the request is what the original tool sends
+            request.deletes = True
+        with BaiduStdClient(collector, timeout=timeout, auth=collector_auth) as client:
+            response, _ = client.call(DATA_COLLECTOR, "AddSyncTask", request, ds.GeneralResponse)
+        if response.code != 0:
+            raise ClusterError(
+                f"collector {collector} refused AddSyncTask for {tid}-{pid}: "
+                f"{response.msg or '(no message)'} (code {response.code})"
+            )
+        return token
+
+    def forget(self, tid: int, pid: int) -> None:
+        """Delete ``(tid, pid)``: later SendData for it gets ``delete_task``; its data stays readable."""
+        with self._cond:
+            self._get(tid, pid).forgotten = True
+            self._changed()
+
+    def subtask(self, tid: int, pid: int) -> Subtask:
+        """A copy of what is known about ``(tid, pid)``; NotFoundError if it was never expected."""
+        with self._cond:
+            return _copy(self._get(tid, pid))
+
+    def subtasks(self) -> list[Subtask]:
+        """Copies of every subtask, ordered by ``(tid, pid)``."""
+        with self._cond:
+            return [_copy(self._tasks[key]) for key in sorted(self._tasks)]
+
+    def answers(self) -> list[Answer]:
+        """Recent SendData answers, oldest first (the last 10,000)."""
+        with self._cond:
+            return list(self._answers)
+
+    @property
+    def calls(self) -> int:
+        """SendData calls answered so far."""
+        with self._cond:
+            return self._calls
+
+    @property
+    def held(self) -> int:
+        """Calls being held by ``stall_next`` right now."""
+        with self._cond:
+            return self._held
+
+    def wait(self, condition: Callable[[Receiver], bool], timeout: float = 30.0, what: str = "") -> None:
+        """Return once ``condition(self)`` holds; AssertionError naming ``what`` after ``timeout`` s.
+
+        The condition runs outside the lock (it may call ``subtask`` or anything else) and is
+        re-checked after every change of state.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                seen = self._version
+            if condition(self):
+                return
+            with self._cond:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"timed out after {timeout:g} s waiting for {what or 'a condition'}; "
+                        f"receiver state:\n{self._status_locked() or '(no subtasks)'}"
+                    )
+                if self._version == seen:  # nothing changed while the condition ran
+                    self._cond.wait(left)
+
+    def status_text(self) -> str:
+        """One line per subtask: tid-pid, token prefix, point, rows, bytes, finished, error."""
+        with self._cond:
+            return self._status_locked()
+
+    # -- fault injection -----------------------------------------------------------------------
+
+    def fail_next(
+        self, n: int = 1, *, code: int = -1, msg: str = "injected", delete_task: bool = False
+    ) -> None:
+        """Answer the next ``n`` SendData calls with ``code``/``msg`` without accepting them."""
+        self._queue(n, _Fault("fail", code=code, msg=msg, delete_task=delete_task))
+
+    def busy_next(self, n: int = 1, retry_after_ms: int = 200) -> None:
+        """Answer the next ``n`` calls "busy" (``BUSY_CODE``, ``retry_after_ms``); nothing advances."""
+        self._queue(n, _Fault("busy", code=BUSY_CODE, msg="busy", retry_after_ms=retry_after_ms))
+
+    def stall_next(self, n: int = 1, seconds: float = 1.0, *, process_first: bool = False) -> None:
+        """Hold the next ``n`` calls for ``seconds`` (only their worker threads wait).
+
+        By default a held call is processed after the hold, like a request delayed on the way.
+        ``process_first=True`` processes it first and delays only the answer: the pack is
+        accepted but a client that timed out does not know it (a lost answer).
+        """
+        self._queue(n, _Fault("stall", seconds=seconds, process_first=process_first))
+
+    def _queue(self, n: int, fault: _Fault) -> None:
+        if n < 0:
+            raise UsageError(f"cannot inject {n} faults")
+        with self._cond:
+            self._faults.extend([fault] * n)
+
+    # -- SendData ------------------------------------------------------------------------------
+
+    def _send_data(
+        self, request: ds.SendDataRequest, attachment: bytes, ctx: CallContext
+    ) -> tuple[ds.SendDataResponse, bytes]:
+        key = (request.tid, request.pid)
+        with self._cond:
+            fault = self._faults.popleft() if self._faults else None
+        if fault is not None and fault.kind == "stall":
+            if fault.process_first:
+                answer = self._process(key, request, attachment, ctx)
+                self._hold(fault.seconds)
+                return answer, b""
+            self._hold(fault.seconds)
+        elif fault is not None:
+            with self._cond:
+                task = self._tasks.get(key)
+                if task is not None:
+                    task.rejected += 1
+                return self._answer(key, fault.code, fault.msg, fault.delete_task, fault.retry_after_ms), b""
+        return self._process(key, request, attachment, ctx), b""
+
+    def _hold(self, seconds: float) -> None:
+        with self._cond:
+            self._held += 1
+            self._changed()
+        try:
+            self._stopping.wait(seconds)  # stop() releases held calls instead of waiting them out
+        finally:
+            with self._cond:
+                self._held -= 1
+                self._changed()
+
+    def _process(
+        self, key: tuple[int, int], request: ds.SendDataRequest, attachment: bytes, ctx: CallContext
+    ) -> ds.SendDataResponse:
+        with self._cond:
+            task = self._tasks.get(key)
+            try:
+                task = self._check(key, task, request)
+                if request.HasField("error"):
+                    err = request.error
+                    task.error = TaskError(err.code, err.message, err.missing_from, err.missing_to)
+                    self._seen(task, request)
+                    log.info("sync task %d-%d reported %s: %s", *key, err.code, err.message)
+                    # Accepted as a report, but the subtask is over: the collector should drop it.
+                    return self._answer(key, 0, "", True, accepted=True)
+                rows, deletes, next_point = _validate(key, request, attachment, self.keep_rows)
+            except _Refused as exc:
+                if task is not None:
+                    task.rejected += 1
+                log.info("SendData from %s refused: %s", ctx.peer, exc)
+                return self._answer(key, -1, str(exc), True)
+            task.rows.extend(rows)
+            task.row_count += request.count
+            task.byte_count += len(attachment)
+            task.deletes.extend(deletes)
+            task.point = next_point
+            task.finished = request.finished
+            task.sends += 1
+            if request.count == 0 and not deletes:
+                task.heartbeats += 1
+            self._seen(task, request)
+            return self._answer(key, 0, "", False, accepted=True)
+
+    def _check(self, key: tuple[int, int], task: Subtask | None, request: ds.SendDataRequest) -> Subtask:
+        """The original's preCheck (§1.6 step 2), with the messages a person needs."""
+        name = f"{key[0]}-{key[1]}"
+        if task is None or task.forgotten:
+            raise _Refused(f"can't find sync task {name}")
+        if task.finished or task.error is not None:
+            raise _Refused(f"sync task {name} is {task.status}, not INIT or RUNNING")
+        if request.token != task.token:
+            raise _Refused(f"token not match for sync task {name}: got {request.token!r}")
+        got: SyncPoint | None = None
+        if request.HasField("start_point"):
+            try:
+                got = syncwire.from_proto(request.start_point)
+            except UsageError:
+                got = None  # a malformed point matches nothing
+        if got != task.point:
+            shown = syncwire.describe(request.start_point) if request.HasField("start_point") else "(none)"
+            raise _Refused(f"start point {shown} of sync task {name} does not match the stored {task.point}")
+        return task
+
+    def _seen(self, task: Subtask, request: ds.SendDataRequest) -> None:
+        task.last_collector = request.collector
+        task.binlog_latest = request.binlog_latest
+        task.last_send = time.monotonic()
+
+    def _answer(
+        self,
+        key: tuple[int, int],
+        code: int,
+        msg: str,
+        delete_task: bool,
+        retry_after_ms: int = 0,
+        *,
+        accepted: bool = False,
+    ) -> ds.SendDataResponse:
+        """Log and build an answer; the caller holds the lock."""
+        response = ds.SendDataResponse(response=ds.GeneralResponse(code=code))
+        if msg:
+            response.response.msg = msg
+        if delete_task:
+            response.delete_task = True
+        if retry_after_ms:
+            response.retry_after_ms = retry_after_ms
+        self._calls += 1
+        self._answers.append(Answer(key[0], key[1], code, msg, delete_task, retry_after_ms, accepted))
+        self._changed()
+        return response
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _get(self, tid: int, pid: int) -> Subtask:
+        task = self._tasks.get((tid, pid))
+        if task is None:
+            raise NotFoundError(f"the receiver was never told to expect sync task {tid}-{pid}")
+        return task
+
+    def _changed(self) -> None:
+        self._version += 1
+        self._cond.notify_all()
+
+    def _status_locked(self) -> str:
+        return "\n".join(self._tasks[key].summary() for key in sorted(self._tasks))
+
+
+def _validate(
+    key: tuple[int, int], request: ds.SendDataRequest, attachment: bytes, keep_rows: bool
+) -> tuple[list[bytes], list[DeleteOp], SyncPoint]:
+    """Rows, deletes and next point of a pack, or ``_Refused`` saying what is wrong with it."""
+    name = f"{key[0]}-{key[1]}"
+    if not request.HasField("next_point"):
+        raise _Refused(f"SendData for {name} has no next_point")
+    try:
+        next_point = syncwire.from_proto(request.next_point)
+        offsets, lengths = split_rows(attachment)
+    except OmsyncError as exc:
+        raise _Refused(f"SendData for {name}: {exc}") from None
+    if len(offsets) != request.count:
+        raise _Refused(
+            f"SendData for {name} says count {request.count} but its attachment holds {len(offsets)} rows"
+        )
+    deletes: list[DeleteOp] = []
+    for op in request.deletes:
+        before = deletes[-1].row if deletes else 0
+        if not before <= op.row <= request.count:
+            raise _Refused(
+                f"SendData for {name}: delete at log_index {op.log_index} follows row {op.row}, "
+                f"outside {before}..{request.count} (rows must be in order and within count)"
+            )
+        deletes.append(DeleteOp(op.log_index, op.row, op.idx, op.key, op.ts, op.end_ts, op.ts_name))
+    rows: list[bytes] = []
+    if keep_rows:
+        rows = [attachment[o : o + n] for o, n in zip(offsets.tolist(), lengths.tolist(), strict=True)]
+    return rows, deletes, next_point
+
+
+def _copy(task: Subtask) -> Subtask:
+    return replace(task, rows=list(task.rows), deletes=list(task.deletes))

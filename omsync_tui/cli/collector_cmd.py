@@ -110,7 +110,9 @@ def collector(
             overrides[section][key] = value
     toml_path = config if config is not None else find_config_file("collector.toml")
     if config is not None and not config.is_file():
-        raise UsageError(f"config file {config} does not exist", hint="see conf/collector.toml for an example")
+        raise UsageError(
+            f"config file {config} does not exist", hint="see conf/collector.toml for an example"
+        )
     cfg = load_config(
         CollectorConfig,
         toml_path=toml_path,

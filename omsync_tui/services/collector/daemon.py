@@ -25,7 +25,7 @@ from omsync_tui.core.collector_config import CollectorConfig
 from omsync_tui.core.errors import OmsyncError
 from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.rpc.server import RpcServer
-from omsync_tui.rpc.service import CallContext, HttpRequest, Routes, RouteResult, Service, prometheus_route
+from omsync_tui.rpc.service import CallContext, HttpRequest, RouteResult, Routes, Service, prometheus_route
 from omsync_tui.services.collector.manager import TaskManager
 from omsync_tui.services.collector.registration import Registration, Role
 from omsync_tui.services.collector.status import Identity, TaskMetrics, status_text
@@ -35,7 +35,9 @@ DATA_COLLECTOR = "openmldb.datasync.DataCollector"
 
 
 class CollectorDaemon:
-    def __init__(self, config: CollectorConfig, *, workers: int = 4, logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self, config: CollectorConfig, *, workers: int = 4, logger: logging.Logger | None = None
+    ) -> None:
         self.config = config
         self.log = logger or logging.getLogger("omsync.collector")
         c = config.collector
@@ -209,15 +211,15 @@ class CollectorDaemon:
             self.log.info("received %s", signal.Signals(signum).name)
             stop_requested.set()
 
-        previous: dict[int, Any] = {}
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, on_signal)
+        previous: dict[signal.Signals, Any] = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, on_signal)
         try:
             self.start()
             while not stop_requested.wait(1.0):
                 pass
         finally:
             self.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         return 0

@@ -29,9 +29,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from omsync_tui.core.errors import NotFoundError
+from omsync_tui.core.errors import BadRecordError, NotFoundError, OmsyncError
 from omsync_tui.core.syncpoint import Phase, SyncPoint
-from omsync_tui.openmldb.binlog import BinlogBatch, list_binlogs
+from omsync_tui.openmldb.binlog import BinlogBatch, BinlogGapError, list_binlogs
 from omsync_tui.openmldb.binlogreader import BinlogReader
 from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader, SnapshotRow
 from omsync_tui.openmldb.memsnapshot import iter_sdb_batches
@@ -127,12 +127,14 @@ class PartitionPacker:
         # binlog cursor
         self._binlog: BinlogReader | None = None
         self._batch: BinlogBatch | None = None
+        self._deferred: OmsyncError | None = None  # a fault met after the rows of the last pack
 
     def close(self) -> None:
         self._drop()
 
     def _drop(self) -> None:
         self._at = None
+        self._deferred = None
         self._snap_batches = None
         self._rows = None
         self._entries = ()
@@ -150,6 +152,9 @@ class PartitionPacker:
         """Rows from ``start`` (inclusive); ``position`` resumes a binlog read at a known byte."""
         if self._at != start:
             self._drop()
+        elif self._deferred is not None:
+            exc, self._deferred = self._deferred, None
+            raise exc
         if start.phase is Phase.BINLOG:
             pack = self._pack_binlog(start, max_bytes, position)
         else:
@@ -285,7 +290,22 @@ class PartitionPacker:
         while True:
             batch = self._batch
             if batch is None or self._i >= len(batch.entries):
-                batch = self._batch = reader.read_batch(_BATCH)
+                try:
+                    batch = self._batch = reader.read_batch(_BATCH)
+                except (BinlogGapError, BadRecordError) as exc:
+                    if not fill.parts and not deletions and next_offset == start.offset:
+                        raise
+                    # send what came before the fault; the next pack reports it
+                    self._deferred = exc
+                    self._batch = None
+                    return Pack(
+                        b"".join(fill.parts),
+                        len(fill.parts),
+                        SyncPoint.binlog(next_offset),
+                        False,
+                        where,
+                        tuple(deletions),
+                    )
                 self._i = 0
                 if not len(batch):
                     return Pack(

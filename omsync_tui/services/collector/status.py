@@ -73,7 +73,9 @@ class TaskMetrics(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         labels = ["tid", "pid"]
-        rows = CounterMetricFamily("omsync_collector_rows_sent", "Rows accepted by the synctool", labels=labels)
+        rows = CounterMetricFamily(
+            "omsync_collector_rows_sent", "Rows accepted by the synctool", labels=labels
+        )
         data = CounterMetricFamily(
             "omsync_collector_bytes_sent", "Row bytes accepted by the synctool", labels=labels
         )
@@ -81,12 +83,16 @@ class TaskMetrics(Collector):
             "omsync_collector_send_failures", "SendData calls that failed or were refused", labels=labels
         )
         offset = GaugeMetricFamily(
-            "omsync_collector_binlog_offset", "Next binlog log_index to send (0 in the snapshot)", labels=labels
+            "omsync_collector_binlog_offset",
+            "Next binlog log_index to send (0 in the snapshot)",
+            labels=labels,
         )
         latest = GaugeMetricFamily(
             "omsync_collector_binlog_latest", "Newest binlog log_index seen", labels=labels
         )
-        failed = GaugeMetricFamily("omsync_collector_task_failed", "1 when the task hit a terminal fault", labels=labels)
+        failed = GaugeMetricFamily(
+            "omsync_collector_task_failed", "1 when the task hit a terminal fault", labels=labels
+        )
         for t in self.manager.tasks():
             key = [str(t.tid), str(t.pid)]
             rows.add_metric(key, t.stats.rows_sent)
@@ -95,6 +101,12 @@ class TaskMetrics(Collector):
             offset.add_metric(key, t.point.offset)
             latest.add_metric(key, t.stats.binlog_latest)
             failed.add_metric(key, 1 if t.failure is not None else 0)
-        yield GaugeMetricFamily("omsync_collector_active", "1 when this collector is its host's active one", value=1 if self.active() else 0)
-        yield GaugeMetricFamily("omsync_collector_tasks", "Tasks this collector runs", value=len(self.manager.tasks()))
+        yield GaugeMetricFamily(
+            "omsync_collector_active",
+            "1 when this collector is its host's active one",
+            value=1 if self.active() else 0,
+        )
+        yield GaugeMetricFamily(
+            "omsync_collector_tasks", "Tasks this collector runs", value=len(self.manager.tasks())
+        )
         yield from (rows, data, fails, offset, latest, failed)

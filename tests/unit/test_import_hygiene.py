@@ -40,6 +40,8 @@ LAYERS = [
     ("omsync_tui.rpc.server", True),
     ("omsync_tui.rpc.client", True),
     ("omsync_tui.services.collector.packer", True),
+    ("omsync_tui.services.collector.daemon", True),
+    ("omsync_tui.services.collector.registration", True),
     ("omsync_tui.openmldb.rowcodec", False),
     ("omsync_tui.openmldb.metadata", False),
     ("omsync_tui.openmldb.zkpaths", False),
@@ -62,3 +64,18 @@ def test_cli_entry_point_is_light() -> None:
     assert "pyarrow" not in mods
     assert "textual" not in mods
     assert "kazoo" not in mods
+
+
+def test_collector_command_never_loads_pyarrow_or_textual() -> None:
+    """``omsync collector --check`` resolves its config and builds nothing heavy (tablet hosts)."""
+    code = (
+        "import sys, json\n"
+        "from omsync_tui.cli import main\n"
+        "sys.argv = ['omsync', 'collector', '--help']\n"
+        "try:\n    main.app()\nexcept SystemExit:\n    pass\n"
+        "import omsync_tui.services.collector.daemon\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    mods = {m.split(".")[0] for m in json.loads(out.splitlines()[-1])}
+    assert "pyarrow" not in mods and "textual" not in mods

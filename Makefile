@@ -51,10 +51,11 @@ check: setup  ## ruff, mypy, generated code in step, tests
 	$(PY) tools/gen_protos.py --check
 	$(PY) -m pytest -q
 
-bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing)
+bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver)
 	$(PY) bench/bench_binlog.py
 	$(PY) bench/bench_decode.py
 	$(PY) bench/bench_collector.py
+	$(PY) bench/bench_collector_e2e.py
 
 demo: setup  ## sandbox cluster: tables, binlogs, snapshots, decoded with `omsync inspect`
 	$(PY) tools/demo.py --dir $(DEMO_DIR)

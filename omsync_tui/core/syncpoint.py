@@ -40,6 +40,42 @@ class SyncPoint:
     def binlog(cls, offset: int) -> SyncPoint:
         return cls(Phase.BINLOG, offset=offset)
 
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready form (``pk`` as hex); unset fields left out."""
+        if self.phase is Phase.BINLOG:
+            return {"phase": "binlog", "offset": self.offset}
+        out: dict[str, object] = {"phase": "snapshot", "snapshot": self.snapshot, "ordinal": self.ordinal}
+        if self.pk is not None:
+            out["pk"] = self.pk.hex()
+        if self.ts is not None:
+            out["ts"] = self.ts
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> SyncPoint:
+        """Inverse of ``to_dict``; ValueError naming the field for anything malformed."""
+        try:
+            phase = Phase(str(d["phase"]))
+            if phase is Phase.BINLOG:
+                return cls.binlog(int(d["offset"]))  # type: ignore[call-overload]
+            pk = d.get("pk")
+            ts = d.get("ts")
+            return cls(
+                phase,
+                snapshot=str(d.get("snapshot", "")),
+                ordinal=int(d.get("ordinal", 0)),  # type: ignore[call-overload]
+                pk=bytes.fromhex(str(pk)) if pk is not None else None,
+                ts=int(ts) if ts is not None else None,  # type: ignore[call-overload]
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"bad sync point {d!r}: {exc}") from None
+
+    def key(self) -> tuple[int, str, int]:
+        """An order on points of one partition: snapshot rows (by ordinal) before binlog offsets."""
+        if self.phase is Phase.BINLOG:
+            return (1, "", self.offset)
+        return (0, self.snapshot, self.ordinal)
+
     def __str__(self) -> str:
         if self.phase is Phase.BINLOG:
             return f"binlog@{self.offset}"

@@ -7,27 +7,36 @@ sources, highest first (STYLE rule 8):
 1. ``overrides`` — command-line flags (``None`` values = flag not given);
 2. ``env`` — ``OMSYNC_<SECTION>__<KEY>``, e.g. ``OMSYNC_COLLECTOR__MAX_PACK_SIZE=2097152``;
 3. ``toml_path`` — ``conf/collector.toml``;
-4. ``flagfile`` — OpenMLDB's ``data_collector.flags`` (reference §6.1), for drop-in migration.
-   TOML wins over it, so a deployment can move keys to TOML one at a time; each key the TOML
-   takes over from the flags file with a different value is listed in ``notes``;
+4. ``flagfile`` — OpenMLDB's ``data_collector.flags`` (reference §6.1), and ``properties`` —
+   the SyncTool's ``synctool.properties`` (reference §6.2), for drop-in migration. TOML wins
+   over them, so a deployment can move keys to TOML one at a time; each key the TOML takes over
+   from such a file with a different value is listed in ``notes``;
 5. derived values — read from files that other settings name (the tablet's flags file, for the
    collector): below every explicit setting; an explicit setting that disagrees is a warning;
 6. ``defaults`` (platformdirs paths from ``omsync_tui.services.paths``), then dataclass defaults.
 
+A key's field metadata names what it replaces: ``{"gflag": "zk_cluster"}`` or
+``{"property": "zookeeper.cluster"}``. A property metadata that is a tuple of names
+(``("server.host", "server.port")``) marks a key built from several properties; the root's
+``combine_properties`` builds it.
+
 Strictness follows who wrote the value: an unknown TOML key or section is a ``UsageError``
-listing the valid keys (typos are never ignored); an unknown gflag is a warning (OpenMLDB's files
-carry many flags omsync does not need), a known but unused one a note; an unknown
+listing the valid keys (typos are never ignored); an unknown gflag or property is a warning
+(OpenMLDB's files carry many flags omsync does not need, and migrated ``synctool.properties``
+files carry Flink keys), a known but unused one (``GFLAGS_IGNORED``, ``PROPERTIES_IGNORED``) a
+note with the reason; an unknown
 ``OMSYNC_<SECTION>__<KEY>`` of a known section is a warning (one shell may serve several
 daemons). Every value of every source is type-checked, even one a higher source overrides, and
 errors name the file and line (or variable) and the key.
 
 Relative paths are made absolute at load time: in TOML against the TOML file's directory; in a
-gflags file against the directory OpenMLDB's start scripts run from (the parent of ``conf/``
-when the file lives in a ``conf/`` directory, else the file's own directory); from the
+gflags or properties file against the directory OpenMLDB's start scripts run from (the parent
+of ``conf/`` when the file lives in a ``conf/`` directory, else the file's own directory); from the
 environment or the command line against the working directory.
 
 A daemon's schema lives in its own module (the collector's: ``omsync_tui.core.collector_config``);
-OpenMLDB gflags files are read by ``omsync_tui.core.gflags``.
+OpenMLDB gflags files are read by ``omsync_tui.core.gflags``, Java properties files by
+``omsync_tui.core.javaprops``.
 
 Stdlib only: the collector's host stays light and the TUI can show config without daemons.
 """
@@ -35,6 +44,7 @@ Stdlib only: the collector's host stays light and the TUI can show config withou
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -47,10 +57,12 @@ from typing import Any, ClassVar, TypeVar
 
 from omsync_tui.core.errors import UsageError
 from omsync_tui.core.gflags import abs_path, flag_name_value, gflags_base_dir, parse_gflags, split_list
+from omsync_tui.core.javaprops import read_properties
 
 ENV_PREFIX = "OMSYNC_"
 TRUE_WORDS = frozenset({"true", "1", "yes", "on", "t", "y"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off", "f", "n"})
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # no "nan", "inf", "1_0"
 
 
 class ConfigValueError(ValueError):
@@ -73,6 +85,16 @@ class Setting:
     base_dir: Path | None = None  # relative paths are relative to it (None: the working directory)
 
 
+@dataclass(frozen=True, slots=True)
+class PropertyValue:
+    """One property of a Java properties file (the last one, when a key repeats)."""
+
+    key: str
+    value: str
+    where: str  # "conf/synctool.properties:3"
+    base_dir: Path  # where the file's relative paths point
+
+
 # -- roots -----------------------------------------------------------------------------------
 
 
@@ -82,6 +104,8 @@ class ConfigRoot:
     __slots__ = ()
     GFLAGS_IGNORED: ClassVar[Mapping[str, str]] = {}
     """OpenMLDB flags recognised but not used, with the reason (a note, not a warning)."""
+    PROPERTIES_IGNORED: ClassVar[Mapping[str, str]] = {}
+    """Java properties recognised but not used, with the reason (a note, not a warning)."""
 
     notes: tuple[str, ...]
     warnings: tuple[str, ...]
@@ -91,6 +115,14 @@ class ConfigRoot:
     def derived_settings(cls, values: Mapping[str, object]) -> tuple[list[Setting], list[str]]:
         """Settings read from files named by ``values`` ("section.key" → explicit value), and notes."""
         return [], []
+
+    @classmethod
+    def combine_properties(
+        cls, props: Mapping[str, PropertyValue]
+    ) -> tuple[list[Setting], list[str], list[str]]:
+        """Settings built from several properties (keys whose ``property`` metadata is a tuple),
+        with notes and warnings; ``props`` maps every property of the file to its last value."""
+        return [], [], []
 
     def check(self) -> list[str]:
         """Warnings about a loaded config that is valid but probably not what was meant."""
@@ -119,6 +151,7 @@ class _Key:
     type: Any
     default: object  # MISSING when required
     gflag: str | None
+    prop: str | tuple[str, ...] | None  # a tuple: built by the root's combine_properties
 
     @property
     def name(self) -> str:
@@ -140,10 +173,20 @@ class _Schema:
             self.sections[f.name] = tp
             hints = typing.get_type_hints(tp)
             self.keys[f.name] = {
-                k.name: _Key(f.name, k.name, hints[k.name], k.default, k.metadata.get("gflag"))
+                k.name: _Key(
+                    f.name,
+                    k.name,
+                    hints[k.name],
+                    k.default,
+                    k.metadata.get("gflag"),
+                    k.metadata.get("property"),
+                )
                 for k in fields(tp)
             }
-        self.gflags = {k.gflag: k for keys in self.keys.values() for k in keys.values() if k.gflag}
+        every = [k for keys in self.keys.values() for k in keys.values()]
+        self.gflags = {k.gflag: k for k in every if k.gflag}
+        self.properties = {k.prop: k for k in every if isinstance(k.prop, str)}
+        self.combined = {p for k in every if isinstance(k.prop, tuple) for p in k.prop}
 
     def key(self, section: str, key: str, origin: str) -> _Key:
         if section not in self.keys:
@@ -169,6 +212,7 @@ def load_config(
     *,
     toml_path: Path | str | None = None,
     flagfile: Path | str | None = None,
+    properties: Path | str | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, object] | None = None,
     defaults: Mapping[str, object] | None = None,
@@ -184,6 +228,8 @@ def load_config(
     layers: list[tuple[str, list[Setting]]] = [("defaults", _from_mapping(schema, defaults, "default"))]
     if flagfile is not None:
         layers.append(("flagfile", _from_gflags(schema, cls, Path(flagfile), notes, warnings)))
+    if properties is not None:
+        layers.append(("properties", _from_properties(schema, cls, Path(properties), notes, warnings)))
     if toml_path is not None:
         layers.append(("toml", _from_toml(schema, Path(toml_path))))
     layers.append(("env", _from_env(schema, os.environ if env is None else env, warnings)))
@@ -213,6 +259,12 @@ def load_config(
                 ways = f"{key.key} in [{section}] of the TOML file, {key.env}"
                 if key.gflag:
                     ways += f", or --{key.gflag} in an OpenMLDB flags file"
+                if isinstance(key.prop, str):
+                    ways += f", or {key.prop} in a properties file"
+                elif key.prop:
+                    ways += f", or {' and '.join(key.prop)} in a properties file"
+                # a source may have said why it could not give the key (e.g. a 0.0.0.0 host)
+                ways += "".join(f"\n{w}" for w in warnings if key.name in w)
                 raise UsageError(f"{key.name} is required and not set", hint=f"set {ways}")
         try:
             sections[section] = schema.sections[section](**kwargs)
@@ -236,7 +288,12 @@ def _merge(
         for setting, value in items:
             name = f"{setting.section}.{setting.key}"
             below = out.get(name)
-            if layer == "toml" and below is not None and below[2] == "flagfile" and below[0] != value:
+            if (
+                layer == "toml"
+                and below is not None
+                and below[2] in ("flagfile", "properties")
+                and below[0] != value
+            ):
                 notes.append(
                     f"{name} = {_show(value)} ({setting.origin}) overrides {_show(below[0])} ({below[1]})"
                 )
@@ -368,6 +425,35 @@ def _from_gflags(
     return out
 
 
+def _from_properties(
+    schema: _Schema, cls: type[ConfigRoot], path: Path, notes: list[str], warnings: list[str]
+) -> list[Setting]:
+    base = gflags_base_dir(path)
+    props = read_properties(path)
+    known = sorted({*schema.properties, *schema.combined, *cls.PROPERTIES_IGNORED})
+    out: list[Setting] = []
+    for p in props:
+        where = f"{path}:{p.line}"
+        if p.key in schema.properties:
+            key = schema.properties[p.key]
+            out.append(Setting(key.section, key.key, p.value, f"{where} {p.key}", base))
+        elif p.key in schema.combined:
+            continue  # combine_properties below
+        elif p.key in cls.PROPERTIES_IGNORED:
+            notes.append(f"{where}: {p.key} not used: {cls.PROPERTIES_IGNORED[p.key]}")
+        else:
+            close = difflib.get_close_matches(p.key, known, n=1)
+            warnings.append(
+                f"{where}: unknown property {p.key} ignored"
+                + (f" (did you mean {close[0]}?)" if close else "")
+            )
+    last = {p.key: PropertyValue(p.key, p.value, f"{path}:{p.line}", base) for p in props}
+    combined, more_notes, more_warnings = cls.combine_properties(last)
+    notes += more_notes
+    warnings += more_warnings
+    return out + combined
+
+
 # -- type coercion ---------------------------------------------------------------------------
 
 
@@ -408,6 +494,15 @@ def _coerce(tp: Any, raw: object, base: Path | None) -> object:
             except ValueError:
                 pass
         raise _BadValue("an integer")
+    if tp is float:
+        number: float | None = None
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            number = float(raw)
+        elif isinstance(raw, str) and _NUMBER.fullmatch(raw.strip()):
+            number = float(raw.strip())
+        if number is None or not math.isfinite(number):
+            raise _BadValue("a number")
+        return number
     if tp is str:
         if isinstance(raw, str):
             return raw.strip()
@@ -420,4 +515,6 @@ def _coerce(tp: Any, raw: object, base: Path | None) -> object:
 
 
 def _describe(tp: Any) -> str:
-    return {bool: "true/false", int: "integers", str: "strings", Path: "paths"}.get(tp, str(tp))
+    return {bool: "true/false", int: "integers", float: "numbers", str: "strings", Path: "paths"}.get(
+        tp, str(tp)
+    )

@@ -30,7 +30,7 @@ def omsync_dirs() -> PlatformDirs:
 
 
 def data_dir(*, system: bool = False) -> Path:
-    """Persistent state: collector work dirs, progress."""
+    """Persistent state: collector work dirs and progress, the synctool's local state."""
     dirs = omsync_dirs()
     if system:
         # site_state_dir (/var/lib/<app>) arrived in platformdirs 4.x; site_data_dir is read-only data
@@ -66,4 +66,12 @@ def collector_defaults(*, system: bool = False) -> dict[str, dict[str, object]]:
     return {
         "collector": {"datadir": data_dir(system=system) / "collector"},
         "log": {"dir": log_dir(system=system) / "collector"},
+    }
+
+
+def synctool_defaults(*, system: bool = False) -> dict[str, dict[str, object]]:
+    """``defaults`` for ``load_config(SynctoolConfig, ...)``: the paths platformdirs decides."""
+    return {
+        "synctool": {"datadir": data_dir(system=system) / "synctool"},
+        "log": {"dir": log_dir(system=system) / "synctool"},
     }

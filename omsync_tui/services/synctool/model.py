@@ -11,6 +11,7 @@ missing optional keys take their defaults, so records from older omsync versions
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -83,13 +84,13 @@ class SubtaskRecord:
     assigned_ms: int = 0
     binlog_latest: int = 0  # newest log_index the collector reported (lag)
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:
         d = asdict(self)
         d["committed"] = self.committed.to_dict()
         return json.dumps(d, sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, data: bytes, where: str = "subtask") -> SubtaskRecord:
+    def from_json(cls, data: builtins.bytes, where: str = "subtask") -> SubtaskRecord:
         d = _load(cls, data, where)
         try:
             d["state"] = State(d.get("state", "INIT"))

@@ -1,0 +1,74 @@
+"""``omsync synctool``: run a synctool (any number may run; ZooKeeper elects one leader).
+
+Config sources, highest first: these flags > ``OMSYNC_<SECTION>__<KEY>`` > ``--config`` TOML (or
+``synctool.toml`` in omsync's config dirs) > OpenMLDB's ``synctool.properties`` (``--properties``)
+> platformdirs defaults. ``--check`` prints the resolved config and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from omsync_tui.core.errors import UsageError
+
+app = typer.Typer(help="Run a synctool.", invoke_without_command=True)
+
+
+@app.callback()
+def synctool(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="synctool.toml (default: omsync's config dirs)")
+    ] = None,
+    properties: Annotated[
+        Path | None, typer.Option("--properties", help="OpenMLDB synctool.properties, for migration")
+    ] = None,
+    endpoint: Annotated[str | None, typer.Option(help="advertised host:port (synctool.endpoint)")] = None,
+    bind: Annotated[str | None, typer.Option(help="host:port to listen on (synctool.bind)")] = None,
+    zk: Annotated[str | None, typer.Option("--zk", help="ZooKeeper hosts (zookeeper.hosts)")] = None,
+    zk_root: Annotated[str | None, typer.Option(help="cluster root znode (zookeeper.root_path)")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error (log.level)")] = None,
+    log_dir: Annotated[Path | None, typer.Option(help="log directory (log.dir)")] = None,
+    system: Annotated[
+        bool, typer.Option("--system", help="default paths of a system service (/var/lib/omsync, ...)")
+    ] = False,
+    check: Annotated[bool, typer.Option("--check", help="print the resolved config and exit")] = False,
+) -> None:
+    """Run a synctool: tasks, SendData → Parquet/CSV at the destination, exactly once (Ctrl-C stops)."""
+    from omsync_tui.cli.collector_cmd import describe, setup_logging
+    from omsync_tui.core.config import load_config
+    from omsync_tui.core.synctool_config import SynctoolConfig
+    from omsync_tui.services.paths import find_config_file, synctool_defaults
+
+    overrides: dict[str, dict[str, object]] = {"synctool": {}, "zookeeper": {}, "log": {}}
+    for section, key, value in (
+        ("synctool", "endpoint", endpoint),
+        ("synctool", "bind", bind),
+        ("zookeeper", "hosts", zk),
+        ("zookeeper", "root_path", zk_root),
+        ("log", "level", log_level),
+        ("log", "dir", log_dir),
+    ):
+        if value is not None:
+            overrides[section][key] = value
+    if config is not None and not config.is_file():
+        raise UsageError(f"config file {config} does not exist", hint="see conf/synctool.toml for an example")
+    toml_path = config if config is not None else find_config_file("synctool.toml")
+    cfg = load_config(
+        SynctoolConfig,
+        toml_path=toml_path,
+        properties=properties,
+        overrides=overrides,
+        defaults=synctool_defaults(system=system),
+    )
+    if check:
+        typer.echo(describe(cfg))
+        return
+    from omsync_tui.services.synctool.daemon import SynctoolDaemon
+
+    log_file = setup_logging(cfg.log.dir, cfg.log.level, "synctool")
+    logging.getLogger("omsync").info("logging to %s", log_file)
+    raise typer.Exit(SynctoolDaemon(cfg).run())

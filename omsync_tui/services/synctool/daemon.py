@@ -1,0 +1,247 @@
+"""``omsync synctool`` as a process: config → rpc server → ZooKeeper membership → task manager.
+
+Every synctool serves reads (``TaskStatus``, ``/api/v1``, ``/status``); the one elected leader
+also manages tasks and receives SendData. Followers refuse writes naming the leader, and refuse
+SendData with ``delete_task`` (the leader re-assigns from the committed points when it takes over).
+
+Stop (SIGTERM/SIGINT): refuse new calls, commit open files while still leader, leave ZooKeeper,
+close the port; a second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from omsync_tui import __version__
+from omsync_tui.core.collector_config import parse_endpoint
+from omsync_tui.core.states import State
+from omsync_tui.core.synctool_config import SynctoolConfig
+from omsync_tui.rpc.server import RpcServer
+from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes, prometheus_route
+from omsync_tui.services.synctool.api import Context, api_routes, sync_tool_service, task_view
+from omsync_tui.services.synctool.manager import Settings, SyncManager
+from omsync_tui.services.synctool.store import Membership, Store
+
+log = logging.getLogger("omsync.synctool")
+
+
+class _Metrics(Collector):
+    def __init__(self, daemon: SynctoolDaemon) -> None:
+        self.d = daemon
+
+    def collect(self) -> Any:
+        m = self.d.manager
+        yield GaugeMetricFamily("omsync_synctool_leader", "1 when this synctool leads", value=int(m.leading))
+        labels = ["table", "pid", "state"]
+        rows = CounterMetricFamily(
+            "omsync_synctool_rows_committed", "Rows in committed files", labels=labels[:2]
+        )
+        subs = GaugeMetricFamily("omsync_synctool_subtasks", "Subtasks by state", labels=["table", "state"])
+        for task, parts in m.tables():
+            counts = {s.value: 0 for s in State}
+            for p in parts:
+                rows.add_metric([task.name, str(p.pid)], p.record.rows)
+                counts[p.record.state.value] += 1
+            for state, n in counts.items():
+                subs.add_metric([task.name, state], n)
+        yield rows
+        yield subs
+
+
+class SynctoolDaemon:
+    def __init__(self, config: SynctoolConfig) -> None:
+        self.config = config
+        c = config.synctool
+        s = config.sink
+        self.endpoint = c.endpoint
+        self.membership = Membership(
+            config.zookeeper.hosts,
+            config.zookeeper.root_path,
+            c.endpoint,
+            session_timeout_s=config.zookeeper.session_timeout_ms / 1000,
+            auth=config.zookeeper.auth,
+            on_leader=self._on_leader,
+            on_follower=self._on_follower,
+            logger=log,
+            version=__version__,
+        )
+        self.settings = Settings(
+            endpoint=c.endpoint,
+            collector_timeout_s=c.collector_timeout_s,
+            init_timeout_s=c.init_timeout_s,
+            check_period_s=c.check_period_s,
+            request_timeout_s=c.request_timeout_s,
+            max_retries=c.max_retries,
+            retry_backoff_s=c.retry_backoff_s,
+            roll_rows=s.roll_rows,
+            roll_bytes=s.roll_bytes,
+            roll_seconds=s.roll_seconds,
+            memory_per_subtask=s.memory_per_subtask,
+            memory_total=s.memory_total,
+            csv_timezone=s.csv_timezone,
+        )
+        if s.hadoop_conf_dir is not None:
+            os.environ.setdefault("HADOOP_CONF_DIR", str(s.hadoop_conf_dir))
+        self.manager: SyncManager | Any = None
+        self.store: Store | Any = None
+        self.server: RpcServer | None = None
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._stopping = False
+
+    # -- membership callbacks (one background thread, in order) ----------------------------------
+
+    def _on_leader(self) -> None:
+        # membership may elect us before start() has built the manager on its client
+        self._ready.wait()
+        if self.manager is not None and not self._stopping:
+            log.info("elected leader: taking over every task")
+            self.manager.lead()
+
+    def _on_follower(self, reason: str) -> None:
+        self._ready.wait()
+        if self.manager is not None:
+            self.manager.step_down(reason)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for note in self.config.notes:
+            log.info("config: %s", note)
+        for warning in self.config.warnings:
+            log.warning("config: %s", warning)
+        self.membership.start()
+        client = self.membership.client
+        self.store = Store(client, self.config.zookeeper.root_path, by=self.endpoint)
+        self.manager = SyncManager(
+            self.settings,
+            client,
+            self.store,
+            root_path=self.config.zookeeper.root_path,
+            may_write=lambda: self.membership.is_leader and self.membership.may_write,
+        )
+        ctx = Context(
+            manager=self.manager,
+            store=self.store,
+            zk=client,
+            root_path=self.config.zookeeper.root_path,
+            endpoint=self.endpoint,
+            started=self.started,
+            role=lambda: "leader" if self.manager.leading else "follower",
+            leader=lambda: self.membership.leader,
+            zk_state=lambda: self.membership.zk_state,
+            auth_token=self.config.synctool.auth_token,
+        )
+        routes = api_routes(ctx, Routes())
+        routes.add("/status", self._status).add("/healthz", self._healthz).add("/readyz", self._readyz)
+        metrics = CollectorRegistry()
+        metrics.register(_Metrics(self))
+        routes.add("/metrics", prometheus_route(metrics))
+        host, port = parse_endpoint(self.config.synctool.bind or self.endpoint)
+        self.server = RpcServer(
+            host,
+            port,
+            [sync_tool_service(ctx)],
+            routes,
+            workers=self.config.synctool.workers,
+            auth_token=self.config.synctool.auth_token,
+        )
+        self.server.start()
+        self._ready.set()
+        self._ticker = threading.Thread(target=self._tick_loop, name="omsync-synctool-watch", daemon=True)
+        self._ticker.start()
+        log.info("synctool %s started (listening on %s)", self.endpoint, self.server.endpoint)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.manager.tick()
+            except Exception:
+                log.exception("the watch loop failed; going on")
+
+    def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self._ready.set()
+        log.info("stopping: committing open files, then leaving ZooKeeper")
+        self._stop.set()
+        if self.manager is not None:
+            self.manager.shutdown()
+        self.membership.stop()
+        if self.server is not None:
+            self.server.stop(timeout=2.0)
+        log.info("stopped")
+
+    def run(self) -> int:
+        requested = threading.Event()
+        signals = 0
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            nonlocal signals
+            signals += 1
+            if signals > 1:
+                os._exit(130)
+            log.info("received %s", signal.Signals(signum).name)
+            requested.set()
+
+        previous: dict[signal.Signals, Any] = {}
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, on_signal)
+        try:
+            self.start()
+            while not requested.wait(1.0):
+                pass
+        finally:
+            self.stop()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return 0
+
+    # -- plain routes ------------------------------------------------------------------------------
+
+    def _status(self, _r: HttpRequest) -> RouteResult:
+        m = self.manager
+        lines = [
+            f"version: omsync {__version__}",
+            f"uptime: {time.time() - self.started:.0f}s",
+            f"endpoint: {self.endpoint}",
+            f"zookeeper: {self.membership.zk_state}",
+            f"role: {'leader' if m.leading else 'follower'} (leader: {self.membership.leader or 'none'})",
+            f"tasks: {len(m.tables())}",
+        ]
+        for task, parts in m.tables():
+            v = task_view(task, parts, detail=False)
+            states = " ".join(f"{k}={n}" for k, n in v["states"].items() if n)  # type: ignore[attr-defined]
+            lines.append(
+                f"  {task.name} tid={task.tid} mode={task.mode.value} {v['state']} {states} rows={v['rows']} "
+                f"files={v['files']} dest={task.dest}"
+            )
+            for p in parts:
+                if p.record.last_error:
+                    lines.append(f"    pid {p.pid} {p.record.state.value}: {p.record.last_error}")
+        return 200, "text/plain; charset=utf-8", ("\n".join(lines) + "\n").encode()
+
+    def _healthz(self, _r: HttpRequest) -> RouteResult:
+        return 200, "text/plain; charset=utf-8", b"ok\n"
+
+    def _readyz(self, _r: HttpRequest) -> RouteResult:
+        if self._stopping:
+            return 503, "text/plain; charset=utf-8", b"not ready: stopping\n"
+        state = self.membership.zk_state
+        if state != "connected":
+            return 503, "text/plain; charset=utf-8", f"not ready: ZooKeeper {state}\n".encode()
+        role = "leader" if self.manager.leading else f"follower of {self.membership.leader or 'nobody yet'}"
+        return 200, "text/plain; charset=utf-8", f"ready ({role})\n".encode()

@@ -1,0 +1,358 @@
+"""The SendData path of the leader synctool: check, decode, append, commit (DESIGN §3).
+
+``Partition`` is one subtask's live state: the stored record (token, committed point), the point
+the collector must send next (``accepted`` — ahead of ``committed`` by what sits in the open
+file), and the open ``PartitionWriter``. ``receive`` handles one SendData under the partition's
+lock:
+
+1. token and start point must match (else ``delete_task``, as the original);
+2. a ``TaskError`` from the collector fails the subtask (what came before it is committed first);
+3. over the memory budget → "busy, retry after N ms" (nothing accepted, nothing lost);
+4. rows are decoded vectorised with each row's schema version and appended; deletes are kept
+   with the range; the file rolls at a phase or schema change and by rows/bytes/age;
+5. ``commit``: rename the file to its range name, *then* store the committed point in
+   ZooKeeper. A crash in between is repaired at start-up (``reconcile``: the largest committed
+   end at the destination wins), a crash before the rename loses only uncommitted rows, which the
+   collector is asked to send again from the committed point. Nothing is lost, nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from omsync_tui.core.errors import OmsyncError, RowDecodeError
+from omsync_tui.core.states import State
+from omsync_tui.core.syncpoint import Phase, SyncPoint
+from omsync_tui.openmldb.proto import data_sync_pb2
+from omsync_tui.openmldb.rowbatch import arrow_schema, decode_batch
+from omsync_tui.openmldb.schema import TableSchema
+from omsync_tui.services import syncwire
+from omsync_tui.services.synctool import sink
+from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
+
+BUSY_CODE = 1  # "not accepted, not an error: send the same pack again after retry_after_ms"
+
+log = logging.getLogger("omsync.synctool")
+
+
+@dataclass
+class Budget:
+    """Bytes of accepted-but-uncommitted rows, per partition and in total (backpressure)."""
+
+    per_partition: int
+    total: int
+    used: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, n: int, partition_used: int) -> bool:
+        with self.lock:
+            if partition_used and (partition_used + n > self.per_partition or self.used + n > self.total):
+                return False  # an empty partition may always take one pack (never starve)
+            self.used += n
+            return True
+
+    def give(self, n: int) -> None:
+        with self.lock:
+            self.used = max(0, self.used - n)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    code: int = 0
+    msg: str = ""
+    delete_task: bool = False
+    retry_after_ms: int = 0
+
+    def to_proto(self) -> data_sync_pb2.SendDataResponse:
+        r = data_sync_pb2.SendDataResponse()
+        r.response.code = self.code
+        if self.msg:
+            r.response.msg = self.msg
+        if self.delete_task:
+            r.delete_task = True
+        if self.retry_after_ms:
+            r.retry_after_ms = self.retry_after_ms
+        return r
+
+
+def refuse(msg: str) -> Answer:
+    return Answer(code=-1, msg=msg, delete_task=True)
+
+
+SaveRecord = Callable[[SubtaskRecord, str | None], SubtaskRecord]
+"""Store a changed subtask record (compare-and-set in ZooKeeper); the reason names a state change."""
+
+
+class Partition:
+    def __init__(
+        self,
+        task: TaskRecord,
+        record: SubtaskRecord,
+        dest: sink.Destination,
+        schema: Callable[[], TableSchema],
+        reload_schema: Callable[[], TableSchema],
+        save: SaveRecord,
+        budget: Budget,
+        *,
+        roll_rows: int,
+        roll_bytes: int,
+        roll_seconds: float,
+        csv_timezone: str = "UTC",
+        max_retries: int = 5,
+    ) -> None:
+        self.task = task
+        self.max_retries = max_retries
+        self.tid, self.pid = record.tid, record.pid
+        self.lock = threading.RLock()
+        self.record = record
+        self.accepted = record.committed
+        self.dest = dest
+        self._schema = schema
+        self._reload_schema = reload_schema
+        self._save = save
+        self.budget = budget
+        self.roll = (roll_rows, roll_bytes, roll_seconds)
+        self.csv_timezone = csv_timezone
+        self.writer: sink.PartitionWriter | None = None
+        self.writer_schema: pa.Schema | None = None
+        self.buffered = 0  # budget bytes held by the open file
+        self.deletes: list[data_sync_pb2.DeleteOp] = []
+        self.last_send = time.monotonic()  # grace from (re)assignment: a full timeout
+        self.rows_received = 0  # since this process took the subtask (original's Task.count)
+
+    # -- SendData ------------------------------------------------------------------------------
+
+    def receive(self, req: data_sync_pb2.SendDataRequest, attachment: bytes) -> Answer:
+        with self.lock:
+            rec = self.record
+            if rec.state not in (State.INIT, State.RUNNING):
+                return refuse(f"sync task {self.tid}-{self.pid} is {rec.state.value}, not INIT or RUNNING")
+            if req.token != rec.token:
+                return refuse(f"token not match for sync task {self.tid}-{self.pid}")
+            try:
+                start = syncwire.from_proto(req.start_point)
+                nxt = syncwire.from_proto(req.next_point) if req.HasField("next_point") else start
+            except OmsyncError as exc:
+                return refuse(f"sync task {self.tid}-{self.pid}: {exc.message}")
+            if start != self.accepted:
+                return refuse(
+                    f"start point {start} of sync task {self.tid}-{self.pid} does not match the "
+                    f"expected {self.accepted}"
+                )
+            self.last_send = time.monotonic()
+            if req.binlog_latest and req.binlog_latest != rec.binlog_latest:
+                self.record = rec = rec.but(binlog_latest=req.binlog_latest)
+            if req.HasField("error"):
+                return self._collector_failed(req.error)
+            if not self._reserve(len(attachment)):
+                return Answer(code=BUSY_CODE, msg="synctool busy: memory budget full", retry_after_ms=200)
+            self.buffered += len(attachment)
+            try:
+                batch = self._decode(attachment, req.count)
+            except RowDecodeError as exc:
+                self._unbuffer(len(attachment))
+                self.commit()  # the rows before these are good
+                return self._fail("bad_rows", f"rows of the pack from {start} do not decode: {exc.message}")
+            try:
+                self._append(batch, start, nxt, req)
+            except OmsyncError as exc:
+                self._abort()
+                self.accepted = self.record.committed
+                return self._trouble("destination", f"writing to {self.task.dest} failed: {exc.message}")
+            self.accepted = nxt
+            self.rows_received += req.count
+            rec = self.record  # commit() may have stored a newer one
+            if rec.state is State.INIT or (rec.retries and req.count):
+                self._store(
+                    rec.but(state=State.RUNNING, retries=0 if req.count else rec.retries), "first data"
+                )
+            if req.finished:
+                if not self.commit():
+                    return Answer(code=-1, msg="could not commit the last file; send again")
+                self._store(self.record.but(state=State.SUCCESS), "FULL sync reached the binlog's end")
+            elif self.writer is not None and self.writer.due():
+                self.commit()
+            return Answer()
+
+    def _decode(self, attachment: bytes, count: int) -> pa.RecordBatch:
+        schema = self._schema()
+        if not attachment:
+            return pa.RecordBatch.from_pylist([], schema=arrow_schema(schema.latest))
+        try:
+            batch = decode_batch(attachment, schema)
+        except RowDecodeError:
+            # a row of a schema version we have not seen yet (ALTER TABLE ADD COLUMN meanwhile)
+            batch = decode_batch(attachment, self._reload_schema())
+        if batch.num_rows != count:
+            raise RowDecodeError(f"the pack says {count} rows, its attachment holds {batch.num_rows}")
+        return batch
+
+    def _append(
+        self, batch: pa.RecordBatch, start: SyncPoint, nxt: SyncPoint, req: data_sync_pb2.SendDataRequest
+    ) -> None:
+        if req.count == 0 and nxt == start and not req.deletes:
+            return  # a heartbeat
+        w = self.writer
+        if w is not None and w.first is not None:
+            phase_change = w.first.phase is not start.phase or (
+                start.phase is Phase.SNAPSHOT and w.first.snapshot != start.snapshot
+            )
+            schema_change = self.writer_schema is not None and not self.writer_schema.equals(batch.schema)
+            if phase_change or schema_change:
+                self.commit()
+        if self.writer is None:
+            self.writer = self._open_writer(batch.schema)
+            self.writer_schema = batch.schema
+        self.writer.append(batch, start, nxt)
+        if req.deletes and self.task.deletes:
+            self.deletes.extend(req.deletes)
+
+    def _open_writer(self, schema: pa.Schema) -> sink.PartitionWriter:
+        rows, size, seconds = self.roll
+        return sink.PartitionWriter(
+            self.dest,
+            self.pid,
+            self.task.format,
+            schema,
+            roll_rows=rows,
+            roll_bytes=size,
+            roll_seconds=seconds,
+            csv_timezone=self.csv_timezone,
+            metadata={"omsync.table": self.task.name, "omsync.tid": str(self.tid)},
+        )
+
+    # -- commit --------------------------------------------------------------------------------
+
+    def commit(self) -> bool:
+        """Rename the open file to its range, then store the committed point; False on failure."""
+        with self.lock:
+            w = self.writer
+            if w is None or w.first is None or w.next is None:
+                return True
+            first, nxt = w.first, w.next
+            try:
+                done = w.commit()
+                if self.deletes:
+                    sink.write_deletes(self.dest, self.pid, first, nxt, _deletes_table(self.deletes))
+            except OmsyncError as exc:
+                log.error("%s pid %d: commit of %s..%s failed: %s", self.task.name, self.pid, first, nxt, exc)
+                self._abort()
+                self.accepted = self.record.committed  # the collector must send from there again
+                self._store(self.record.but(last_error=f"commit failed: {exc.message}"), None)
+                return False
+            finally:
+                self.deletes = []
+                self.writer = self.writer_schema = None  # the next rows open a new file
+                self._release()
+            rec = self.record
+            self._store(
+                rec.but(
+                    committed=nxt,
+                    rows=rec.rows + (done.rows if done else 0),
+                    bytes=rec.bytes + (done.size if done else 0),
+                    files=rec.files + (1 if done else 0),
+                ),
+                None,
+            )
+            return True
+
+    def commit_if_due(self, now: float | None = None) -> None:
+        with self.lock:
+            if self.writer is not None and self.writer.first is not None and self.writer.due(now):
+                self.commit()
+
+    def _abort(self) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.abort()
+            except OmsyncError as exc:
+                log.warning("%s pid %d: dropping the open file failed: %s", self.task.name, self.pid, exc)
+            self.writer = None
+            self.writer_schema = None
+        self._release()
+
+    def _reserve(self, n: int) -> bool:
+        if self.budget.take(n, self.buffered):
+            return True
+        # over budget: roll this partition's file early to free its share, else wait for the others
+        return bool(self.buffered) and self.commit() and self.budget.take(n, 0)
+
+    def _unbuffer(self, n: int) -> None:
+        self.budget.give(n)
+        self.buffered = max(0, self.buffered - n)
+
+    def _release(self) -> None:
+        if self.buffered:
+            self.budget.give(self.buffered)
+            self.buffered = 0
+
+    def close(self, *, commit: bool) -> None:
+        """Leave the partition (leadership lost, task deleted, shutdown)."""
+        with self.lock:
+            if commit:
+                self.commit()
+            self._abort()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _store(self, new: SubtaskRecord, reason: str | None) -> None:
+        stamped = new.but(updated_ms=int(time.time() * 1000))
+        try:
+            self.record = self._save(stamped, reason)
+        except OmsyncError as exc:
+            # keep going in memory; the check loop stores it again (progress is also in the files)
+            log.warning("%s pid %d: storing the subtask failed: %s", self.task.name, self.pid, exc)
+            self.record = stamped
+
+    def _fail(self, cause: str, message: str) -> Answer:
+        log.error("%s pid %d FAILED (%s): %s", self.task.name, self.pid, cause, message)
+        self._store(
+            self.record.but(state=State.FAILED, cause=cause, last_error=message), f"{cause}: {message}"
+        )
+        return refuse(message)
+
+    def _trouble(self, cause: str, message: str) -> Answer:
+        """A fault that may go away (the destination): reassign with the retry budget, then FAILED."""
+        rec = self.record
+        retries = rec.retries + 1
+        if retries > self.max_retries:
+            return self._fail(cause, f"{message} (gave up after {self.max_retries} attempts)")
+        log.warning("%s pid %d: %s; will retry (attempt %d)", self.task.name, self.pid, message, retries)
+        self._store(
+            rec.but(state=State.REASSIGNING, cause=cause, last_error=message, retries=retries),
+            f"{cause}: {message}",
+        )
+        return refuse(message)
+
+    def _collector_failed(self, err: data_sync_pb2.TaskError) -> Answer:
+        self.commit()  # the rows before the fault are good
+        text = err.message
+        if err.code == "binlog_gap" and err.missing_from:
+            text = f"binlog entries {err.missing_from}..{err.missing_to or '?'} are gone: {err.message}"
+        self._fail(err.code or "collector_error", text)
+        return Answer(code=0, msg="task failed", delete_task=True)
+
+    def reset(self, record: SubtaskRecord) -> None:
+        """A new assignment (token): continue from the committed point."""
+        with self.lock:
+            self.record = record
+            self.accepted = record.committed
+            self.last_send = time.monotonic()
+
+
+def _deletes_table(ops: list[data_sync_pb2.DeleteOp]) -> pa.Table:
+    return pa.table(
+        {
+            "log_index": pa.array([o.log_index for o in ops], pa.uint64()),
+            "idx": pa.array([o.idx for o in ops], pa.uint32()),
+            "key": pa.array([o.key for o in ops], pa.binary()),
+            "ts": pa.array([o.ts if o.HasField("ts") else None for o in ops], pa.uint64()),
+            "end_ts": pa.array([o.end_ts if o.HasField("end_ts") else None for o in ops], pa.uint64()),
+        }
+    )

@@ -1,0 +1,611 @@
+"""The synctool's destination: files named by the range of positions they hold (DESIGN §3).
+
+Layout under the destination root (local directory, ``s3://bucket/prefix`` or ``hdfs://nn/path``)::
+
+    pid=<pid>/<first>_<next>.parquet|csv          committed: rows of positions [first, next)
+    pid=<pid>/_tmp-<uuid>.<ext>.tmp               being written
+    _omsync/table.json                            omsync's own small files (write_json)
+    _omsync/deletes/pid=<pid>/<first>_<next>.parquet   forwarded binlog deletes
+
+A file is streamed to a temporary, closed, then renamed to its range's name; the synctool stores
+its progress only after that. A replayed range gets the same name and replaces the file, so a
+crash anywhere writes nothing twice; start-up reconciles with ``list_files`` and drops leftover
+temporaries. Temporaries start with ``_`` and end in ``.tmp``, so Spark, pyarrow datasets and a
+``*.parquet`` glob in duckdb never see them; ``pid=<n>`` directories read as a hive partition.
+
+pyarrow.fs errors (OSError, ArrowException) become ``DestinationError`` here, naming the URI
+with any credentials in it masked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from omsync_tui.core.errors import OmsyncError, UsageError
+from omsync_tui.core.states import Format
+from omsync_tui.core.syncpoint import Phase, SyncPoint
+from omsync_tui.services.synctool import csvformat
+
+log = logging.getLogger("omsync.synctool.sink")
+
+TMP_PREFIX = "_tmp-"
+OMSYNC_DIR = "_omsync"
+ROW_GROUP_ROWS = 256 * 1024
+ROW_GROUP_BYTES = 64 * 1024 * 1024
+_SUPPORTED = (
+    "file:///abs/dir (or a plain path), s3://bucket/prefix?endpoint_override=...&region=..., "
+    "hdfs://namenode:port/path"
+)
+_HDFS_HINT = (
+    "hdfs:// needs a Hadoop client on this host: JAVA_HOME (a JDK), HADOOP_HOME or ARROW_LIBHDFS_DIR "
+    "(the directory holding libhdfs.so), and CLASSPATH set from `hadoop classpath --glob`"
+)
+_EXTS = tuple(f.value for f in Format)
+
+
+class DestinationError(OmsyncError):
+    """The destination cannot be opened, read or written; the message names the URI and the cause."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    uri: str
+    fs: pafs.FileSystem
+    root: str  # base path inside ``fs``, no trailing slash
+
+    @property
+    def display(self) -> str:
+        """The URI with credentials masked (``s3://KEY:SECRET@bucket`` → ``s3://***@bucket``)."""
+        return re.sub(r"://[^/@]*@", "://***@", self.uri)
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root if self.root != "/" else "", *parts])
+
+
+def open_destination(uri: str) -> Destination:
+    """A destination from a URI or path; UsageError for what is malformed, DestinationError else."""
+    text = uri.strip()
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if not text or (scheme and scheme not in ("file", "s3", "hdfs")):
+        shown = Destination(text, pafs.LocalFileSystem(), "").display
+        raise UsageError(f"unsupported destination {shown!r}", hint=f"use one of: {_SUPPORTED}")
+    if not scheme:
+        return Destination(text, pafs.LocalFileSystem(), _no_slash(os.path.abspath(text)))
+    shown = Destination(text, pafs.LocalFileSystem(), "").display
+    try:
+        fs, path = pafs.FileSystem.from_uri(text)
+    except ValueError as exc:  # ArrowInvalid: a query parameter pyarrow does not know, a bad URI
+        raise UsageError(
+            f"bad destination {shown}: {_cause(exc)}",
+            hint="s3:// takes ?region=, endpoint_override=, scheme=http|https, allow_bucket_creation=; "
+            "credentials as s3://KEY:SECRET@bucket or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        ) from None
+    except (OSError, pa.ArrowException) as exc:
+        cause = _cause(exc)
+        if scheme == "hdfs" and ("libhdfs" in cause or "libjvm" in cause or "JAVA_HOME" in cause):
+            first = str(exc).strip().splitlines()[0]  # the dlopen details add nothing to the hint
+            raise DestinationError(
+                f"cannot open {shown}: {first} (no Hadoop client on this host)", hint=_HDFS_HINT
+            ) from None
+        raise DestinationError(f"cannot open {shown}: {cause}", hint=_hint(scheme)) from None
+    root = _no_slash(path)
+    if scheme == "s3" and not root:
+        raise UsageError(f"destination {shown} names no bucket", hint="use s3://bucket/prefix")
+    return Destination(text, fs, root)
+
+
+def probe_writable(dest: Destination) -> None:
+    """Write and remove ``_omsync/probe-<uuid>``: DestinationError unless that works."""
+    directory = dest.path(OMSYNC_DIR)
+    probe = f"{directory}/probe-{uuid.uuid4().hex}"
+    with _translated(dest, "cannot write to"):
+        _ensure_dir(dest, directory)
+        with dest.fs.open_output_stream(probe, compression=None) as out:
+            out.write(b"omsync write probe\n")
+        dest.fs.delete_file(probe)
+
+
+# -- names -------------------------------------------------------------------------------------
+
+_SAFE_CHAR = re.compile(r"[A-Za-z0-9.\-]")
+_BINLOG_TOKEN = re.compile(r"b([0-9]{20,})")
+_SNAPSHOT_TOKEN = re.compile(r"s((?:[A-Za-z0-9.\-]|~[0-9a-f]{2})*)-([0-9]{20,})")
+
+
+def point_token(p: SyncPoint) -> str:
+    """A point as a file-name part: ``b%020d`` or ``s<escaped snapshot name>-%020d``.
+
+    Snapshot names keep ``[A-Za-z0-9.-]``; every other byte of their UTF-8 becomes ``~xx``, so a
+    token never holds ``_`` (the separator of a file's two points) or ``/``. pk/ts are not kept.
+    """
+    if p.phase is Phase.BINLOG:
+        return f"b{p.offset:020d}"
+    name = "".join(
+        c if _SAFE_CHAR.fullmatch(c) else "".join(f"~{b:02x}" for b in c.encode()) for c in p.snapshot
+    )
+    return f"s{name}-{p.ordinal:020d}"
+
+
+def parse_point_token(t: str) -> SyncPoint:
+    """Inverse of ``point_token``; ValueError for anything it would not have written."""
+    if m := _BINLOG_TOKEN.fullmatch(t):
+        p = SyncPoint.binlog(int(m.group(1)))
+    elif m := _SNAPSHOT_TOKEN.fullmatch(t):
+        raw = re.sub(rb"~([0-9a-f]{2})", lambda e: bytes([int(e.group(1), 16)]), m.group(1).encode())
+        try:
+            p = SyncPoint(Phase.SNAPSHOT, snapshot=raw.decode(), ordinal=int(m.group(2)))
+        except UnicodeDecodeError:
+            raise ValueError(f"not a sync point token: {t!r}") from None
+    else:
+        raise ValueError(f"not a sync point token: {t!r}")
+    if point_token(p) != t:  # one name per range: no other spelling is accepted
+        raise ValueError(f"not a canonical sync point token: {t!r}")
+    return p
+
+
+def file_name(first: SyncPoint, next: SyncPoint, ext: str) -> str:
+    return f"{point_token(first)}_{point_token(next)}.{ext}"
+
+
+def parse_file_name(name: str) -> tuple[SyncPoint, SyncPoint, str]:
+    """(first, next, ext) of a committed file's name; ValueError for any other name."""
+    for ext in _EXTS:
+        if name.endswith(f".{ext}"):
+            parts = name[: -len(ext) - 1].split("_")
+            if len(parts) == 2:
+                return parse_point_token(parts[0]), parse_point_token(parts[1]), ext
+    raise ValueError(f"not a range file name: {name!r}")
+
+
+@dataclass(frozen=True)
+class FileRange:
+    pid: int
+    first: SyncPoint
+    next: SyncPoint
+    rows: int
+    path: str
+    size: int
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+class PartitionWriter:
+    """Streams one partition's rows into range-named files; not thread-safe (the caller serialises).
+
+    The first ``append`` of a file sets ``first``; each later one must start at ``next``. Parquet
+    batches are gathered into row groups of ``row_group_rows`` rows / ``row_group_bytes`` bytes,
+    so memory stays bounded by one row group whatever the batch size.
+    """
+
+    def __init__(
+        self,
+        dest: Destination,
+        pid: int,
+        fmt: Format,
+        schema: pa.Schema,
+        *,
+        roll_rows: int = 5_000_000,
+        roll_bytes: int = 256 * 1024 * 1024,
+        roll_seconds: float = 300.0,
+        csv_timezone: str = "UTC",
+        metadata: dict[str, str] | None = None,
+        row_group_rows: int = ROW_GROUP_ROWS,
+        row_group_bytes: int = ROW_GROUP_BYTES,
+    ) -> None:
+        if fmt is Format.CSV:
+            csvformat.check_timezone(csv_timezone)
+        self.dest, self.pid, self.format, self.schema = dest, pid, Format(fmt), schema
+        self.roll_rows, self.roll_bytes, self.roll_seconds = roll_rows, roll_bytes, roll_seconds
+        self.csv_timezone = csv_timezone
+        self.metadata = dict(metadata or {})
+        self.row_group_rows, self.row_group_bytes = row_group_rows, row_group_bytes
+        self.dir = dest.path(f"pid={pid}")
+        self._reset()
+
+    def _reset(self) -> None:
+        self.first: SyncPoint | None = None
+        self.next: SyncPoint | None = None
+        self.rows = 0
+        self.opened_at: float | None = None
+        self._tmp: str | None = None
+        self._out: pa.NativeFile | None = None
+        self._parquet: pq.ParquetWriter | None = None
+        self._buf: list[pa.RecordBatch] = []
+        self._buf_rows = self._buf_bytes = self._written = 0
+
+    @property
+    def bytes(self) -> int:
+        """Bytes written to the open file (compressed) plus rows buffered for it (in memory)."""
+        return self._written + self._buf_bytes
+
+    def due(self, now: float | None = None) -> bool:
+        """Time to commit: a file with rows that reached the row, byte or age limit."""
+        if self.rows == 0:
+            return False
+        if self.rows >= self.roll_rows or self.bytes >= self.roll_bytes:
+            return True
+        now = time.monotonic() if now is None else now
+        return self.opened_at is not None and now - self.opened_at >= self.roll_seconds
+
+    def append(self, batch: pa.RecordBatch, first: SyncPoint, next: SyncPoint) -> None:
+        if self.next is not None and first.key() != self.next.key():
+            raise UsageError(
+                f"pid {self.pid}: a batch from {first} does not continue the file ending at {self.next}"
+            )
+        if next.key() < first.key():
+            raise UsageError(f"pid {self.pid}: a batch from {first} to {next} ends before it starts")
+        if batch.num_rows:
+            if not batch.schema.equals(self.schema):
+                if self.rows:
+                    raise UsageError(
+                        f"pid {self.pid}: rows with columns {batch.schema.names} cannot join the open file "
+                        f"with columns {self.schema.names}",
+                        hint="commit() the open file before a schema change (ALTER TABLE ADD COLUMN)",
+                    )
+                self.schema = batch.schema
+            with _translated(self.dest, "cannot write to"):
+                if self._out is None:
+                    self._open()
+                self._write(batch)
+            self.rows += batch.num_rows
+        if self.first is None:
+            self.first, self.opened_at = first, time.monotonic()
+        self.next = next
+
+    def commit(self) -> FileRange | None:
+        """Close the file and rename it to its range; None (nothing written) when it has no rows."""
+        first, nxt, rows = self.first, self.next, self.rows
+        if first is None or nxt is None or rows == 0 or self._out is None or self._tmp is None:
+            self.abort()
+            return None
+        final = f"{self.dir}/{file_name(first, nxt, self.format.value)}"
+        with _translated(self.dest, "cannot commit a file to"):
+            if self._parquet is not None:
+                self._flush()
+                self._parquet.add_key_value_metadata(self._footer(first, nxt, rows))
+                self._parquet.close()
+                self._parquet = None
+            size = self._out.tell()
+            self._out.close()
+            self._out = None
+            # LocalFileSystem and S3 replace an existing file; Arrow's HDFS move deletes it first
+            self.dest.fs.move(self._tmp, final)
+        self._reset()
+        return FileRange(self.pid, first, nxt, rows, final, size)
+
+    def abort(self) -> None:
+        """Drop the open file (its temporary is deleted); the writer is empty afterwards."""
+        tmp, closers = self._tmp, [self._parquet, self._out]
+        self._reset()
+        for c in closers:
+            if c is not None:
+                try:
+                    c.close()
+                except (OSError, pa.ArrowException) as exc:
+                    log.debug("closing a dropped file: %s", exc)
+        if tmp is not None:
+            with _translated(self.dest, "cannot remove a temporary file from"), suppress(FileNotFoundError):
+                self.dest.fs.delete_file(tmp)
+
+    def _open(self) -> None:
+        _ensure_dir(self.dest, self.dir)
+        self._tmp = f"{self.dir}/{TMP_PREFIX}{uuid.uuid4().hex}.{self.format.value}.tmp"
+        self._out = self.dest.fs.open_output_stream(self._tmp, compression=None, buffer_size=1 << 20)
+        if self.format is Format.PARQUET:
+            self._parquet = pq.ParquetWriter(self._out, self.schema, compression="zstd")
+
+    def _write(self, batch: pa.RecordBatch) -> None:
+        assert self._out is not None
+        if self._parquet is None:
+            data = csvformat.render_csv(batch, self.csv_timezone)
+            self._out.write(data)
+            self._written += len(data)
+            return
+        self._buf.append(batch)
+        self._buf_rows += batch.num_rows
+        self._buf_bytes += batch.nbytes
+        if self._buf_rows >= self.row_group_rows or self._buf_bytes >= self.row_group_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buf and self._parquet is not None and self._out is not None:
+            table = pa.Table.from_batches(self._buf, schema=self.schema)
+            self._parquet.write_table(table, row_group_size=table.num_rows)  # one row group
+            self._buf, self._buf_rows, self._buf_bytes = [], 0, 0
+            self._written = self._out.tell()
+
+    def _footer(self, first: SyncPoint, nxt: SyncPoint, rows: int) -> dict[str, str]:
+        return {
+            **self.metadata,
+            "omsync.first": point_token(first),
+            "omsync.next": point_token(nxt),
+            "omsync.rows": str(rows),
+            # the whole points: a disk snapshot's pk/ts let a reader seek after a restart
+            "omsync.first_point": json.dumps(first.to_dict()),
+            "omsync.next_point": json.dumps(nxt.to_dict()),
+        }
+
+
+# -- reading back ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Found:
+    range: FileRange
+    declared_rows: int | None  # the footer's omsync.rows (Parquet only)
+    error: str | None = None  # the footer could not be read
+
+
+def list_files(dest: Destination, pid: int) -> list[FileRange]:
+    """Committed files of one partition, sorted by ``first``; rows from Parquet footers / CSV lines."""
+    found = _scan(dest, pid)
+    for f in found:
+        if f.error is not None:
+            raise DestinationError(
+                f"{dest.display}: cannot read committed file {f.range.path}: {f.error}",
+                hint="move the damaged file aside, then re-sync its range (`omsync task verify` shows it)",
+            )
+    return [f.range for f in found]
+
+
+def list_pids(dest: Destination) -> list[int]:
+    return sorted(_pid_dirs(dest, dest.root))
+
+
+def remove_temporaries(dest: Destination, pid: int | None = None) -> int:
+    """Delete ``_tmp-*`` files a crash left behind (all partitions when pid is None); their count."""
+    deletes = dest.path(OMSYNC_DIR, "deletes")
+    pids = [pid] if pid is not None else sorted(set(list_pids(dest)) | _pid_dirs(dest, deletes))
+    dirs = [d for p in pids for d in (dest.path(f"pid={p}"), f"{deletes}/pid={p}")]
+    if pid is None:
+        dirs.append(dest.path(OMSYNC_DIR))
+    removed = 0
+    with _translated(dest, "cannot remove temporary files from"):
+        for d in dirs:
+            for info in _entries(dest, d):
+                if info.is_file and info.base_name.startswith(TMP_PREFIX):
+                    dest.fs.delete_file(info.path)
+                    log.info("%s: removed the leftover temporary %s", dest.display, info.path)
+                    removed += 1
+    return removed
+
+
+@dataclass(frozen=True)
+class PartitionAudit:
+    pid: int
+    files: int
+    rows: int
+    first: SyncPoint | None
+    next: SyncPoint | None
+    gaps: list[tuple[SyncPoint, SyncPoint]]
+    overlaps: list[tuple[FileRange, FileRange]]
+    bad_rows: list[tuple[FileRange, int]]  # (file, its real row count; -1: footer unreadable)
+    expected_rows: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        rows_ok = self.expected_rows is None or self.rows == self.expected_rows
+        return rows_ok and not (self.gaps or self.overlaps or self.bad_rows or self.errors)
+
+
+def audit(
+    dest: Destination, pid: int, *, expect_first: SyncPoint | None = None, expect_rows: int | None = None
+) -> PartitionAudit:
+    """Check one partition: ranges contiguous and disjoint, footers' row counts true, totals expected."""
+    found = _scan(dest, pid)
+    gaps: list[tuple[SyncPoint, SyncPoint]] = []
+    overlaps: list[tuple[FileRange, FileRange]] = []
+    bad: list[tuple[FileRange, int]] = []
+    errors = [f"{f.range.path}: {f.error}" for f in found if f.error is not None]
+    reach: FileRange | None = None  # the file reaching furthest so far
+    if expect_first is not None and found and found[0].range.first.key() > expect_first.key():
+        gaps.append((expect_first, found[0].range.first))
+    for f in found:
+        r = f.range
+        if f.error is not None:
+            bad.append((r, -1))
+        elif f.declared_rows is not None and f.declared_rows != r.rows:
+            bad.append((r, r.rows))
+        if reach is not None and r.first.key() > reach.next.key():
+            gaps.append((reach.next, r.first))
+        elif reach is not None and r.first.key() < reach.next.key():
+            overlaps.append((reach, r))
+        if reach is None or r.next.key() > reach.next.key():
+            reach = r
+    return PartitionAudit(
+        pid=pid,
+        files=len(found),
+        rows=sum(f.range.rows for f in found if f.error is None),
+        first=found[0].range.first if found else None,
+        next=reach.next if reach else None,
+        gaps=gaps,
+        overlaps=overlaps,
+        bad_rows=bad,
+        expected_rows=expect_rows,
+        errors=errors,
+    )
+
+
+def _scan(dest: Destination, pid: int) -> list[_Found]:
+    directory = dest.path(f"pid={pid}")
+    named: list[tuple[pafs.FileInfo, SyncPoint, SyncPoint, str]] = []
+    with _translated(dest, "cannot list"):
+        infos = _entries(dest, directory)
+    for info in infos:
+        if not info.is_file or info.base_name.startswith(("_", ".")):
+            continue  # temporaries and hidden files
+        try:
+            named.append((info, *parse_file_name(info.base_name)))
+        except ValueError:
+            log.warning("%s: ignoring %s: not a committed range file", dest.display, info.path)
+
+    def read(item: tuple[pafs.FileInfo, SyncPoint, SyncPoint, str]) -> _Found:
+        info, first, nxt, ext = item
+        rows, declared = 0, None
+        try:
+            if ext == Format.PARQUET.value:
+                md = pq.read_metadata(info.path, filesystem=dest.fs)
+                rows, kv = md.num_rows, md.metadata or {}
+                declared = int(kv[b"omsync.rows"]) if b"omsync.rows" in kv else None
+                first, nxt = (
+                    _full_point(kv, b"omsync.first_point", first),
+                    _full_point(kv, b"omsync.next_point", nxt),
+                )
+            else:
+                rows = _count_lines(dest, info.path)
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            return _Found(FileRange(pid, first, nxt, 0, info.path, info.size), None, _cause(exc))
+        return _Found(FileRange(pid, first, nxt, rows, info.path, info.size), declared)
+
+    if len(named) > 1:  # footers are one small read each: overlap the round trips (S3, HDFS)
+        with ThreadPoolExecutor(max_workers=min(8, len(named))) as pool:
+            found = list(pool.map(read, named))
+    else:
+        found = [read(n) for n in named]
+    return sorted(found, key=lambda f: (f.range.first.key(), f.range.next.key()))
+
+
+def _full_point(kv: Mapping[bytes, bytes], key: bytes, from_name: SyncPoint) -> SyncPoint:
+    try:
+        p = SyncPoint.from_dict(json.loads(kv[key]))
+    except (KeyError, ValueError, TypeError):
+        return from_name
+    return p if p.key() == from_name.key() else from_name
+
+
+def _count_lines(dest: Destination, path: str) -> int:
+    n = 0
+    with dest.fs.open_input_stream(path, compression=None) as f:
+        while chunk := f.read(8 << 20):
+            n += chunk.count(b"\n")
+    return n
+
+
+# -- small files -------------------------------------------------------------------------------
+
+
+def write_json(dest: Destination, relpath: str, obj: object) -> None:
+    """Write ``<root>/<relpath>`` (e.g. ``_omsync/table.json``) through a temporary and a rename."""
+    data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+    _write_whole(dest, dest.path(*_relparts(relpath)), lambda out: out.write(data))
+
+
+def read_json(dest: Destination, relpath: str) -> object | None:
+    """The JSON in ``<root>/<relpath>``, or None when there is no such file."""
+    path = dest.path(*_relparts(relpath))
+    with _translated(dest, f"cannot read {relpath} from"):
+        if dest.fs.get_file_info(path).type == pafs.FileType.NotFound:
+            return None
+        with dest.fs.open_input_stream(path, compression=None) as f:
+            data = f.read()
+    try:
+        obj: object = json.loads(data)
+        return obj
+    except ValueError as exc:
+        raise DestinationError(f"{dest.display}: {relpath} is not JSON: {exc}") from None
+
+
+def write_deletes(dest: Destination, pid: int, first: SyncPoint, next: SyncPoint, table: pa.Table) -> str:
+    """Store forwarded binlog deletes of [first, next) as ``_omsync/deletes/pid=<pid>/...``; the path."""
+    path = dest.path(OMSYNC_DIR, "deletes", f"pid={pid}", file_name(first, next, Format.PARQUET.value))
+    meta = {
+        "omsync.first": point_token(first),
+        "omsync.next": point_token(next),
+        "omsync.rows": str(len(table)),
+    }
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+    _write_whole(dest, path, lambda out: pq.write_table(table, out, compression="zstd"))
+    return path
+
+
+def _write_whole(dest: Destination, path: str, write: Callable[[pa.NativeFile], object]) -> None:
+    directory = path.rsplit("/", 1)[0]
+    tmp = f"{directory}/{TMP_PREFIX}{uuid.uuid4().hex}.tmp"
+    with _translated(dest, "cannot write to"):
+        _ensure_dir(dest, directory)
+        try:
+            with dest.fs.open_output_stream(tmp, compression=None) as out:
+                write(out)
+            dest.fs.move(tmp, path)
+        except BaseException:
+            with suppress(OSError, pa.ArrowException):
+                dest.fs.delete_file(tmp)
+            raise
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _relparts(relpath: str) -> list[str]:
+    parts = relpath.strip("/").split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise UsageError(f"bad path {relpath!r} inside a destination")
+    return parts
+
+
+def _entries(dest: Destination, directory: str) -> list[pafs.FileInfo]:
+    infos: list[pafs.FileInfo] = dest.fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
+    return infos
+
+
+def _pid_dirs(dest: Destination, directory: str) -> set[int]:
+    with _translated(dest, "cannot list"):
+        infos = _entries(dest, directory)
+    out = set()
+    for info in infos:
+        name = info.base_name
+        if info.type == pafs.FileType.Directory and name.startswith("pid=") and name[4:].isdigit():
+            out.add(int(name[4:]))
+    return out
+
+
+def _ensure_dir(dest: Destination, directory: str) -> None:
+    if dest.fs.type_name != "s3":  # S3 has no directories; markers would only add objects
+        dest.fs.create_dir(directory, recursive=True)
+
+
+def _no_slash(path: str) -> str:
+    return path.rstrip("/") or ("/" if path.startswith("/") else "")
+
+
+def _cause(exc: BaseException) -> str:
+    return (
+        "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+        or type(exc).__name__
+    )
+
+
+def _hint(scheme: str) -> str:
+    if scheme == "s3":
+        return (
+            "check the bucket, the endpoint (?endpoint_override=host:port&scheme=http), the region and the "
+            "credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
+        )
+    if scheme == "hdfs":
+        return "check that the namenode is reachable and this user may write the path"
+    return "check that the directory exists or can be created and that this user may write there"
+
+
+@contextmanager
+def _translated(dest: Destination, what: str) -> Iterator[None]:
+    """pyarrow.fs failures → DestinationError("<what> <uri>: <cause>")."""
+    try:
+        yield
+    except (OSError, pa.ArrowException) as exc:
+        scheme = {"local": "file"}.get(dest.fs.type_name, dest.fs.type_name)
+        raise DestinationError(f"{what} {dest.display}: {_cause(exc)}", hint=_hint(scheme)) from exc

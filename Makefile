@@ -51,11 +51,12 @@ check: setup  ## ruff, mypy, generated code in step, tests
 	$(PY) tools/gen_protos.py --check
 	$(PY) -m pytest -q
 
-bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver)
+bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver, end-to-end sync)
 	$(PY) bench/bench_binlog.py
 	$(PY) bench/bench_decode.py
 	$(PY) bench/bench_collector.py
 	$(PY) bench/bench_collector_e2e.py
+	$(PY) bench/bench_e2e.py
 
 demo: setup  ## sandbox cluster: tables, binlogs, snapshots, decoded with `omsync inspect`
 	$(PY) tools/demo.py --dir $(DEMO_DIR)

@@ -1,0 +1,223 @@
+"""End to end: a FULL sync of 2 M rows × 10 mixed columns to local Parquet, real processes.
+
+Run by ``make bench`` as ``.venv/bin/python bench/bench_e2e.py [--rows N] [--partitions P]``.
+Lays out P tablet partitions (each: a memory snapshot with half its rows, a binlog with the
+rest), registers the table in a throwaway ZooKeeper, starts ``omsync collector`` and ``omsync
+synctool`` as subprocesses, creates the task through ``/api/v1`` and waits for SUCCEEDED. Prints
+rows/s, each process's peak RSS, and the ratio to a straight-line in-process read → decode →
+Parquet write of the same partitions (what a single process with no network could do).
+
+Goals (synctool issue): ≥ 1 M rows/s end to end on this 2-core machine; ratio ≥ 0.8; synctool peak
+RSS < 512 MiB whatever the table size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_collector import build
+from mixed_table import COLUMNS
+
+from omsync_tui.openmldb.proto import common_pb2, name_server_pb2
+from omsync_tui.sandbox.zkserver import ZkServer
+
+TABLET = "127.0.0.1:10921"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def table_info(partitions: int) -> name_server_pb2.TableInfo:
+    info = name_server_pb2.TableInfo(
+        name="t", db="bench", tid=1, partition_num=partitions, replica_num=1, format_version=1,
+        storage_mode=common_pb2.kMemory,
+    )  # fmt: skip
+    for c in COLUMNS:
+        info.column_desc.add(name=c.name, data_type=int(c.type), not_null=c.not_null)
+    info.column_key.add(index_name="idx0", col_name=["name"], ts_name="ts")
+    for pid in range(partitions):
+        tp = info.table_partition.add(pid=pid)
+        tp.partition_meta.add(endpoint=TABLET, is_leader=True, is_alive=True)
+    return info
+
+
+def http(method: str, url: str, body: object = None) -> dict[str, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        out: dict[str, object] = json.loads(r.read())
+        return out
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{what} did not become ready")
+
+
+def straight_line(root: Path, partitions: int, out: Path) -> float:
+    """rows/s of read → decode → Parquet in one process, no network, no files renamed."""
+    import pyarrow.parquet as pq
+
+    from omsync_tui.core.syncpoint import SyncPoint
+    from omsync_tui.openmldb.metadata import read_table_meta
+    from omsync_tui.openmldb.rowbatch import decode_batch
+    from omsync_tui.openmldb.schema import TableSchema
+    from omsync_tui.services.collector.packer import PartitionPacker
+
+    t0 = time.perf_counter()
+    rows = 0
+    for pid in range(partitions):
+        part = root / f"1_{pid}"
+        meta = read_table_meta(part / "table_meta.txt")
+        schema = TableSchema.from_proto(meta)
+        packer = PartitionPacker(part, meta)
+        writer = None
+        point = SyncPoint.start()
+        while True:
+            pack = packer.pack(point, 4 << 20)
+            if pack.count:
+                batch = decode_batch(pack.rows, schema)
+                if writer is None:
+                    writer = pq.ParquetWriter(out / f"{pid}.parquet", batch.schema, compression="zstd")
+                writer.write_batch(batch)
+                rows += pack.count
+            point = pack.next
+            if pack.at_end:
+                break
+        if writer is not None:
+            writer.close()
+        packer.close()
+    return rows / (time.perf_counter() - t0)
+
+
+def run(tmp: Path, rows: int, partitions: int) -> None:
+    zk = ZkServer(tmp / "zk")
+    zk.start()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        root = tmp / "tablet"
+        t0 = time.perf_counter()
+        for pid in range(partitions):
+            build(root / f"1_{pid}", rows // partitions)
+        print(f"setup: {rows:,} rows in {partitions} partitions in {time.perf_counter() - t0:.1f} s")
+        from kazoo.client import KazooClient
+
+        client = KazooClient(hosts=zk.hosts)
+        client.start(timeout=10)
+        client.create(
+            "/openmldb/table/db_table_data/1", table_info(partitions).SerializeToString(), makepath=True
+        )
+        client.stop()
+        client.close()
+        c_ep, s_ep = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        (tmp / "collector.toml").write_text(
+            f'[collector]\nendpoint = "{c_ep}"\ndatadir = "{tmp / "cdata"}"\nmax_pack_size = 4194304\n'
+            f'[zookeeper]\nhosts = "{zk.hosts}"\n[tablet]\nroot_paths = ["{root}"]\n'
+            f'[log]\ndir = "{tmp / "clog"}"\nlevel = "warning"\n'
+        )
+        (tmp / "synctool.toml").write_text(
+            f'[synctool]\nendpoint = "{s_ep}"\ndatadir = "{tmp / "sdata"}"\n'
+            f'[zookeeper]\nhosts = "{zk.hosts}"\n[log]\ndir = "{tmp / "slog"}"\nlevel = "warning"\n'
+        )
+        for what in ("collector", "synctool"):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "omsync_tui.cli.main",
+                        what,
+                        "--config",
+                        str(tmp / f"{what}.toml"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(tmp / f"{what}.err", "wb"),  # noqa: SIM115 - lives as long as the process
+                )
+            )
+        wait_ready(f"http://{c_ep}/readyz", procs[0], "collector")
+        wait_ready(f"http://{s_ep}/readyz", procs[1], "synctool")
+        while http("GET", f"http://{s_ep}/api/v1/status").get("role") != "leader":
+            time.sleep(0.05)
+        dest = tmp / "out"
+        t_start = time.perf_counter()
+        http("POST", f"http://{s_ep}/api/v1/tasks", {"name": "bench.t", "dest": str(dest), "mode": "full"})
+        while True:
+            task = http("GET", f"http://{s_ep}/api/v1/tasks/bench.t")["task"]
+            assert isinstance(task, dict)
+            if task["state"] != "RUNNING":
+                break
+            time.sleep(0.02)
+        wall = time.perf_counter() - t_start
+        assert task["state"] == "SUCCEEDED" and task["rows"] == rows, task
+        rss = {what: peak_rss_mib(p.pid) for what, p in zip(("collector", "synctool"), procs, strict=True)}
+        e2e = rows / wall
+        files = int(str(task["files"]))
+        size = sum(f.stat().st_size for f in dest.rglob("*.parquet"))
+        print(
+            f"end to end: {e2e:12,.0f} rows/s  ({rows:,} rows in {wall:.2f} s, "
+            f"{files} files, {size / 1e6:.0f} MB)"
+        )
+        print(f"peak RSS  : collector {rss['collector']:.0f} MiB, synctool {rss['synctool']:.0f} MiB")
+        (tmp / "straight").mkdir()
+        base = straight_line(root, partitions, tmp / "straight")
+        ratio = e2e / base
+        print(f"straight-line read→decode→Parquet in one process: {base:12,.0f} rows/s; ratio {ratio:.2f}")
+        goals = [
+            ("≥ 1,000,000 rows/s end to end", e2e >= 1_000_000),
+            ("ratio ≥ 0.8", ratio >= 0.8),
+            ("synctool peak RSS < 512 MiB", rss["synctool"] < 512),
+        ]
+        print("goals: " + "; ".join(f"{g} {'met' if ok else 'MISSED'}" for g, ok in goals))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(20)
+        zk.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--partitions", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run(Path(tmp), args.rows, args.partitions)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -65,6 +65,7 @@ def describe(cfg: object) -> str:
 
 @app.callback()
 def collector(
+    ctx: typer.Context,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="collector.toml (default: omsync's config dirs)")
     ] = None,
@@ -90,6 +91,8 @@ def collector(
     check: Annotated[bool, typer.Option("--check", help="print the resolved config and exit")] = False,
 ) -> None:
     """Run the collector: serve AddSyncTask, push the tablet's rows to synctools (Ctrl-C stops)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from omsync_tui.core.collector_config import CollectorConfig
     from omsync_tui.core.config import load_config
     from omsync_tui.services.paths import collector_defaults, find_config_file
@@ -128,3 +131,27 @@ def collector(
     log_file = setup_logging(cfg.log.dir, cfg.log.level, "collector")
     logging.getLogger("omsync").info("logging to %s", log_file)
     raise typer.Exit(CollectorDaemon(cfg).run())
+
+
+@app.command("list")
+def list_collectors(
+    synctool: Annotated[str | None, typer.Option("--synctool", "-s", help="synctool host:port")] = None,
+    zk: Annotated[str | None, typer.Option("--zk", help="ZooKeeper hosts, to discover the synctool")] = None,
+    zk_root: Annotated[str, typer.Option("--zk-root")] = "/openmldb",
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+) -> None:
+    """The collectors registered in ZooKeeper and the subtasks the synctool gave each."""
+    from dataclasses import asdict
+
+    from omsync_tui.cli.task_cmd import _client, _emit, _run, _table
+
+    def go() -> None:
+        with _client(synctool, zk, zk_root, None) as c:
+            cs = c.collectors()
+            rows = [["ENDPOINT", "REGISTERED", "SUBTASKS", "LAST HEARTBEAT"]]
+            for x in cs:
+                age = f"{x.last_heartbeat_age_s:.1f}s ago" if x.last_heartbeat_age_s is not None else "-"
+                rows.append([x.endpoint, "yes" if x.registered else "NO", ", ".join(x.subtasks) or "-", age])
+            _emit(output, {"collectors": [asdict(x) for x in cs]}, _table(rows) if cs else "no collectors")
+
+    _run(go)

@@ -295,6 +295,13 @@ class HttpJsonClient:
             )
         return answer
 
+    def request(
+        self, verb: str, path: str, body: bytes | None = None, *, timeout: float | None = None
+    ) -> tuple[int, str]:
+        """Any method on ``path`` (a JSON ``body``); the status and the body as text, 4xx/5xx too."""
+        status, data = self._request(verb, path, body, timeout)
+        return status, data.decode("utf-8", errors="replace")
+
     def get(self, path: str, *, timeout: float | None = None) -> tuple[int, str]:
         """GET ``path``; return the status and the body as text (no error for 4xx/5xx)."""
         status, data = self._request("GET", path, None, timeout)

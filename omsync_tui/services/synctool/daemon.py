@@ -29,6 +29,7 @@ from omsync_tui.core.synctool_config import SynctoolConfig
 from omsync_tui.rpc.server import RpcServer
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes, prometheus_route
 from omsync_tui.services.synctool.api import Context, api_routes, sync_tool_service, task_view
+from omsync_tui.services.synctool.destapi import add_destination_route
 from omsync_tui.services.synctool.manager import Settings, SyncManager
 from omsync_tui.services.synctool.store import Membership, Store
 
@@ -144,7 +145,7 @@ class SynctoolDaemon:
             zk_state=lambda: self.membership.zk_state,
             auth_token=self.config.synctool.auth_token,
         )
-        routes = api_routes(ctx, Routes())
+        routes = add_destination_route(api_routes(ctx, Routes()))
         routes.add("/status", self._status).add("/healthz", self._healthz).add("/readyz", self._readyz)
         metrics = CollectorRegistry()
         metrics.register(_Metrics(self))

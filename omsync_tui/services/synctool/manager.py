@@ -267,10 +267,13 @@ class SyncManager:
             created_ms=now,
             storage={1: "memory", 2: "ssd", 3: "hdd"}.get(int(info.storage_mode), str(info.storage_mode)),
         )
-        subs = [
-            SubtaskRecord(tid=tid, pid=pid, committed=starts[pid], updated_ms=now, tablet=leaders[pid])
-            for pid in sorted(leaders)
-        ]
+        subs = []
+        for pid in sorted(leaders):
+            rec = SubtaskRecord(tid=tid, pid=pid, committed=starts[pid], updated_ms=now, tablet=leaders[pid])
+            if opts.resume_from_dest:
+                rows, size, files = self._held(dest, pid)
+                rec = rec.but(rows=rows, bytes=size, files=files)
+            subs.append(rec)
         sink.write_json(dest, "_omsync/table.json", _table_json(task, info))
         self.store.create_task(task, subs)
         with self._lock:
@@ -296,6 +299,12 @@ class SyncManager:
                 if files:
                     starts[pid] = files[-1].next
         return starts
+
+    @staticmethod
+    def _held(dest: sink.Destination, pid: int) -> tuple[int, int, int]:
+        """What a resumed task takes over (rows, bytes, files): the destination's files are its own."""
+        files = sink.list_files(dest, pid)
+        return sum(f.rows for f in files), sum(f.size for f in files), len(files)
 
     def delete(self, name: str) -> TaskRecord:
         self._need_leader()

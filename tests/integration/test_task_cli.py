@@ -1,0 +1,120 @@
+"""``omsync task`` against real processes: JSON output, exit codes, guarded create and delete."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from collectorproc import CollectorProcess, free_port
+from synctoolproc import SynctoolProcess
+from zkhelpers import wait_until
+
+from omsync_tui.sandbox.cluster import SandboxCluster
+from omsync_tui.sandbox.datagen import preset_spec
+from omsync_tui.sandbox.state import SandboxConfig
+
+TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Any]]:
+    started: list[Any] = []
+    yield started
+    for p in started:
+        p.stop()
+
+
+def omsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "omsync_tui.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,  # no TTY: guarded actions need --yes
+        env=env,
+    )
+
+
+def test_task_commands_end_to_end(tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]) -> None:
+    cluster = SandboxCluster.create(tmp_path / "sb", zk, SandboxConfig(zk_hosts))
+    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
+    cluster.write("db.t", 300)
+    for tablet in TABLETS:
+        host = tablet.split(":")[0]
+        roots = tuple(cluster.tablet_root(tablet, s) for s in ("memory", "ssd", "hdd"))
+        c = CollectorProcess(
+            tmp_path, zk_hosts=zk_hosts, roots=roots, host=host, datadir=tmp_path / f"c-{host}"
+        )
+        procs.append(c)
+        c.start()
+    s = SynctoolProcess(tmp_path, zk_hosts=zk_hosts)
+    procs.append(s)
+    s.start()
+    wait_until(s.leading, 20, "leader")
+    st = ["--synctool", s.endpoint]
+    dest = str(tmp_path / "out")
+
+    out = omsync("task", "create", "db.t", "--dest", dest, "--mode", "full", *st, "-o", "json")
+    assert out.returncode == 0, out.stderr
+    created = json.loads(out.stdout)
+    assert created["schema_version"] == 1 and created["task"]["name"] == "db.t"
+
+    out = omsync("task", "wait", "db.t", "--timeout", "60", *st)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert "SUCCEEDED" in out.stdout
+
+    out = omsync("task", "status", *st, "-o", "json")
+    assert out.returncode == 0
+    (task,) = json.loads(out.stdout)["tasks"]
+    assert task["state"] == "SUCCEEDED" and task["rows"] == 300
+
+    out = omsync("task", "verify", "db.t", *st)
+    assert out.returncode == 0 and "OK" in out.stdout
+
+    # delete without a TTY and without --yes: refused, nothing changes
+    out = omsync("task", "delete", "db.t", *st)
+    assert out.returncode == 5 and "300 rows" in out.stderr and "--yes" in out.stderr
+    assert omsync("task", "status", "db.t", *st).returncode == 0
+    out = omsync("task", "delete", "db.t", "--yes", *st)
+    assert out.returncode == 0, out.stderr
+
+    # re-creating onto the same destination names the ranges it would write twice
+    out = omsync("task", "create", "db.t", "--dest", dest, *st)
+    assert out.returncode == 5
+    assert "already holds data" in out.stderr and "--resume-from-dest" in out.stderr and "pid 0" in out.stderr
+    out = omsync("task", "create", "db.t", "--dest", dest, "--dry-run", *st)
+    assert out.returncode == 5
+    cluster.write("db.t", 40)
+    out = omsync("task", "create", "db.t", "--dest", dest, "--resume-from-dest", *st)
+    assert out.returncode == 0, out.stderr
+    assert omsync("task", "wait", "db.t", "--timeout", "60", *st).returncode == 0
+    out = omsync("task", "status", "db.t", *st, "-o", "json")
+    # the resumed task took over what the destination held and added only the new rows
+    assert json.loads(out.stdout)["tasks"][0]["rows"] == 340
+    assert omsync("task", "verify", "db.t", *st).returncode == 0
+
+    out = omsync("collector", "list", *st, "-o", "json")
+    assert out.returncode == 0
+    assert {c["endpoint"] for c in json.loads(out.stdout)["collectors"]} >= {
+        p.endpoint for p in procs if isinstance(p, CollectorProcess)
+    }
+
+    # discovery through ZooKeeper instead of --synctool
+    out = omsync("task", "status", "--zk", zk_hosts, "-o", "json")
+    assert out.returncode == 0, out.stderr
+
+
+def test_unreachable_synctool_and_usage_errors(tmp_path: Path) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    out = omsync("task", "status", "--synctool", dead)
+    assert out.returncode == 4 and dead in out.stderr and "Traceback" not in out.stderr
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OMSYNC_SYNCTOOL"}
+    out = omsync("task", "status", env=env)
+    assert out.returncode == 4 and "--synctool" in out.stderr
+    out = omsync("task", "create", "db.t", "--synctool", dead)
+    assert out.returncode == 2  # --dest missing

@@ -90,103 +90,128 @@ def free_port(host: str) -> int:
 
 
 def live_sync(base: Path, seconds: float) -> None:
-    """Collectors on both simulated hosts, continuous tasks for every partition, rows flowing."""
+    """Collectors on both simulated hosts, a synctool, continuous tasks to local Parquet."""
     import time
     import urllib.request
 
-    from omsync_tui.openmldb.proto import data_sync_pb2
-    from omsync_tui.sandbox.cluster import SandboxCluster
-    from omsync_tui.sandbox.receiver import Receiver
     from omsync_tui.sandbox.state import SandboxConfig
 
     config = SandboxConfig.load(base)
     d = ["--dir", str(base)]
     procs: list[subprocess.Popen[bytes]] = []
-    collectors: dict[str, str] = {}  # tablet endpoint -> collector endpoint
-    print("\n-- live sync: a collector per tablet host, a stand-in SyncTool receiving --")
+    out = base / "offline"
+    print("\n-- live sync: a collector per tablet host, a synctool, continuous tasks to local Parquet --")
+
+    def start(args: list[str], ready: str) -> None:
+        print(f"$ omsync {' '.join(shlex.quote(a) for a in args)} &")
+        log = open(base / f"{args[0]}-{len(procs)}.log", "wb")  # noqa: SIM115 - lives with the process
+        procs.append(subprocess.Popen([str(BIN), *args], stdout=subprocess.DEVNULL, stderr=log))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://{ready}/readyz", timeout=1):
+                    return
+            except OSError:
+                if procs[-1].poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"{args[0]} did not start; see {log.name}") from None
+                time.sleep(0.2)
+
     try:
         for tablet in config.tablets:
             host = tablet.split(":")[0]
             endpoint = f"{host}:{free_port(host)}"
             tdir = base / "tablets" / tablet.replace(":", "_")
-            args = [
-                "collector", "--endpoint", endpoint, "--zk", config.zk_hosts,
-                "--tablet-flagfile", str(tdir / "tablet.flags"),
-                "--datadir", str(base / "collectors" / host),
-                "--log-dir", str(base / "collectors" / host / "log"),
-            ]  # fmt: skip
-            print(f"$ omsync {' '.join(shlex.quote(a) for a in args)} &")
-            procs.append(
-                subprocess.Popen([str(BIN), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            start(
+                [
+                    "collector",
+                    "--endpoint",
+                    endpoint,
+                    "--zk",
+                    config.zk_hosts,
+                    "--tablet-flagfile",
+                    str(tdir / "tablet.flags"),
+                    "--datadir",
+                    str(base / "collectors" / host),
+                    "--log-dir",
+                    str(base / "collectors" / host / "log"),
+                ],
+                endpoint,
             )
-            collectors[tablet] = endpoint
-        deadline = time.monotonic() + 30
-        for endpoint in collectors.values():
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://{endpoint}/readyz", timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"collector {endpoint} did not start") from None
-                    time.sleep(0.2)
+        synctool = f"127.0.0.1:{free_port('127.0.0.1')}"
+        (base / "synctool.toml").write_text(
+            f'[synctool]\nendpoint = "{synctool}"\ndatadir = "{base / "synctool"}"\n'
+            f'[sink]\nroll_seconds = 5\n[zookeeper]\nhosts = "{config.zk_hosts}"\n'
+            f'[log]\ndir = "{base / "synctool" / "log"}"\n'
+        )
+        start(["synctool", "--config", str(base / "synctool.toml")], synctool)
+        st = ["--synctool", synctool]
+        for _ in range(100):  # until it is elected leader
+            if _leader(synctool):
+                break
+            time.sleep(0.1)
+        for table in ("shop.orders", "shop.events"):
+            run("task", "create", table, "--dest", str(out / table), "--mode", "continuous", *st)
+        print(f"$ omsync sandbox write --dir {base} shop.orders --rate 200 --duration {seconds:g} &")
         writer = subprocess.Popen(
             [str(BIN), "sandbox", "write", *d, "shop.orders", "--rate", "200", "--duration", str(seconds)],
             stdout=subprocess.DEVNULL,
         )
         procs.append(writer)
-        print(f"$ omsync sandbox write --dir {base} shop.orders --rate 200 --duration {seconds:g} &")
-        from kazoo.client import KazooClient
-
-        zk = KazooClient(hosts=config.zk_hosts)
-        zk.start(timeout=10)
-        try:
-            cluster = SandboxCluster(base, zk, config)
-            with Receiver() as rx:
-                for name in ("shop.orders", "shop.events"):
-                    st = cluster.table(name)
-                    for pid in range(st.spec.partition_num):
-                        leader = cluster.leader(st, pid)
-                        rx.assign(
-                            collectors[leader], st.tid, pid, mode=data_sync_pb2.kFullAndContinuous,
-                            tablet_endpoint=leader,
-                        )  # fmt: skip
-                print(
-                    f"every partition assigned to the collector on its leader's host; {seconds:g} s of sync"
-                )
-                end = time.monotonic() + seconds
-                while time.monotonic() < end:
-                    time.sleep(min(5.0, max(0.0, end - time.monotonic())))
-                    total = sum(s.row_count for s in rx.subtasks())
-                    print(f"  {time.strftime('%H:%M:%S')}  rows received so far: {total:,}")
-                writer.wait(30)
-                for endpoint in collectors.values():
-                    print(f"\n$ curl http://{endpoint}/status")
-                    with urllib.request.urlopen(f"http://{endpoint}/status", timeout=5) as r:
-                        print(r.read().decode().rstrip())
-                # every row written so far must arrive, exactly once
-                for name in ("shop.orders", "shop.events"):
-                    st = cluster.table(name)
-                    want = {pid: len(rows) for pid, rows in cluster.expected_full_sync(name).items()}
-                    rx.wait(
-                        lambda r, st=st, want=want: all(
-                            r.subtask(st.tid, p).row_count >= n for p, n in want.items()
-                        ),
-                        timeout=60,
-                        what=f"every row of {name}",
-                    )
-                    got = {p: rx.subtask(st.tid, p).row_count for p in want}
-                    verdict = "exactly" if got == want else "NOT"
-                    print(f"{name}: received {sum(got.values()):,} rows, {verdict} the rows written ({want})")
-        finally:
-            zk.stop()
-            zk.close()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            time.sleep(min(5.0, max(0.0, end - time.monotonic())))
+            run("task", "status", *st)
+        writer.wait(30)
+        for table in ("shop.orders", "shop.events"):
+            run("task", "wait", table, "--timeout", "60", *st)
+        run("task", "status", "shop.orders", *st)
+        for table in ("shop.orders", "shop.events"):
+            run("task", "verify", table, *st)
+        run("collector", "list", *st)
+        print(f"\n$ curl http://{synctool}/status")
+        with urllib.request.urlopen(f"http://{synctool}/status", timeout=5) as r:
+            print(r.read().decode().rstrip())
+        _compare(base, out)
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(15)
-        print("collectors stopped")
+        print("collectors and synctool stopped")
+
+
+def _leader(endpoint: str) -> bool:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{endpoint}/api/v1/status", timeout=2) as r:
+            return bool(json.loads(r.read()).get("role") == "leader")
+    except OSError:
+        return False
+
+
+def _compare(base: Path, out: Path) -> None:
+    """The Parquet datasets against the sandbox's own record of what was written."""
+    import pyarrow.dataset as ds
+    from kazoo.client import KazooClient
+
+    from omsync_tui.sandbox.cluster import SandboxCluster
+    from omsync_tui.sandbox.state import SandboxConfig
+
+    config = SandboxConfig.load(base)
+    zk = KazooClient(hosts=config.zk_hosts)
+    zk.start(timeout=10)
+    try:
+        cluster = SandboxCluster(base, zk, config)
+        for table in ("shop.orders", "shop.events"):
+            want = sum(len(rows) for rows in cluster.expected_full_sync(table).values())
+            got = ds.dataset(out / table, format="parquet", partitioning="hive").count_rows()
+            verdict = "exactly the rows written" if got == want else f"NOT the {want:,} rows written"
+            print(f"{table}: {got:,} rows in {out / table} — {verdict}")
+    finally:
+        zk.stop()
+        zk.close()
 
 
 if __name__ == "__main__":

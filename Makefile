@@ -8,7 +8,7 @@ ZK_JAR := /usr/share/java/zookeeper.jar
 DEMO_DIR ?= $(CURDIR)/.demo
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test check lint typecheck protos bench demo demo-down clean
+.PHONY: help setup test check lint typecheck protos bench demo demo-down clean zipapp
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ bench: setup  ## print speed figures (binlog read+parse, row decoding, collector
 	$(PY) bench/bench_collector.py
 	$(PY) bench/bench_collector_e2e.py
 	$(PY) bench/bench_e2e.py
+	$(PY) bench/bench_startup.py
+
+zipapp: setup  ## build dist/omsync.pyz (shiv, every dependency bundled; unpacks to ~/.cache/omsync/pyz)
+	$(PY) zipapp/build.py dist/omsync.pyz
 
 demo: setup  ## sandbox cluster: tables, binlogs, snapshots, decoded with `omsync inspect`
 	$(PY) tools/demo.py --dir $(DEMO_DIR)

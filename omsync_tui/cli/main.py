@@ -11,7 +11,7 @@ import sys
 import typer
 
 from omsync_tui import __version__
-from omsync_tui.cli import collector_cmd, inspect_cmd, sandbox_cmd, synctool_cmd, task_cmd
+from omsync_tui.cli import collector_cmd, inspect_cmd, sandbox_cmd, synctool_cmd, task_cmd, tui_cmd
 from omsync_tui.core.errors import OmsyncError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(collector_cmd.app, name="collector")
 app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(synctool_cmd.app, name="synctool")
 app.add_typer(task_cmd.app, name="task")
+app.add_typer(tui_cmd.app, name="tui")
 app.add_typer(sandbox_cmd.app, name="sandbox")
 
 

@@ -79,3 +79,13 @@ def test_collector_command_never_loads_pyarrow_or_textual() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     mods = {m.split(".")[0] for m in json.loads(out.splitlines()[-1])}
     assert "pyarrow" not in mods and "textual" not in mods
+
+
+def test_screens_never_load_kazoo_or_pyarrow() -> None:
+    mods = loaded_after("import omsync_tui.screens.app")
+    assert "kazoo" not in mods and "pyarrow" not in mods
+
+
+def test_tui_command_module_is_light() -> None:
+    mods = loaded_after("import omsync_tui.cli.tui_cmd")
+    assert not {"textual", "kazoo", "pyarrow"} & mods

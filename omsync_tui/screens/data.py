@@ -1,0 +1,260 @@
+"""Where the TUI's data comes from: thread workers that call the ``services.cluster`` facade and
+post messages (STYLE rule 4). Widgets never touch the network; they change in message handlers.
+
+``LiveApp`` is the base of the app: it polls the synctool every ``refresh`` seconds (one poll at a
+time; a slow synctool never blocks input), keeps the last good ``Snapshot`` and when it was
+fetched, and runs create / delete / retry in their own worker group so a poll never cancels them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from textual import work
+from textual.app import App
+from textual.message import Message
+
+from omsync_tui.core.errors import NotFoundError, OmsyncError
+from omsync_tui.services.cluster import (
+    CollectorInfo,
+    CreateRequest,
+    DestinationInfo,
+    EventInfo,
+    SyncClient,
+    TaskInfo,
+    locate_synctool,
+)
+
+RATE_WINDOW_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one poll saw, plus what the TUI derives from successive polls."""
+
+    endpoint: str
+    tasks: tuple[TaskInfo, ...]
+    collectors: tuple[CollectorInfo, ...]
+    events: tuple[EventInfo, ...]  # newest last
+    rates: dict[str, float]  # task name -> rows/s over the last few polls
+    fetched_at: float  # time.monotonic()
+    focus: TaskInfo | None = None  # the task a screen looks into, with its subtasks
+    focus_events: tuple[EventInfo, ...] = ()  # events(tid=focus.tid)
+    wall: float = field(default_factory=time.time)
+
+    def task(self, name: str) -> TaskInfo | None:
+        return next((t for t in self.tasks if t.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """Whether the last poll reached the synctool, and how old the last good data is."""
+
+    ok: bool
+    endpoint: str
+    error: str = ""
+    fresh_at: float | None = None  # time.monotonic() of the last good snapshot
+
+    def age(self) -> float | None:
+        return None if self.fresh_at is None else time.monotonic() - self.fresh_at
+
+
+class Refreshed(Message):
+    """A new snapshot; a burst of them collapses to the newest."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, Refreshed)
+
+
+class Unreachable(Message):
+    def __init__(self, endpoint: str, error: str) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.error = error
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, Unreachable)
+
+
+class ActionDone(Message):
+    """A create / delete / retry finished; ``ok`` false means ``text`` is the error."""
+
+    def __init__(self, text: str, ok: bool) -> None:
+        super().__init__()
+        self.text = text
+        self.ok = ok
+
+
+class RateTracker:
+    """rows/s per task from successive polls (the synctool reports totals only)."""
+
+    def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._seen: dict[str, deque[tuple[float, int]]] = {}
+
+    def update(self, now: float, tasks: tuple[TaskInfo, ...]) -> dict[str, float]:
+        rates: dict[str, float] = {}
+        for t in tasks:
+            q = self._seen.setdefault(t.name, deque())
+            if q and t.rows < q[-1][1]:
+                q.clear()  # re-created task: its totals started again
+            q.append((now, t.rows))
+            while len(q) > 2 and now - q[0][0] > self.window_s:
+                q.popleft()
+            (t0, r0), (t1, r1) = q[0], q[-1]
+            rates[t.name] = (r1 - r0) / (t1 - t0) if t1 > t0 else 0.0
+        for gone in set(self._seen) - {t.name for t in tasks}:
+            del self._seen[gone]
+        return rates
+
+
+class LiveApp(App[None]):
+    """Polling and facade calls for the omsync TUI; ``app.OmsyncApp`` adds screens and keys."""
+
+    def __init__(
+        self,
+        synctool: str | None = None,
+        *,
+        zk: str | None = None,
+        zk_root: str = "/openmldb",
+        readonly: bool = False,
+        refresh: float = 2.0,
+        token: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.synctool = synctool
+        self.zk = zk
+        self.zk_root = zk_root
+        self.readonly = readonly
+        self.refresh_s = max(0.1, refresh)
+        self.token = token
+        self.snapshot: Snapshot | None = None
+        self.health = Health(ok=True, endpoint=synctool or "")
+        # the task whose subtasks and events the poller also fetches (the list has counts only)
+        self.focus_name: str | None = None
+        self._endpoint: str | None = synctool
+        self._client: SyncClient | None = None
+        self._rates = RateTracker()
+        self._poll_lock = threading.Lock()
+        self._poll_again = False
+
+    # -- the poller (runs in a thread) -----------------------------------------------------------
+
+    def start_polling(self) -> None:
+        self.poll()
+        self.set_interval(self.refresh_s, self.poll)
+
+    def _sync_client(self, relocate: bool) -> SyncClient:
+        if self._client is None or relocate:
+            if relocate or self._endpoint is None:
+                # with --zk the synctool is found again: the leader may have moved
+                self._endpoint = locate_synctool(self.synctool, zk_hosts=self.zk, zk_root=self.zk_root)
+            if self._client is not None:
+                self._client.close()
+            timeout = min(5.0, max(1.0, 2 * self.refresh_s))
+            self._client = SyncClient(self._endpoint, auth_token=self.token, timeout=timeout)
+        return self._client
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="poll")
+    def poll(self) -> None:
+        # One poll at a time: a tick (or ``r``) while a slow poll is in flight asks that poll to go
+        # round once more instead of stacking threads against a synctool that does not answer.
+        if not self._poll_lock.acquire(blocking=False):
+            self._poll_again = True
+            return
+        try:
+            self._poll_again = True
+            while self._poll_again:
+                self._poll_again = False
+                self.post_message(self._poll_once())
+        finally:
+            self._poll_lock.release()
+
+    def _poll_once(self) -> Refreshed | Unreachable:
+        try:
+            client = self._sync_client(relocate=not self.health.ok and self.synctool is None)
+            name = self.focus_name
+            tasks = tuple(client.tasks())
+            collectors = tuple(client.collectors())
+            events = tuple(sorted(client.events(limit=200), key=lambda e: e.ts_ms))
+            focus: TaskInfo | None = None
+            focus_events: tuple[EventInfo, ...] = ()
+            if name is not None and any(t.name == name for t in tasks):
+                try:
+                    focus = client.task(name)
+                except NotFoundError:  # deleted between the two calls
+                    focus = None
+                else:
+                    found = client.events(tid=focus.tid, limit=200)
+                    focus_events = tuple(sorted(found, key=lambda e: e.ts_ms))
+        except (OmsyncError, OSError) as exc:
+            return Unreachable(self._endpoint or "(not located)", str(exc))
+        now = time.monotonic()
+        return Refreshed(
+            Snapshot(
+                endpoint=client.endpoint,
+                tasks=tasks,
+                collectors=collectors,
+                events=events,
+                rates=self._rates.update(now, tasks),
+                fetched_at=now,
+                focus=focus,
+                focus_events=focus_events,
+            )
+        )
+
+    # -- actions (run in threads; the result comes back as ActionDone) -----------------------------
+
+    def _action_client(self) -> SyncClient:
+        endpoint = self._endpoint or locate_synctool(self.synctool, zk_hosts=self.zk, zk_root=self.zk_root)
+        return SyncClient(endpoint, auth_token=self.token)
+
+    def _run_action(self, what: Callable[[SyncClient], str]) -> None:
+        try:
+            with self._action_client() as c:
+                text, ok = what(c), True
+        except (OmsyncError, OSError) as exc:
+            text, ok = (
+                f"{exc}" + (f" ({exc.hint})" if isinstance(exc, OmsyncError) and exc.hint else ""),
+                False,
+            )
+        self.post_message(ActionDone(text, ok))
+        self.call_from_thread(self.poll)
+
+    # Not exclusive: a delete started while a create runs must not mark the create cancelled.
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action")
+    def create_task(self, request: CreateRequest) -> None:
+        def go(c: SyncClient) -> str:
+            t = c.create(request)
+            return f"created {t.name} (tid {t.tid}, {t.partitions} partitions) → {t.dest}"
+
+        self._run_action(go)
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action")
+    def delete_task(self, name: str) -> None:
+        def go(c: SyncClient) -> str:
+            c.delete(name)
+            return f"deleted {name}"
+
+        self._run_action(go)
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="action")
+    def retry_task(self, name: str) -> None:
+        def go(c: SyncClient) -> str:
+            pids = c.retry(name)
+            return f"{name}: retrying pid {', '.join(map(str, pids))}" if pids else f"{name}: nothing FAILED"
+
+        self._run_action(go)
+
+    def probe_destination(self, uri: str) -> DestinationInfo:
+        """Blocking: what ``uri`` already holds. Call it from a thread worker only."""
+        with self._action_client() as c:
+            return c.destination(uri)

@@ -1,6 +1,7 @@
 """``make demo``: a sandbox OpenMLDB cluster, real-format tables, decoded by ``omsync inspect``,
-then a live sync: one ``omsync collector`` per tablet host pushing every partition, continuously,
-to a stand-in SyncTool while the sandbox keeps writing; the collectors' ``/status`` pages show it.
+then a live sync: one ``omsync collector`` per tablet host, an ``omsync synctool``, a continuous
+task per table to local Parquet while the sandbox keeps writing — watched in ``omsync tui`` (in a
+terminal) or with ``omsync task status`` every few seconds (no TTY), then verified.
 
 Each step prints the command it runs, so a person can repeat it by hand. The collectors stop at
 the end (Ctrl-C too); the sandbox is left running (``make demo-down`` stops it) so its files can be
@@ -157,10 +158,14 @@ def live_sync(base: Path, seconds: float) -> None:
             stdout=subprocess.DEVNULL,
         )
         procs.append(writer)
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            time.sleep(min(5.0, max(0.0, end - time.monotonic())))
-            run("task", "status", *st)
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            print(f"$ omsync tui --synctool {synctool}      (q quits; the demo then verifies)")
+            subprocess.run([str(BIN), "tui", *st])
+        else:  # no terminal: a status view every few seconds instead of the TUI
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                time.sleep(min(5.0, max(0.0, end - time.monotonic())))
+                run("task", "status", *st)
         writer.wait(30)
         for table in ("shop.orders", "shop.events"):
             run("task", "wait", table, "--timeout", "60", *st)

@@ -61,7 +61,7 @@ def run(
     )
 
 
-@pytest.mark.parametrize("command", ["collector", "synctool", "task", "inspect", "sandbox", "version"])
+@pytest.mark.parametrize("command", ["collector", "synctool", "task", "tui", "inspect", "sandbox", "version"])
 def test_every_subcommand_answers_help(pyz: tuple[Path, dict[str, str]], command: str) -> None:
     out = run(pyz, command, "--help")
     assert out.returncode == 0, out.stderr

@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ZK_JAR := /usr/share/java/zookeeper.jar
 DEMO_DIR ?= $(CURDIR)/.demo
+SOAK_TRIALS ?= 50
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test check lint typecheck protos bench demo demo-down clean zipapp
+.PHONY: help setup test check lint typecheck protos bench soak demo demo-down clean zipapp
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +51,9 @@ check: setup  ## ruff, mypy, generated code in step, tests
 	$(VENV)/bin/mypy
 	$(PY) tools/gen_protos.py --check
 	$(PY) -m pytest -q
+
+soak: setup  ## kill -9 the leading synctool 50 times (SOAK_TRIALS=N) while the sandbox writes; every row exactly once
+	OMSYNC_SOAK_TRIALS=$(SOAK_TRIALS) $(PY) -m pytest -q tests/integration/test_synctool_soak.py
 
 bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver, end-to-end sync)
 	$(PY) bench/bench_binlog.py

@@ -92,6 +92,15 @@ class CollectorProcess:
         self.proc.kill()
         self.proc.wait(10)
 
+    def pause(self) -> None:
+        """SIGSTOP: the process is alive but answers nothing (its sockets still accept)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def terminate(self, timeout: float = 15.0) -> tuple[int, float]:
         """SIGTERM; (exit code, seconds it took)."""
         assert self.proc is not None

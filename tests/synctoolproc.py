@@ -30,6 +30,7 @@ class SynctoolProcess:
         session_timeout_ms: int = 4000,
         extra_synctool: str = "",
         extra_sink: str = "",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = port or free_port(host)
         self.endpoint = f"{host}:{self.port}"
@@ -44,11 +45,12 @@ class SynctoolProcess:
             f'[zookeeper]\nhosts = "{zk_hosts}"\nsession_timeout_ms = {session_timeout_ms}\n'
             f'[log]\ndir = "{self.dir / "log"}"\nlevel = "debug"\n'
         )
+        self.env = dict(env or {})  # extra environment (AWS_* for an S3 destination)
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr_path = self.dir / "stderr.txt"
 
     def start(self) -> SynctoolProcess:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "omsync_tui.cli.main", "synctool", "--config", str(self.config)],

@@ -6,25 +6,24 @@ rows per partition): nothing missing, nothing twice — also across kill -9 of t
 
 from __future__ import annotations
 
-import datetime as dt
 import random
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.dataset as ds
 import pytest
-from collectorproc import CollectorProcess
+from e2ehelpers import (
+    dataset_rows,
+    sandbox,
+    start_collectors,
+    synctool,
+    truth_rows,
+    wait_state,
+)
 from synctoolproc import SynctoolProcess
 from zkhelpers import wait_until
 
-from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
-from omsync_tui.sandbox.state import SandboxConfig
-
-TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
 
 
 @pytest.fixture
@@ -33,70 +32,6 @@ def procs() -> Iterator[list[Any]]:
     yield started
     for p in started:
         p.stop()
-
-
-def sandbox(tmp_path: Path, zk: Any, zk_hosts: str) -> SandboxCluster:
-    return SandboxCluster.create(tmp_path / "sb", zk, SandboxConfig(zk_hosts, binlog_max_bytes=16 * 1024))
-
-
-def start_collectors(procs: list[Any], tmp_path: Path, cluster: SandboxCluster, zk_hosts: str) -> None:
-    for tablet in TABLETS:
-        host = tablet.split(":")[0]
-        roots = tuple(cluster.tablet_root(tablet, s) for s in ("memory", "ssd", "hdd"))
-        datadir = tmp_path / f"c-{host}"
-        c = CollectorProcess(tmp_path, zk_hosts=zk_hosts, roots=roots, host=host, datadir=datadir)
-        procs.append(c)
-        c.start()
-    wait_until(lambda: all(p.ready() for p in procs if isinstance(p, CollectorProcess)), 20, "collectors")
-
-
-def synctool(procs: list[Any], tmp_path: Path, zk_hosts: str, **kw: Any) -> SynctoolProcess:
-    s = SynctoolProcess(tmp_path, zk_hosts=zk_hosts, **kw)
-    procs.append(s)
-    return s.start()
-
-
-def canon(values: list[object] | tuple[object, ...], width: int) -> str:
-    padded = list(values) + [None] * (width - len(values))
-    out = []
-    for v in padded:
-        if isinstance(v, dt.datetime):
-            v = int((v if v.tzinfo else v.replace(tzinfo=dt.UTC)).timestamp() * 1000)
-        out.append(repr(v))
-    return "|".join(out)
-
-
-def dataset_rows(dest: Path) -> dict[int, Counter[str]]:
-    table = ds.dataset(dest, format="parquet", partitioning="hive").to_table()
-    columns = [c for c in table.column_names if c != "pid"]
-    for i, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(pa.int64()))
-    out: dict[int, Counter[str]] = {}
-    pids = table.column("pid").to_pylist()
-    rows = table.select(columns).to_pylist()
-    for pid, row in zip(pids, rows, strict=True):
-        out.setdefault(int(pid), Counter())[canon(list(row.values()), len(columns))] += 1
-    return out
-
-
-def truth_rows(cluster: SandboxCluster, name: str) -> dict[int, Counter[str]]:
-    width = len(cluster.table(name).schema.latest)
-    truth = cluster.expected_full_sync(name)
-    return {pid: Counter(canon(r.values, width) for r in rows) for pid, rows in truth.items()}
-
-
-def wait_state(s: SynctoolProcess, name: str, state: str, timeout: float = 60) -> dict[str, Any]:
-    last: dict[str, Any] = {}
-
-    def done() -> bool:
-        nonlocal last
-        code, body = s.api("GET", f"/api/v1/tasks/{name}")
-        last = body
-        return code == 200 and body["task"]["state"] == state
-
-    wait_until(done, timeout, f"{name} {state}; last: {last}\n{s.log_tail()}")
-    return last["task"]
 
 
 def test_full_sync_of_a_memory_and_a_disk_table_equals_truth(

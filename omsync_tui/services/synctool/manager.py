@@ -3,8 +3,12 @@
 Only the leader manages: ``lead()`` loads every task from ZooKeeper, reconciles each partition
 with its destination (largest committed end wins, leftover temporaries go) and re-assigns every
 unfinished subtask with a fresh token from its committed point — the collectors' in-flight
-batches of the previous leader are refused and re-sent. ``step_down()`` drops open files
-without committing them (the new leader owns the ranges now).
+batches of the previous leader are refused and re-sent. A partition whose destination cannot
+be read then (down, damaged) is reconciled before its next assignment instead, within the retry
+budget; a task whose table was dropped is loaded all the same, so its FAILED subtasks stay
+visible. ``step_down()`` drops open files without committing them (the new leader owns the
+ranges now). ``create`` refuses a table unless the collector of every partition leader's host
+answers a call: a registration outlives a dead process by a session timeout.
 
 The watch loop (``tick``, every second) rolls files by age, reassigns subtasks whose collector
 went silent (``collector_timeout_s``; INIT ones after ``init_timeout_s``), whose partition leader
@@ -20,14 +24,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, UsageError
+from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, RpcRemoteError, UsageError
 from omsync_tui.core.states import Format, Mode, State, TaskState, task_state
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.proto import data_sync_pb2, name_server_pb2
-from omsync_tui.openmldb.schema import TableSchema
+from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 from omsync_tui.openmldb.zkpaths import (
     ZkPaths,
     list_collectors,
@@ -43,6 +48,7 @@ from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 from omsync_tui.services.synctool.store import Store
 
 DATA_COLLECTOR = "openmldb.datasync.DataCollector"
+_DROPPED_SCHEMA = TableSchema((Column("dropped", ColumnType.STRING),))  # a dropped table's stand-in
 log = logging.getLogger("omsync.synctool")
 
 
@@ -89,6 +95,7 @@ class _Table:
         self.schema = schema
         self.parts: dict[int, Partition] = {}
         self.next_try: dict[int, float] = {}  # pid -> monotonic time of the next assignment attempt
+        self.unreconciled: set[int] = set()  # pids whose destination could not be read at take-over
 
 
 class SyncManager:
@@ -148,14 +155,27 @@ class SyncManager:
 
     def _adopt(self, task: TaskRecord) -> _Table:
         dest = sink.open_destination(task.dest)
-        schema = self._schema(task.tid)
+        try:
+            schema = self._schema(task.tid)
+        except NotFoundError:
+            # The table was dropped: the task stays visible with its FAILED subtasks (and causes);
+            # the watch loop fails the others with table_dropped. Nothing is decoded any more.
+            log.warning("task %s: its table (tid %d) no longer exists", task.name, task.tid)
+            schema = _DROPPED_SCHEMA
         table = _Table(task, dest, schema)
-        self._tables[task.tid] = table
         for versioned in self.store.subtasks(task.tid):
-            rec = self._reconcile(table, versioned.record)
+            rec = versioned.record
+            try:
+                rec = self._reconcile(table, rec)
+            except OmsyncError as exc:
+                # The destination is down or damaged: keep the subtask (visible, with its state and
+                # cause); it is reconciled before its next assignment, which the retry budget bounds.
+                log.warning("%s pid %d: cannot reconcile with the destination: %s", task.name, rec.pid, exc)
+                table.unreconciled.add(rec.pid)
             table.parts[rec.pid] = self._partition(table, rec)
             if not rec.state.final:
                 table.next_try[rec.pid] = 0.0  # assign now
+        self._tables[task.tid] = table  # complete, or not at all: a task without parts would sit idle
         return table
 
     def _reconcile(self, table: _Table, rec: SubtaskRecord) -> SubtaskRecord:
@@ -225,8 +245,10 @@ class SyncManager:
             return refuse(f"synctool {self.settings.endpoint} is not the leader")
         t = self._tables.get(req.tid)
         p = t.parts.get(req.pid) if t is not None else None
-        if p is None:
+        if t is None or p is None:
             return refuse(f"can't find sync task {req.tid}-{req.pid}")
+        if req.pid in t.unreconciled:
+            return refuse(f"sync task {req.tid}-{req.pid} is not reconciled with its destination yet")
         return p.receive(req, attachment)
 
     # -- create / delete / retry ---------------------------------------------------------------
@@ -250,6 +272,7 @@ class SyncManager:
                 f"{', '.join(missing)}",
                 hint="start `omsync collector` on each tablet host (same host text as the tablet endpoint)",
             )
+        self._check_answering(sorted({self._collector_for(ep) for ep in leaders.values()}))
         dest = sink.open_destination(opts.dest)
         sink.probe_writable(dest)
         starts = self._starts(opts, dest, sorted(leaders))
@@ -357,6 +380,12 @@ class SyncManager:
         with p.lock:
             if p.record.state.final and cause not in ("retry",):
                 return False
+            if pid in t.unreconciled:  # the destination's files first: they may be ahead of ZooKeeper
+                try:
+                    p.reset(self._reconcile(t, p.record))
+                except OmsyncError as exc:
+                    return self._assign_failed(t, p, "destination", exc.message)
+                t.unreconciled.discard(pid)
             p.commit()  # accepted rows are good: the new assignment continues after them
             try:
                 info = table_by_tid(self.zk, self.paths, t.record.tid)
@@ -403,6 +432,33 @@ class SyncManager:
         t.next_try.pop(pid, None)
         log.info("%s pid %d assigned to %s from %s (%s)", t.record.name, pid, collector, rec.committed, cause)
         return True
+
+    def _check_answering(self, collectors: list[str]) -> None:
+        """ClusterError naming every collector that does not answer a call (nothing is created then).
+
+        A registration outlives its process by up to a session timeout, and a stopped process
+        keeps its port open: only an answer tells. The probe calls a method no collector has; any
+        answer, the "no such method" error included (brpc and omsync alike), means it is alive.
+        """
+
+        def probe(endpoint: str) -> str | None:
+            try:
+                with BaiduStdClient(endpoint, timeout=self.settings.request_timeout_s) as client:
+                    ping = data_sync_pb2.TaskStatusRequest()
+                    client.call(DATA_COLLECTOR, "Ping", ping, data_sync_pb2.GeneralResponse)
+            except RpcRemoteError:
+                return None
+            except OmsyncError as exc:
+                return f"{endpoint} on {host_of(endpoint)}: {exc.message}"
+            return None
+
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(collectors)))) as pool:
+            silent = [why for why in pool.map(probe, collectors) if why is not None]
+        if silent:
+            raise ClusterError(
+                f"the collector(s) of this table's partition leaders do not answer: {'; '.join(silent)}",
+                hint="check that `omsync collector` runs (not stopped or hung) on each tablet host",
+            )
 
     def _collector_for(self, leader: str) -> str:
         host = host_of(leader)

@@ -91,3 +91,25 @@ def test_continuous_sync_survives_kill_9_of_the_synctool(
     assert dataset_rows(dest) == want
     code, verify = s.api("GET", "/api/v1/tasks/db.t/verify")
     assert verify["ok"], verify
+
+
+def test_a_follower_answers_reads_from_zookeeper_and_refuses_writes(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
+    cluster.write("db.t", 120)
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    leader = synctool(procs, tmp_path, zk_hosts)
+    wait_until(leader.leading, 20, "leader")
+    follower = synctool(procs, tmp_path, zk_hosts)
+    code, body = leader.api("POST", "/api/v1/tasks", {"name": "db.t", "dest": str(tmp_path / "out")})
+    assert code == 201, body
+    wait_state(leader, "db.t", "SUCCEEDED")
+    code, body = follower.api("GET", "/api/v1/tasks")
+    assert code == 200 and [t["name"] for t in body["tasks"]] == ["db.t"]
+    assert body["tasks"][0]["state"] == "SUCCEEDED" and body["tasks"][0]["rows"] == 120
+    code, body = follower.api("GET", "/api/v1/status")
+    assert body["role"] == "follower" and body["leader"] == leader.endpoint
+    code, body = follower.api("DELETE", "/api/v1/tasks/db.t")
+    assert code == 400 and leader.endpoint in body["error"]

@@ -40,8 +40,7 @@ from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors
 from omsync_tui.rpc.service import CallContext, HttpRequest, RouteResult, Routes, Service
 from omsync_tui.services import syncwire
 from omsync_tui.services.synctool import sink
-from omsync_tui.services.synctool.ingest import Partition
-from omsync_tui.services.synctool.manager import CreateOptions, SyncManager
+from omsync_tui.services.synctool.manager import CreateOptions, PartitionView, SyncManager
 from omsync_tui.services.synctool.model import TaskRecord
 from omsync_tui.services.synctool.store import Store
 
@@ -140,7 +139,7 @@ def sync_tool_service(ctx: Context) -> Service:
     )
 
 
-def _task_message(msg: data_sync_pb2.Task, task: TaskRecord, p: Partition, endpoint: str) -> None:
+def _task_message(msg: data_sync_pb2.Task, task: TaskRecord, p: PartitionView, endpoint: str) -> None:
     rec = p.record
     pr = msg.progress
     pr.tid, pr.pid = task.tid, p.pid
@@ -166,7 +165,7 @@ def _error(exc: OmsyncError) -> RouteResult:
     return _json(status, {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code})
 
 
-def subtask_view(task: TaskRecord, p: Partition) -> dict[str, object]:
+def subtask_view(task: TaskRecord, p: PartitionView) -> dict[str, object]:
     rec = p.record
     now_ms = int(time.time() * 1000)
     lag = None
@@ -198,7 +197,7 @@ def subtask_view(task: TaskRecord, p: Partition) -> dict[str, object]:
     }
 
 
-def task_view(task: TaskRecord, parts: list[Partition], *, detail: bool) -> dict[str, object]:
+def task_view(task: TaskRecord, parts: list[PartitionView], *, detail: bool) -> dict[str, object]:
     counts: dict[str, int] = {s.value: 0 for s in State}
     for p in parts:
         counts[p.record.state.value] += 1

@@ -98,6 +98,27 @@ class _Table:
         self.unreconciled: set[int] = set()  # pids whose destination could not be read at take-over
 
 
+@dataclass(frozen=True, slots=True)
+class StoredPartition:
+    """A subtask as a follower sees it: the stored record, nothing in flight."""
+
+    pid: int
+    record: SubtaskRecord
+    accepted: SyncPoint
+    last_send: float
+    rows_received: int = 0
+    writer: None = None
+
+    @classmethod
+    def of(cls, rec: SubtaskRecord) -> StoredPartition:
+        age = max(0.0, time.time() - rec.updated_ms / 1000) if rec.updated_ms else 0.0
+        return cls(rec.pid, rec, rec.committed, time.monotonic() - age)
+
+
+PartitionView = Partition | StoredPartition
+"""What views read: a live partition (leader) or a stored one (follower)."""
+
+
 class SyncManager:
     def __init__(
         self,
@@ -563,9 +584,25 @@ class SyncManager:
 
     # -- views -----------------------------------------------------------------------------------
 
-    def tables(self) -> list[tuple[TaskRecord, list[Partition]]]:
+    def tables(self) -> list[tuple[TaskRecord, list[PartitionView]]]:
+        """Every task with its partitions: live on the leader, as stored in ZooKeeper elsewhere."""
+        if not self._leading:
+            return self._stored_tables()
         with self._lock:
             return [(t.record, [t.parts[p] for p in sorted(t.parts)]) for t in self._tables.values()]
+
+    def _stored_tables(self) -> list[tuple[TaskRecord, list[PartitionView]]]:
+        # a follower answers reads from what the leader stored (committed progress, states, causes)
+        out: list[tuple[TaskRecord, list[PartitionView]]] = []
+        try:
+            for task in self.store.tasks():
+                parts: list[PartitionView] = [
+                    StoredPartition.of(v.record) for v in self.store.subtasks(task.tid)
+                ]
+                out.append((task, parts))
+        except OmsyncError as exc:
+            log.warning("cannot read the tasks from ZooKeeper: %s", exc.message)
+        return out
 
     def table_state(self, tid: int) -> TaskState | None:
         with self._lock:

@@ -6,7 +6,8 @@ record boundary at or before a log_index (``find_offset``, by bisecting blocks).
 inclusive start ``log_index`` is the newest whose first log_index ≤ start — the fix of OpenMLDB's
 off-by-one. ``parse_entries`` parses a ``RecordBlob`` from ``LogFileReader`` as one ``LogEntryBatch``
 message (``repeated openmldb.api.LogEntry entries = 1``), so the protobuf runtime builds thousands
-of entries in a single call. The results and errors of ``BinlogReader`` (``binlogreader.py``, which
+of entries in a single call; ``BinlogColumns`` is the protobuf-free form the collector reads
+(``entryscan``). The results and errors of ``BinlogReader`` (``binlogreader.py``, which
 reads entries across files) are defined here too.
 """
 
@@ -18,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import FormatError, NotFoundError
+from omsync_tui.openmldb.entryscan import EntryColumns, resolve_irregular, scan_entries, spans_of
 from omsync_tui.openmldb.logblob import RecordBlob
 from omsync_tui.openmldb.logformat import BLOCK_SIZE, ReadStatus
 from omsync_tui.openmldb.logreader import LogFileReader
@@ -224,6 +228,45 @@ class BinlogBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class BinlogColumns:
+    """Consecutive entries of one binlog file as columns (``BinlogReader.read_columns``).
+
+    The same entries as the ``BinlogBatch`` ``read_batch`` would return, read without a protobuf
+    object per entry (``entryscan``); ``offsets`` and ``resume_after`` as in ``BinlogBatch``.
+    """
+
+    file_index: int
+    path: Path
+    cols: EntryColumns
+    offsets: npt.NDArray[np.int64]
+    end: int
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def resume_after(self, i: int) -> int:
+        """Byte offset in ``path`` of the record after entry ``i``."""
+        return int(self.offsets[i + 1]) if i + 1 < len(self.offsets) else self.end
+
+    def take(self, lo: int) -> BinlogColumns:
+        """Entries ``lo:`` of the batch."""
+        return BinlogColumns(self.file_index, self.path, self.cols.take(lo), self.offsets[lo:], self.end)
+
+    def to_batch(self) -> BinlogBatch:
+        """The same entries as protobuf messages."""
+        entries = [self.cols.entry(i) for i in range(len(self))]
+        return BinlogBatch(self.file_index, self.path, entries, self.offsets.tolist(), self.end)
+
+    @classmethod
+    def from_batch(cls, batch: BinlogBatch) -> BinlogColumns:
+        data, starts, ends = spans_of([e.SerializeToString() for e in batch.entries])
+        cols, failed, _ = resolve_irregular(scan_entries(data, starts, ends))
+        assert failed < 0  # serialized by protobuf itself
+        offsets = np.array(batch.offsets, dtype=np.int64)
+        return cls(batch.file_index, batch.path, cols, offsets, batch.end)
+
+
+@dataclass(frozen=True, slots=True)
 class BinlogEnd:
     """Where a reader stopped for lack of data: the newest file, the resume offset, what is after it."""
 
@@ -289,6 +332,7 @@ class BinlogStartError(NotFoundError):
 
 __all__ = [
     "BinlogBatch",
+    "BinlogColumns",
     "BinlogEnd",
     "BinlogEntry",
     "BinlogGap",

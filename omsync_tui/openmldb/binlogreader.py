@@ -6,24 +6,28 @@ on WAIT when a newer file exists), gap detection (missing file indexes or log_in
 discontinuities between files), and turning framing damage and unparseable payloads into
 ``BadRecordError``.
 
-``BinlogReader.read_batch`` is the collector's fast path: a ``RecordBlob`` from ``LogFileReader`` is
-parsed as one ``LogEntryBatch`` message (``parse_entries``), so the protobuf runtime builds
-thousands of entries in a single call. Positions are kept as ``(file_index, byte offset)`` so a
-reader can be resumed without re-scanning a file.
+``BinlogReader.read_batch`` parses a ``RecordBlob`` from ``LogFileReader`` as one ``LogEntryBatch``
+message (``parse_entries``), so the protobuf runtime builds thousands of entries in a single call.
+``read_columns`` is the collector's fast path: ``RecordSpans`` from ``LogFileReader`` read as
+columns by ``entryscan``, no object per entry, with the same results and errors. Positions are
+kept as ``(file_index, byte offset)`` so a reader can be resumed without re-scanning a file.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
+import numpy as np
 from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import BadRecordError
 from omsync_tui.openmldb.binlog import (
     DEFAULT_BATCH,
     BinlogBatch,
+    BinlogColumns,
     BinlogEnd,
     BinlogEntry,
     BinlogGap,
@@ -36,10 +40,13 @@ from omsync_tui.openmldb.binlog import (
     list_binlogs,
     parse_entries,
 )
-from omsync_tui.openmldb.logblob import RecordBlob, split_blob
-from omsync_tui.openmldb.logformat import ReadStatus
+from omsync_tui.openmldb.entryscan import resolve_irregular, scan_entries
+from omsync_tui.openmldb.logblob import RecordBlob, RecordSpans, split_blob
+from omsync_tui.openmldb.logformat import LogRead, ReadStatus
 from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
+
+_Batch = TypeVar("_Batch", BinlogBatch, BinlogColumns)
 
 
 class BinlogReader:
@@ -85,7 +92,8 @@ class BinlogReader:
         # A resumed reader (``position``) without an explicit start has nothing to check against.
         self._check_start = position is None or start > 1
         self._check_first = False  # the next entry opens a new file: check continuity
-        self._pending: BinlogBatch | None = None  # held back while its gap is reported
+        self._pending: BinlogBatch | BinlogColumns | None = None  # held back while its gap is reported
+        self._gap_found: BinlogGap | None = None
         if position is not None:
             index, offset = position
             self._open(index, offset)
@@ -97,13 +105,25 @@ class BinlogReader:
     def position(self) -> tuple[int, int] | None:
         """``(file_index, byte offset)`` of the next record to read; None before a file is chosen."""
         if self._pending is not None:
-            return (self._pending.file_index, self._pending.offsets[0])
+            return (self._pending.file_index, int(self._pending.offsets[0]))
         if self._reader is None:
             return None
         return (self._file_index, self._reader.offset)
 
     def read_batch(self, max_entries: int = DEFAULT_BATCH) -> BinlogBatch:
         """Up to ``max_entries`` consecutive entries of one file; empty at the end (see ``end``)."""
+        got = self._read(max_entries, columns=False)
+        return got.to_batch() if isinstance(got, BinlogColumns) else got
+
+    def read_columns(self, max_entries: int = DEFAULT_BATCH) -> BinlogColumns:
+        """``read_batch`` as columns (``BinlogColumns``): the collector's path, no object per entry.
+
+        Same entries, offsets, ends, gaps and errors as ``read_batch``.
+        """
+        got = self._read(max_entries, columns=True)
+        return BinlogColumns.from_batch(got) if isinstance(got, BinlogBatch) else got
+
+    def _read(self, max_entries: int, *, columns: bool) -> BinlogBatch | BinlogColumns:
         if max_entries <= 0:
             raise ValueError("max_entries must be positive")
         if self._pending is not None:
@@ -116,16 +136,21 @@ class BinlogReader:
                 return self._empty(0)
             reader = self._reader
             assert reader is not None
-            blob = reader.read_blob(max_entries)
-            if blob.offsets:
+            stop: LogRead | None
+            if columns:
+                spans = reader.read_spans(max_entries)
+                got: BinlogBatch | BinlogColumns | None = self._columns(spans) if len(spans) else None
+                stop = spans.stop
+            else:
+                blob = reader.read_blob(max_entries)
+                got = self._entries(blob) if blob.offsets else None
+                stop = blob.stop
+            if stop is None:
                 rechecked = False
-                got = self._entries(blob)
                 if got is None:
                     continue
                 self.end = None
                 return got
-            stop = blob.stop
-            assert stop is not None
             if stop.status is ReadStatus.BAD:
                 self._bad(stop.offset, stop.reason)
                 continue
@@ -246,11 +271,64 @@ class BinlogReader:
             if salvaged is None:
                 return None
             entries, offsets, end = salvaged
+        n = len(entries)
+
+        def first_at_start() -> int:
+            k = 0
+            while k < n and entries[k].log_index < self.start:
+                k += 1
+            return k
+
+        k = self._check(n, lambda i: int(entries[i].log_index), first_at_start)
+        if k < 0:
+            return None
+        if k:
+            entries, offsets = entries[k:], offsets[k:]
+        return self._hold(BinlogBatch(self._file_index, self._path, entries, offsets, end))
+
+    def _columns(self, spans: RecordSpans) -> BinlogColumns | None:
+        """``_entries`` for the columns path: scan, resolve irregular entries, checks, skipping."""
+        cols, failed, exc = resolve_irregular(scan_entries(spans.data, spans.starts, spans.ends))
+        offsets = spans.offsets
+        end = spans.end
+        if failed >= 0:
+            # As _salvage: the good entries before the first payload that is not a LogEntry, the
+            # reader moved back to it (reported on the next call), or that one reported now.
+            reader = self._reader
+            assert reader is not None
+            bad_offset = int(offsets[failed])
+            if not failed:
+                reader.seek(spans.resume_after(0))
+                self._bad(bad_offset, f"record payload is not a LogEntry ({exc})")
+                return None
+            reader.seek(bad_offset)
+            offsets, end = offsets[:failed], bad_offset
+        n = len(cols)
+        log_index = cols.log_index
+
+        def first_at_start() -> int:
+            if self.start > 0xFFFF_FFFF_FFFF_FFFF:
+                return n
+            below = log_index < self.start if self.start > 0 else np.zeros(n, dtype=np.bool_)
+            return int(np.argmin(below)) if not below.all() else n
+
+        k = self._check(n, lambda i: int(log_index[i]), first_at_start)
+        if k < 0:
+            return None
+        if k:
+            cols, offsets = cols.take(k), offsets[k:]
+        return self._hold(BinlogColumns(self._file_index, self._path, cols, offsets, end))
+
+    def _check(self, n: int, log_index: Callable[[int], int], first_at_start: Callable[[], int]) -> int:
+        """Continuity and start checks for a batch of ``n`` entries; how many to skip (-1: all).
+
+        A gap found here is kept in ``_gap_found`` for ``_hold``, which reports it with the batch.
+        """
         gap: BinlogGap | None = None
         if self._check_first:
             # First entry of a file we rolled to: it must continue the previous file.
             self._check_first = False
-            first = int(entries[0].log_index)
+            first = log_index(0)
             last = self._last_log_index
             if last is not None and first != last + 1:
                 if first > last + 1:
@@ -259,25 +337,26 @@ class BinlogReader:
                     gap = BinlogGap(
                         self.directory, None, None, f"log_index goes back to {first} after {last}"
                     )
+        k = 0
         if self._skipping:
-            n = len(entries)
-            k = 0
-            while k < n and entries[k].log_index < self.start:
-                k += 1
+            k = first_at_start()
             if k == n:
-                self._last_log_index = int(entries[-1].log_index)
+                self._last_log_index = log_index(n - 1)
                 if gap is not None:
                     self._gap(gap)
-                return None
+                return -1
             self._skipping = False
-            first_kept = int(entries[k].log_index)
+            first_kept = log_index(k)
             if first_kept > self.start and gap is None and self._check_start:
                 # The start entry itself is missing (deleted, or never written).
                 gap = BinlogGap(self.directory, None, (self.start, first_kept - 1))
-            if k:
-                entries, offsets = entries[k:], offsets[k:]
-        self._last_log_index = int(entries[-1].log_index)
-        batch = BinlogBatch(self._file_index, self._path, entries, offsets, end)
+        self._last_log_index = log_index(n - 1)
+        self._gap_found = gap
+        return k
+
+    def _hold(self, batch: _Batch) -> _Batch:
+        """Return ``batch``, or hold it back while the gap found before it is reported."""
+        gap, self._gap_found = self._gap_found, None
         if gap is not None:
             self._gap(gap, pending=batch)
         return batch
@@ -319,7 +398,7 @@ class BinlogReader:
             hint="the reader has moved past it; read again to continue, or create it with skip_bad=True",
         )
 
-    def _gap(self, gap: BinlogGap, *, pending: BinlogBatch | None = None) -> None:
+    def _gap(self, gap: BinlogGap, *, pending: BinlogBatch | BinlogColumns | None = None) -> None:
         self.gaps.append(gap)
         if not self.allow_gaps:
             self._pending = pending

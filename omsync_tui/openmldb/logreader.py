@@ -2,9 +2,10 @@
 
 This module owns ``LogFileReader``: it reads a binlog or an uncompressed snapshot (through a hard
 link) from a byte offset, never re-reading what is before, by supplying ``RecordAssembler``'s
-physical layer (``logassembler.py``) in file offsets over a chunked read buffer. Its bulk path,
-``read_blob``, frames a few MiB at a time into one buffer the protobuf runtime parses in a single
-call (the framing itself is ``logblob.py``; ``binlog.py`` uses it).
+physical layer (``logassembler.py``) in file offsets over a chunked read buffer. Its bulk paths
+(the framing itself is ``logblob.py``): ``read_blob`` frames a few MiB at a time into one buffer the
+protobuf runtime parses in a single call; ``read_spans`` hands out payload spans — views of the
+read buffer, which is therefore replaced rather than resized once shared — for ``entryscan``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
+
 from omsync_tui.core.errors import NotFoundError
+from omsync_tui.openmldb.entryscan import padded
 from omsync_tui.openmldb.logassembler import (
     _TYPE_NAMES,
     _WAIT_PHYS,
@@ -25,7 +29,16 @@ from omsync_tui.openmldb.logassembler import (
     header_at,
     resync_in_block,
 )
-from omsync_tui.openmldb.logblob import _NEED_DATA, BulkFramer, RecordBlob, wrap_payload
+from omsync_tui.openmldb.logblob import (
+    _NEED_DATA,
+    BulkFramer,
+    RecordBlob,
+    RecordSpans,
+    SpanFramer,
+    SpanPart,
+    empty_spans,
+    wrap_payload,
+)
 from omsync_tui.openmldb.logformat import (
     _LEN_TYPE,
     BLOCK_SIZE,
@@ -40,7 +53,7 @@ from omsync_tui.openmldb.logformat import (
 READ_CHUNK = 4 << 20
 
 
-class LogFileReader(RecordAssembler, BulkFramer):
+class LogFileReader(RecordAssembler, BulkFramer, SpanFramer):
     """Reads one binlog / uncompressed snapshot file from a byte offset, never re-reading what is before.
 
     ``offset`` must be a record boundary (an ``end``/``offset`` this class reported). ``verify_crc``
@@ -70,6 +83,7 @@ class LogFileReader(RecordAssembler, BulkFramer):
             raise NotFoundError(f"{self.path}: no such log file") from exc
         self._fd = self._f.fileno()
         self._buf = bytearray()
+        self._shared = False  # read_spans handed out views of _buf: never resize it
         # Invariant: _base is block-aligned and the file position is _base + len(_buf).
         self._base = offset - offset % BLOCK_SIZE
         self._f.seek(self._base)
@@ -142,6 +156,34 @@ class LogFileReader(RecordAssembler, BulkFramer):
             offsets.append(r.offset)
         return RecordBlob(chunks, offsets, self._pos)
 
+    def read_spans(self, max_records: int) -> RecordSpans:
+        """Up to ``max_records`` records as payload spans in one buffer (see ``RecordSpans``).
+
+        The same records, offsets and outcomes as ``read_blob``, framed without a Python step per
+        record (``SpanFramer``); anything unusual ends the run and is left to ``read()``.
+        """
+        if max_records <= 0:
+            raise ValueError("max_records must be positive")
+        part: SpanPart | None = None
+        if self._eof is None:
+            while True:
+                status, part = self._scan_spans(max_records)
+                # Records up to the end of the buffer make a batch of their own: reading on first
+                # would mean copying them into a new buffer with the next chunk.
+                if part is not None or status != _NEED_DATA or not self._fill():
+                    break
+        if part is None:
+            r = self.read()
+            if r.status is not ReadStatus.RECORD or r.payload is None:
+                return empty_spans(self._pos, r)
+            n = len(r.payload)
+            one = np.array([0], dtype=np.int64)
+            part = (padded(r.payload), one, one + n, one + r.offset)
+        data, starts, ends, offsets = part
+        if data.base is not None:
+            self._shared = True  # a view of _buf (see SpanFramer)
+        return RecordSpans(data, starts, ends, offsets, self._pos)
+
     def close(self) -> None:
         self._f.close()
 
@@ -155,15 +197,34 @@ class LogFileReader(RecordAssembler, BulkFramer):
 
     # -- buffer management ------------------------------------------------------------------------
     def _fill(self) -> bool:
-        """Read the next chunk; drops consumed bytes first (keeping the resume point's block)."""
-        keep = self._pos - self._pos % BLOCK_SIZE - self._base
-        if keep > 0:
-            del self._buf[:keep]
-            self._base += keep
-        data = self._f.read(self._read_size)
-        if not data:
+        """Read the next chunk; drops consumed bytes first (keeping the resume point's block).
+
+        A buffer that ``read_spans`` handed out views of is never resized: the chunk goes into a
+        new buffer behind the bytes kept instead.
+        """
+        drop = self._pos - self._pos % BLOCK_SIZE - self._base
+        if not self._shared:
+            if drop > 0:
+                del self._buf[:drop]
+                self._base += drop
+            data = self._f.read(self._read_size)
+            if not data:
+                return False
+            self._buf += data
+            return True
+        drop = max(0, drop)
+        rest = len(self._buf) - drop
+        new = bytearray(rest + self._read_size)
+        with memoryview(new) as mv, memoryview(self._buf) as old:
+            mv[:rest] = old[drop:]
+            got = self._f.readinto(mv[rest:])
+        if not got:
             return False
-        self._buf += data
+        if got < self._read_size:
+            del new[rest + got :]
+        self._buf = new
+        self._base += drop
+        self._shared = False
         return True
 
     def _ensure(self, end: int) -> bool:
@@ -243,5 +304,6 @@ class LogFileReader(RecordAssembler, BulkFramer):
 
     def _discard_from(self, pos: int) -> None:
         self._buf = bytearray()
+        self._shared = False
         self._base = pos - pos % BLOCK_SIZE
         self._f.seek(self._base)

@@ -8,6 +8,9 @@ because OpenMLDB appends the suffix twice (``….sdb.snappy.snappy``, correction
 A snapshot is complete only with its EOF record: a file that ends without one (an interrupted
 write; for compressed files, the missing last partial block) is reported as a ``FormatError``
 rather than read as if whole.
+
+``iter_sdb_batches`` yields protobuf LogEntries; ``iter_sdb_columns`` (the collector's path) yields
+the same entries as ``entryscan`` columns.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from google.protobuf.message import DecodeError
 from omsync_tui.core.errors import BadRecordError, FormatError, UsageError
 from omsync_tui.openmldb.binlog import parse_entries
 from omsync_tui.openmldb.compressed import CompressedLogReader, CompressedLogWriter
+from omsync_tui.openmldb.entryscan import I64, U8, EntryColumns, resolve_irregular, scan_entries, spans_of
 from omsync_tui.openmldb.logblob import split_blob, wrap_payload
 from omsync_tui.openmldb.logformat import LogRead, LogWriter, ReadStatus
 from omsync_tui.openmldb.logreader import LogFileReader
@@ -162,6 +166,49 @@ def iter_sdb_batches(
             if stop.status is ReadStatus.EOF:
                 return
             _raise_for(p, stop)
+
+
+def iter_sdb_columns(
+    path: str | os.PathLike[str], *, verify_crc: bool = True, batch: int = 4096
+) -> Iterator[EntryColumns]:
+    """``iter_sdb_batches`` as columns (``entryscan``): the collector's path, no object per entry.
+
+    Plain files are framed as payload spans (``LogFileReader.read_spans``); compressed files are
+    read record by record. Same entries and errors as ``iter_sdb_batches``.
+    """
+    p = Path(path)
+    if snapshot_compression(p.name):
+        payloads: list[bytes] = []
+        offsets: list[int] = []
+        for offset, payload in _compressed_payloads(p, verify_crc):
+            payloads.append(payload)
+            offsets.append(offset)
+            if len(payloads) >= batch:
+                yield _scan_located(p, *spans_of(payloads), offsets)
+                payloads, offsets = [], []
+        if payloads:
+            yield _scan_located(p, *spans_of(payloads), offsets)
+        return
+    with LogFileReader(p, verify_crc=verify_crc) as reader:
+        while True:
+            spans = reader.read_spans(batch)
+            if len(spans):
+                yield _scan_located(p, spans.data, spans.starts, spans.ends, spans.offsets)
+                continue
+            stop = spans.stop
+            assert stop is not None
+            if stop.status is ReadStatus.EOF:
+                return
+            _raise_for(p, stop)
+
+
+def _scan_located(path: Path, data: U8, starts: I64, ends: I64, offsets: Sequence[int] | I64) -> EntryColumns:
+    cols, failed, exc = resolve_irregular(scan_entries(data, starts, ends))
+    if failed >= 0:
+        raise BadRecordError(
+            f"record payload is not a LogEntry ({exc})", path=str(path), offset=int(offsets[failed])
+        ) from None
+    return cols
 
 
 def _compressed_payloads(path: Path, verify_crc: bool) -> Iterator[tuple[int, bytes]]:

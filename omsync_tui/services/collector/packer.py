@@ -14,10 +14,14 @@ original's bug 4), and the point where the next pack continues. It reads:
 
 Between packs the open cursor (snapshot iterator or binlog reader with its byte positions) is
 kept when the next ``start`` is the previous pack's ``next``, so nothing is re-scanned; any other
-start reopens at that point. The hot loops work on batches of parsed LogEntries and compute
-points only where a pack ends: no per-row objects between the files and the pack. Gaps and
-damaged records raise the readers' errors: the caller turns them into terminal task errors
-instead of skipping data.
+start reopens at that point. The hot paths work on batches of LogEntries read as columns
+(``entryscan``: ``BinlogReader.read_columns``, ``iter_sdb_columns``): rows are chosen with boolean
+masks, the pack's size limit with a cumulative sum, its bytes cut out with one gather, and points
+computed only where a pack ends — no per-row objects between the files and the pack (snappy
+values are decompressed one by one, deletes forwarded one by one). Gaps and damaged records raise
+the readers' errors: the caller turns them into terminal task errors instead of skipping data; a
+fault in the middle of the rows (a value that is not snappy) drops the cursor, so a retry starts
+over from ``start`` instead of skipping rows.
 
 The directory read is the collector's work dir of hard links (``binlog/``, ``snapshot/``), or a
 tablet's partition directory itself.
@@ -25,23 +29,27 @@ tablet's partition directory itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from omsync_tui.core.errors import BadRecordError, NotFoundError, OmsyncError
 from omsync_tui.core.syncpoint import Phase, SyncPoint
-from omsync_tui.openmldb.binlog import BinlogBatch, BinlogGapError, list_binlogs
+from omsync_tui.openmldb.binlog import BinlogColumns, BinlogGapError, list_binlogs
 from omsync_tui.openmldb.binlogreader import BinlogReader
 from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader, SnapshotRow
-from omsync_tui.openmldb.memsnapshot import iter_sdb_batches
+from omsync_tui.openmldb.entryscan import DELETE, EntryColumns, gather
+from omsync_tui.openmldb.memsnapshot import iter_sdb_columns
 from omsync_tui.openmldb.metadata import read_manifest
 from omsync_tui.openmldb.proto import tablet_pb2, type_pb2
 from omsync_tui.openmldb.rowcodec import maybe_decompress
 
 MODE_FULL, MODE_INCREMENTAL, MODE_CONTINUOUS = 0, 1, 2
-_DELETE = tablet_pb2.kDelete
-_BATCH = 8192
+_BATCH = 32768  # entries scanned at once: a few packs' worth, so numpy's per-call costs are noise
+_U64_MAX = 0xFFFF_FFFF_FFFF_FFFF
 MAX_DELETIONS = 10000  # per pack: deletes carry no row bytes, so bound them by count
 
 
@@ -71,28 +79,68 @@ class Pack:
 
 
 class _Filler:
-    """Accumulates row values up to ``max_bytes``; the first row always fits."""
+    """Accumulates row values up to ``max_bytes``; the first row always fits.
 
-    __slots__ = ("max_bytes", "parts", "size")
+    ``parts`` are chunks of concatenated rows (one per batch on the fast paths), ``count`` rows.
+    """
+
+    __slots__ = ("count", "max_bytes", "parts", "size")
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.parts: list[bytes] = []
         self.size = 0
+        self.count = 0
 
     def add(self, value: bytes) -> bool:
         """Take ``value``; False (not taken) when it would overflow a non-empty pack."""
-        if self.parts and self.size + len(value) > self.max_bytes:
+        if self.count and self.size + len(value) > self.max_bytes:
             return False
         self.parts.append(value)
         self.size += len(value)
+        self.count += 1
         return True
 
+    def fit(self, sizes: npt.NDArray[np.int64]) -> int:
+        """How many of rows of ``sizes``, in order, ``add`` would take before the first refusal."""
+        if not len(sizes):
+            return 0
+        over = self.size + np.cumsum(sizes) > self.max_bytes
+        if not self.count:
+            over[0] = False
+        return int(np.argmax(over)) if over.any() else len(sizes)
 
-def _index0(entry: tablet_pb2.LogEntry) -> bool:
-    """Whether the entry carries an index-0 dimension (SDKs list dimensions in index order)."""
-    dims = entry.dimensions
-    return bool(dims) and (dims[0].idx == 0 or any(d.idx == 0 for d in dims))
+    def take(self, cols: EntryColumns, rows: npt.NDArray[np.int64], snappy: bool) -> int:
+        """Add the values of ``cols`` entries ``rows`` (in order) up to the limit; how many fit.
+
+        Plain values are sized and cut out with numpy; snappy values are decompressed one by one
+        (each one's size is known only then), as far as they fit.
+        """
+        if snappy:
+            for k, i in enumerate(rows.tolist()):
+                if not self.add(maybe_decompress(cols.value(i), True)):
+                    return k
+            return len(rows)
+        starts, ends = cols.value_start[rows], cols.value_end[rows]
+        k = self.fit(ends - starts)
+        if k:
+            starts, ends = starts[:k], ends[:k]
+            self.parts.append(gather(cols.data, starts, ends))
+            self.size += int((ends - starts).sum())
+            self.count += k
+        return k
+
+    def pack_rows(self) -> bytes:
+        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+
+
+def _ts_at_least(ts: npt.NDArray[np.uint64], start_ts: int) -> npt.NDArray[np.bool_]:
+    """``ts >= start_ts`` for u64 timestamps and any Python int."""
+    if start_ts <= 0:
+        return np.ones(len(ts), dtype=np.bool_)
+    if start_ts > _U64_MAX:
+        return np.zeros(len(ts), dtype=np.bool_)
+    return ts >= np.uint64(start_ts)
 
 
 class PartitionPacker:
@@ -118,15 +166,15 @@ class PartitionPacker:
         self._at: SyncPoint | None = None  # the point the open cursor stands at
         # snapshot cursor: batches of entries (memory) or rows (disk), with the index into the
         # current batch and the ordinal of the row there
-        self._snap_batches: Iterator[Sequence[tablet_pb2.LogEntry]] | None = None
+        self._snap_batches: Iterator[EntryColumns] | None = None
         self._rows: Iterator[SnapshotRow] | None = None
-        self._entries: Sequence[tablet_pb2.LogEntry] = ()
+        self._entries: EntryColumns | None = None
         self._i = 0
         self._peek: SnapshotRow | None = None
         self._disk: DiskSnapshotReader | None = None
         # binlog cursor
         self._binlog: BinlogReader | None = None
-        self._batch: BinlogBatch | None = None
+        self._batch: BinlogColumns | None = None
         self._deferred: OmsyncError | None = None  # a fault met after the rows of the last pack
 
     def close(self) -> None:
@@ -137,7 +185,7 @@ class PartitionPacker:
         self._deferred = None
         self._snap_batches = None
         self._rows = None
-        self._entries = ()
+        self._entries = None
         self._i = 0
         self._peek = None
         if self._disk is not None:
@@ -155,10 +203,21 @@ class PartitionPacker:
         elif self._deferred is not None:
             exc, self._deferred = self._deferred, None
             raise exc
-        if start.phase is Phase.BINLOG:
-            pack = self._pack_binlog(start, max_bytes, position)
-        else:
-            pack = self._pack_snapshot(start, max_bytes)
+        try:
+            if start.phase is Phase.BINLOG:
+                pack = self._pack_binlog(start, max_bytes, position)
+            else:
+                pack = self._pack_snapshot(start, max_bytes)
+        except (BinlogGapError, BadRecordError):
+            if start.phase is not Phase.BINLOG:
+                self._drop()
+            raise  # the binlog reader is past the fault and consistent: a retry goes on after it
+        except BaseException:
+            # A fault in the middle of the rows (a value that is not snappy, a snapshot that ends
+            # early): the cursor may stand anywhere in the batches read so far, so a retry must
+            # start over from ``start`` rather than skip the rows of this failed pack.
+            self._drop()
+            raise
         if pack.next.phase is not start.phase:
             self._drop()  # the next pack opens the binlog
         else:
@@ -200,49 +259,48 @@ class PartitionPacker:
                 pk=peek.pk if peek else None,
                 ts=peek.ts if peek else None,
             )
-        return Pack(b"".join(fill.parts), len(fill.parts), self._after_snapshot() if done else after, False)
+        return Pack(fill.pack_rows(), fill.count, self._after_snapshot() if done else after, False)
 
     def _fill_memory(self, path: Path, start: SyncPoint, fill: _Filler) -> tuple[int, bool]:
-        """Index-0 entries of a ``.sdb`` into ``fill``; (ordinal of the next one, exhausted?)."""
+        """Index-0 entries of a ``.sdb`` into ``fill``; (ordinal of the next one, exhausted?).
+
+        The ordinal counts index-0 entries (mode 1's ts filter does not change it), so a fresh
+        cursor finds its place by counting them.
+        """
         if self._snap_batches is None:
-            self._snap_batches = iter_sdb_batches(path, verify_crc=self.verify_crc, batch=_BATCH)
-            self._entries, self._i = (), 0
+            self._snap_batches = iter_sdb_columns(path, verify_crc=self.verify_crc, batch=_BATCH)
+            self._entries, self._i = None, 0
             skip = start.ordinal
             while skip:  # a fresh cursor: walk past the index-0 rows already sent
-                if self._i >= len(self._entries):
-                    self._entries, self._i = next(self._snap_batches, ()), 0
-                    if not self._entries:
+                if self._entries is None or self._i >= len(self._entries):
+                    self._entries, self._i = next(self._snap_batches, None), 0
+                    if self._entries is None:
                         return start.ordinal, True
-                if _index0(self._entries[self._i]):
-                    skip -= 1
-                self._i += 1
+                sent = np.flatnonzero(self._entries.index0[self._i :])
+                if len(sent) >= skip:
+                    self._i += int(sent[skip - 1]) + 1
+                    skip = 0
+                else:
+                    skip -= len(sent)
+                    self._i = len(self._entries)
         ordinal = start.ordinal
         incremental = self.mode == MODE_INCREMENTAL
-        start_ts, snappy = self.start_ts, self.snappy
         while True:
-            if self._i >= len(self._entries):
-                self._entries, self._i = next(self._snap_batches, ()), 0
-                if not self._entries:
+            if self._entries is None or self._i >= len(self._entries):
+                self._entries, self._i = next(self._snap_batches, None), 0
+                if self._entries is None:
                     return ordinal, True
-            entries, i, n = self._entries, self._i, len(self._entries)
-            parts, size, limit = fill.parts, fill.size, fill.max_bytes
-            append = parts.append
-            while i < n:  # the hot loop: see _pack_binlog
-                e = entries[i]
-                dims = e.dimensions
-                if dims and (dims[0].idx == 0 or any(d.idx == 0 for d in dims)):
-                    if not incremental or e.ts >= start_ts:
-                        value = maybe_decompress(e.value, snappy) if snappy else e.value
-                        if parts and size + len(value) > limit:
-                            fill.size = size
-                            self._i = i
-                            return ordinal, False
-                        append(value)
-                        size += len(value)
-                    ordinal += 1
-                i += 1
-            fill.size = size
-            self._i = i
+            cols, i0 = self._entries, self._i
+            index0 = cols.index0[i0:]
+            wanted = index0 & _ts_at_least(cols.ts[i0:], self.start_ts) if incremental else index0
+            rows = np.flatnonzero(wanted) + i0
+            k = fill.take(cols, rows, self.snappy)
+            if k < len(rows):
+                stop = int(rows[k])  # the row that did not fit: the next pack starts with it
+                self._i = stop
+                return ordinal + int(np.count_nonzero(index0[: stop - i0])), False
+            ordinal += int(np.count_nonzero(index0))
+            self._i = len(cols)
 
     def _fill_disk(self, path: Path, start: SyncPoint, fill: _Filler) -> tuple[int, bool, SnapshotRow | None]:
         """Index-0 rows of a RocksDB checkpoint into ``fill``; (ordinal, exhausted?, next row)."""
@@ -283,24 +341,21 @@ class PartitionPacker:
         reader = self._binlog
         fill = _Filler(max_bytes)
         next_offset, where = start.offset, position
-        incremental = self.mode == MODE_INCREMENTAL
-        start_ts, snappy = self.start_ts, self.snappy
-        forward = self.deletes
         deletions: list[Deletion] = []
         while True:
             batch = self._batch
-            if batch is None or self._i >= len(batch.entries):
+            if batch is None or self._i >= len(batch):
                 try:
-                    batch = self._batch = reader.read_batch(_BATCH)
+                    batch = self._batch = reader.read_columns(_BATCH)
                 except (BinlogGapError, BadRecordError) as exc:
-                    if not fill.parts and not deletions and next_offset == start.offset:
+                    if not fill.count and not deletions and next_offset == start.offset:
                         raise
                     # send what came before the fault; the next pack reports it
                     self._deferred = exc
                     self._batch = None
                     return Pack(
-                        b"".join(fill.parts),
-                        len(fill.parts),
+                        fill.pack_rows(),
+                        fill.count,
                         SyncPoint.binlog(next_offset),
                         False,
                         where,
@@ -309,53 +364,81 @@ class PartitionPacker:
                 self._i = 0
                 if not len(batch):
                     return Pack(
-                        b"".join(fill.parts),
-                        len(fill.parts),
+                        fill.pack_rows(),
+                        fill.count,
                         SyncPoint.binlog(next_offset),
                         True,
                         where,
                         tuple(deletions),
                     )
-            entries, i, n = batch.entries, self._i, len(batch.entries)
-            full = False
-            parts, size, limit = fill.parts, fill.size, fill.max_bytes
-            append = parts.append
-            # the hot loop: _Filler.add and _index0 inlined (a call per entry costs ~30 % here)
-            while i < n:
-                e = entries[i]
-                dims = e.dimensions
-                if (
-                    dims
-                    and (dims[0].idx == 0 or any(d.idx == 0 for d in dims))
-                    and e.method_type != _DELETE
-                    and (not incremental or e.ts >= start_ts)
-                ):
-                    value = maybe_decompress(e.value, snappy) if snappy else e.value
-                    if parts and size + len(value) > limit:
-                        full = True
-                        break
-                    append(value)
-                    size += len(value)
-                elif forward and e.method_type == _DELETE:
-                    if len(deletions) >= MAX_DELETIONS:
-                        full = True
-                        break
-                    deletions += _deletions(e, len(parts))
-                i += 1
-            fill.size = size
+            i = self._fill_binlog(batch.cols, self._i, fill, deletions)
             if i > self._i:
-                next_offset = int(entries[i - 1].log_index) + 1
+                next_offset = int(batch.cols.log_index[i - 1]) + 1
                 where = (batch.file_index, batch.resume_after(i - 1))
             self._i = i
-            if full:
+            if i < len(batch):
                 return Pack(
-                    b"".join(fill.parts),
-                    len(fill.parts),
+                    fill.pack_rows(),
+                    fill.count,
                     SyncPoint.binlog(next_offset),
                     False,
                     where,
                     tuple(deletions),
                 )
+
+    def _fill_binlog(self, cols: EntryColumns, i0: int, fill: _Filler, deletions: list[Deletion]) -> int:
+        """Entries ``i0:`` of a batch into ``fill`` (and ``deletions``); returns where it stopped.
+
+        Puts carrying an index-0 dimension (mode 1: ``ts >= start_ts``) are rows; deletes are
+        forwarded when asked, at most ``MAX_DELETIONS`` per pack; the batch is consumed up to the
+        first entry that does not fit (its index is returned; ``len(cols)``: all consumed).
+        """
+        n = len(cols)
+        deletes = cols.method[i0:] == DELETE
+        wanted = cols.index0[i0:] & ~deletes
+        if self.mode == MODE_INCREMENTAL:
+            wanted &= _ts_at_least(cols.ts[i0:], self.start_ts)
+        rows = np.flatnonzero(wanted) + i0
+        if not self.deletes or not deletes.any():
+            k = fill.take(cols, rows, self.snappy)
+            return int(rows[k]) if k < len(rows) else n
+        if self.snappy:
+            return self._fill_in_order(cols, i0, rows, np.flatnonzero(deletes) + i0, fill, deletions)
+        # Plain values: which rows fit does not depend on the deletes in between, so find that
+        # first, then forward the deletes before it in order (a full list of them stops earlier).
+        fits = fill.fit(cols.value_end[rows] - cols.value_start[rows])
+        stop = int(rows[fits]) if fits < len(rows) else n
+        for d in (np.flatnonzero(deletes[: stop - i0]) + i0).tolist():
+            if len(deletions) >= MAX_DELETIONS:
+                stop = d
+                break
+            before = fill.count + int(np.searchsorted(rows, d))
+            deletions += _deletions(cols.entry(d), before)
+        rows = rows[rows < stop]
+        fill.take(cols, rows, False)
+        return stop
+
+    def _fill_in_order(
+        self,
+        cols: EntryColumns,
+        i0: int,
+        rows: npt.NDArray[np.int64],
+        deletes: npt.NDArray[np.int64],
+        fill: _Filler,
+        deletions: list[Deletion],
+    ) -> int:
+        """``_fill_binlog`` one entry at a time, for snappy values with deletes to forward."""
+        is_row = set(rows.tolist())
+        is_delete = set(deletes.tolist())
+        for i in range(i0, len(cols)):
+            if i in is_row:
+                if not fill.add(maybe_decompress(cols.value(i), True)):
+                    return i
+            elif i in is_delete:
+                if len(deletions) >= MAX_DELETIONS:
+                    return i
+                deletions += _deletions(cols.entry(i), fill.count)
+        return len(cols)
 
 
 def _deletions(entry: tablet_pb2.LogEntry, row: int) -> list[Deletion]:

@@ -236,9 +236,14 @@ class SandboxCluster:
             st = self.table(name)
             gen = RowGenerator(st.schema.latest, st.seed)
             start = st.next_row
+            # one set of writers for every chunk: a second RocksDB writer on the same DB is refused
+            writers = self._writers(st, stack)
+            disks = (
+                {pid: self._disk(st, pid, stack) for pid in writers} if st.spec.storage != "memory" else {}
+            )
             for chunk in range(start, start + count, 5000):
                 n = min(5000, start + count - chunk)
-                self._put(st, gen.rows(chunk, n), None, stack, first_row=chunk)
+                self._put(st, gen.rows(chunk, n), None, stack, first_row=chunk, opened=(writers, disks))
             st.next_row = start + count
             self._save_state(st)
             return start, start + count
@@ -250,13 +255,19 @@ class SandboxCluster:
         time_ms: int | None,
         stack: ExitStack,
         first_row: int | None = None,
+        opened: tuple[Any, Any] | None = None,
     ) -> None:
         schema = st.schema
         columns = schema.latest
         version = schema.latest_version
         positions = {c.name: i for i, c in enumerate(columns)}
-        writers = self._writers(st, stack)
-        disks = {pid: self._disk(st, pid, stack) for pid in writers} if st.spec.storage != "memory" else {}
+        if opened is not None:
+            writers, disks = opened
+        else:
+            writers = self._writers(st, stack)
+            disks = (
+                {pid: self._disk(st, pid, stack) for pid in writers} if st.spec.storage != "memory" else {}
+            )
         spec = st.spec
         for n, values in enumerate(rows):
             if len(values) != len(columns):

@@ -267,3 +267,12 @@ def test_disk_ttl_truth_matches_the_snapshot_reader(
         got = [(r.pk.decode(), r.ts) for r in reader.iter_index0()]
     assert got == [(r.pk, r.ts) for r in truth]
     assert 0 < len(got) < manifest.count == 600
+
+
+def test_one_write_of_more_than_a_chunk_to_a_disk_table(tmp_path: Path, zk: Any, zk_hosts: str) -> None:
+    # write() encodes in chunks of 5000 rows; every chunk must reuse the one RocksDB writer
+    cluster = make(tmp_path, zk, zk_hosts)
+    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="ssd"))
+    assert cluster.write("db.t", 12_000) == (0, 12_000)
+    cluster.snapshot("db.t")
+    assert assert_matches_truth(cluster, "db.t") == 12_000

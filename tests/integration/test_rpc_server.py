@@ -390,6 +390,10 @@ def test_http_keep_alive_serves_several_requests_on_one_connection(server: RpcSe
     assert peer.receive()[::2] == (200, b"ok\n")
     peer.send("POST", "/openmldb.datasync.SyncTool/TaskStatus", b"{}")
     assert peer.receive()[0] == 200
+    # synctool_helper.py's `status`: GET with a JSON body
+    peer.send("GET", "/openmldb.datasync.SyncTool/TaskStatus", b"{}")
+    status, _, body = peer.receive()
+    assert status == 200 and b'"code":0' in body.replace(b" ", b"")
     # two requests in one write (HTTP pipelining): answered in order
     peer.sock.sendall(
         b"GET /status HTTP/1.1\r\nhost: t\r\n\r\nPOST /SyncTool/SendData HTTP/1.1\r\nhost: t\r\n"
@@ -448,9 +452,9 @@ def test_plain_routes(server: RpcServer) -> None:
     peer.send("HEAD", "/healthz")
     status, headers, body = peer.receive()
     assert (status, headers["content-length"], body) == (200, "3", b"")
-    peer.send("GET", "/SyncTool/TaskStatus")
+    peer.send("PUT", "/SyncTool/TaskStatus", b"{}")
     status, headers, _ = peer.receive()
-    assert status == 405 and headers["allow"] == "POST"
+    assert status == 405 and headers["allow"] == "GET, POST"
 
 
 def test_route_failure_is_a_500_with_the_traceback_only_in_the_log(

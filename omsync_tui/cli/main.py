@@ -11,7 +11,15 @@ import sys
 import typer
 
 from omsync_tui import __version__
-from omsync_tui.cli import collector_cmd, inspect_cmd, sandbox_cmd, synctool_cmd, task_cmd, tui_cmd
+from omsync_tui.cli import (
+    collector_cmd,
+    config_cmd,
+    inspect_cmd,
+    sandbox_cmd,
+    synctool_cmd,
+    task_cmd,
+    tui_cmd,
+)
 from omsync_tui.core.errors import OmsyncError
 
 app = typer.Typer(
@@ -22,6 +30,7 @@ app = typer.Typer(
     add_completion=True,
 )
 app.add_typer(collector_cmd.app, name="collector")
+app.add_typer(config_cmd.app, name="config")
 app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(synctool_cmd.app, name="synctool")
 app.add_typer(task_cmd.app, name="task")

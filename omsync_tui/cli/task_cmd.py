@@ -57,9 +57,21 @@ class Exit(Exception):
 
 
 def _client(synctool: str | None, zk: str | None, zk_root: str, token: str | None) -> SyncClient:
+    """Flags first, then ``OMSYNC_SYNCTOOL``, then client.toml / ``OMSYNC_CLIENT__*``, then ZooKeeper."""
+    from omsync_tui.cli.config_cmd import load_client
+    from omsync_tui.core.client_config import ClientConfig
     from omsync_tui.services.cluster import SyncClient, locate_synctool
 
-    return SyncClient(locate_synctool(synctool, zk_hosts=zk, zk_root=zk_root), auth_token=token)
+    cfg = load_client()
+    assert isinstance(cfg, ClientConfig)
+    c = cfg.client
+    endpoint = locate_synctool(
+        synctool,
+        zk_hosts=zk or c.zk,
+        zk_root=zk_root if zk_root != "/openmldb" else c.zk_root,
+        config_value=c.synctool,
+    )
+    return SyncClient(endpoint, auth_token=token or c.auth_token)
 
 
 def _say(msg: str) -> None:

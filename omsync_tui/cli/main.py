@@ -14,6 +14,7 @@ from omsync_tui import __version__
 from omsync_tui.cli import (
     collector_cmd,
     config_cmd,
+    doctor_cmd,
     inspect_cmd,
     sandbox_cmd,
     synctool_cmd,
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(collector_cmd.app, name="collector")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(doctor_cmd.app, name="doctor")
 app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(synctool_cmd.app, name="synctool")
 app.add_typer(task_cmd.app, name="task")

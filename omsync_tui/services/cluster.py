@@ -126,6 +126,17 @@ class SynctoolStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class TableInfoView:
+    """A table of the cluster, as the create pickers list it."""
+
+    name: str
+    tid: int
+    partitions: int
+    storage: str
+    has_task: bool
+
+
+@dataclass(frozen=True, slots=True)
 class HeldRange:
     """What a destination already holds for one partition."""
 
@@ -311,6 +322,18 @@ class SyncClient:
                 for p in d.get("partitions", ())
             ),
         )
+
+    def tables(self) -> list[TableInfoView]:
+        return [
+            TableInfoView(
+                name=str(t["name"]),
+                tid=int(t["tid"]),
+                partitions=int(t["partitions"]),
+                storage=str(t.get("storage", "")),
+                has_task=bool(t.get("has_task", False)),
+            )
+            for t in self._call("GET", "/api/v1/tables")["tables"]
+        ]
 
     def collectors(self) -> list[CollectorInfo]:
         return [

@@ -104,6 +104,12 @@ def test_task_commands_end_to_end(tmp_path: Path, zk: Any, zk_hosts: str, procs:
         p.endpoint for p in procs if isinstance(p, CollectorProcess)
     }
 
+    from omsync_tui.services.cluster import SyncClient
+
+    with SyncClient(s.endpoint) as client:
+        (table,) = client.tables()
+        assert (table.name, table.partitions, table.storage, table.has_task) == ("db.t", 2, "memory", True)
+
     # discovery through ZooKeeper instead of --synctool
     out = omsync("task", "status", "--zk", zk_hosts, "-o", "json")
     assert out.returncode == 0, out.stderr

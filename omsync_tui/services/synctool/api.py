@@ -16,6 +16,8 @@ POST     /api/v1/tasks/<db.table>/retry         retry FAILED subtasks {pid?}
 GET      /api/v1/tasks/<db.table>/verify        audit the destination (DESIGN §3)
 GET      /api/v1/collectors                     registered collectors and their subtasks
 GET      /api/v1/events?tid=N&limit=N           the state-change journal, newest last
+GET      /api/v1/tables                         the cluster's tables (name, tid, partitions, task?)
+GET      /api/v1/destination?uri=U              what a destination already holds, per partition
 =======  =====================================  ==============================================
 
 Errors are ``{"error": message, "hint": ..., "exit_code": N}`` with an HTTP status by kind.
@@ -36,7 +38,7 @@ from omsync_tui import __version__
 from omsync_tui.core.errors import NotFoundError, OmsyncError, UsageError
 from omsync_tui.core.states import Format, Mode, State, task_state
 from omsync_tui.openmldb.proto import data_sync_pb2
-from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors
+from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors, list_tables
 from omsync_tui.rpc.service import CallContext, HttpRequest, RouteResult, Routes, Service
 from omsync_tui.services import syncwire
 from omsync_tui.services.synctool import sink
@@ -314,6 +316,26 @@ def api_routes(ctx: Context, routes: Routes) -> Routes:
             )
         return _json(200, {"collectors": out})
 
+    def tables(_r: HttpRequest) -> RouteResult:
+        """The cluster's tables (for pickers): name, tid, partitions, storage, and whether a task exists."""
+        try:
+            infos = list_tables(ctx.zk, ZkPaths(ctx.root_path))
+        except OmsyncError as exc:
+            return _error(exc)
+        tasked = {t.tid for t, _ps in m.tables()}
+        storage = {1: "memory", 2: "ssd", 3: "hdd"}
+        out = [
+            {
+                "name": f"{i.db}.{i.name}",
+                "tid": i.tid,
+                "partitions": len(i.table_partition),
+                "storage": storage.get(int(i.storage_mode), str(i.storage_mode)),
+                "has_task": i.tid in tasked,
+            }
+            for i in infos
+        ]
+        return _json(200, {"tables": out})
+
     def events(r: HttpRequest) -> RouteResult:
         q = urllib.parse.parse_qs(r.query)
         try:
@@ -332,6 +354,7 @@ def api_routes(ctx: Context, routes: Routes) -> Routes:
         .add("/api/v1/tasks/", one_task, methods=("GET", "POST", "DELETE"), prefix=True)
         .add("/api/v1/collectors", collectors)
         .add("/api/v1/events", events)
+        .add("/api/v1/tables", tables)
     )
 
 

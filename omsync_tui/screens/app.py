@@ -111,7 +111,7 @@ class OmsyncApp(LiveApp):
             if request is not None:
                 self.create_task(request)
 
-        self.push_screen(CreateDialog(self.probe_destination), done)
+        self.push_screen(CreateDialog(self.probe_destination, tables=self.list_tables), done)
 
     def action_delete(self) -> None:
         if self._refuse_readonly():

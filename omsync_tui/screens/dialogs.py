@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from omsync_tui.core.errors import OmsyncError
-from omsync_tui.services.cluster import CreateRequest, DestinationInfo, TaskInfo
+from omsync_tui.services.cluster import CreateRequest, DestinationInfo, TableInfoView, TaskInfo
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -88,6 +88,15 @@ MODES = [("full", "full"), ("incremental", "incremental"), ("continuous", "conti
 FORMATS = [("parquet", "parquet"), ("csv", "csv")]
 
 
+class TablesListed(Message):
+    """The cluster's tables arrived (or could not be read) for the create form's picker."""
+
+    def __init__(self, tables: list[TableInfoView], error: str) -> None:
+        super().__init__()
+        self.tables = tables
+        self.error = error
+
+
 class CreateDialog(ModalScreen[CreateRequest | None]):
     """The create form. Before answering it asks what the destination holds (``probe`` runs in a
     thread); when it holds data it names the ranges that would be written twice and offers to
@@ -96,15 +105,22 @@ class CreateDialog(ModalScreen[CreateRequest | None]):
     DEFAULT_CSS = DIALOG_CSS.format(name="CreateDialog")
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, probe: Callable[[str], DestinationInfo], name: str = "") -> None:
+    def __init__(
+        self,
+        probe: Callable[[str], DestinationInfo],
+        name: str = "",
+        tables: Callable[[], list[TableInfoView]] | None = None,
+    ) -> None:
         super().__init__()
         self.probe = probe
+        self.list_tables = tables
         self.initial_name = name
         self.pending: CreateRequest | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text("Create a sync task", style="bold"))
+            yield Select[str]([], prompt="pick a table of the cluster", id="table-picker")
             yield Input(self.initial_name, placeholder="table: db.table", id="name")
             yield Input(placeholder="destination: /dir, file:///dir, s3://bucket/prefix", id="dest")
             yield Select(MODES, value="full", allow_blank=False, id="mode")
@@ -130,7 +146,32 @@ class CreateDialog(ModalScreen[CreateRequest | None]):
         for selector, title in titles.items():
             self.query_one(selector).border_title = title
         self.query_one("#held-buttons").display = False
+        self.query_one("#table-picker").display = False
         self.query_one("#name", Input).focus()
+        if self.list_tables is not None:
+            self.fetch_tables()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tables")
+    def fetch_tables(self) -> None:
+        assert self.list_tables is not None
+        try:
+            tables, error = self.list_tables(), ""
+        except (OmsyncError, OSError) as exc:
+            tables, error = [], str(exc)
+        self.post_message(TablesListed(tables, error))
+
+    def on_tables_listed(self, message: TablesListed) -> None:
+        picker = self.query_one("#table-picker", Select)
+        free = [t for t in message.tables if not t.has_task]
+        if not free:
+            return  # nothing to pick (or the list could not be read): the name is typed
+        picker.set_options((f"{t.name}  ({t.partitions} partitions, {t.storage})", t.name) for t in free)
+        picker.border_title = "tables without a task"
+        picker.display = True
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "table-picker" and isinstance(event.value, str):
+            self.query_one("#name", Input).value = event.value
 
     def _request(self) -> CreateRequest | None:
         name = self.query_one("#name", Input).value.strip()

@@ -18,7 +18,7 @@ import pytest
 from collectorproc import CollectorProcess
 from synctoolproc import SynctoolProcess
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Select, Static
 from zkhelpers import wait_until
 
 from omsync_tui.sandbox.cluster import SandboxCluster
@@ -103,6 +103,11 @@ def test_tasks_live_failed_delete_and_readonly(
             # create through the form: the destination is probed (empty), then the task is made
             await pilot.press("c")
             await until(pilot, lambda: isinstance(app.screen, CreateDialog), "create dialog")
+            # the form lists the cluster's tables without a task (read in a thread worker)
+            picker = app.screen.query_one("#table-picker", Select)
+            await until(pilot, lambda: bool(picker.display), "table picker filled", 20)
+            picker.value = "db.t"
+            await until(pilot, lambda: app.screen.query_one("#name", Input).value == "db.t", "picked")
             app.screen.query_one("#name", Input).value = "db.t"
             app.screen.query_one("#dest", Input).value = str(dest_t)
             await pilot.click("#create")

@@ -31,6 +31,10 @@ $(ZK_JAR):
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >/dev/null
 
 setup: $(STAMP) $(ZK_JAR)  ## create .venv, install omsync with test extras, install zookeeper
+	@# tmux runs `omsync tui` in a real terminal for tests/tui/test_tui_tmux.py
+	@command -v tmux >/dev/null || { echo "installing Debian's tmux (for the TUI terminal test)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; }
 
 test: setup  ## run every test (real ZooKeeper, real files, real processes)
 	$(PY) -m pytest -q

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -12,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from omsync_tui.screens.data import Health, LiveApp, Snapshot
+from omsync_tui.screens.data import Clock, Health, LiveApp, Snapshot
 
 STATE_ORDER = ("FAILED", "REASSIGNING", "INIT", "RUNNING", "SUCCESS")
 
@@ -119,12 +118,12 @@ class Banner(Static):
     Banner.-failed { background: $error 60%; color: $text; text-style: bold; }
     """
 
-    def show(self, health: Health, snapshot: Snapshot | None, refresh_s: float) -> None:
+    def show(self, health: Health, snapshot: Snapshot | None, refresh_s: float, clock: Clock) -> None:
         failed = sum(1 for t in snapshot.tasks if t.failed) if snapshot else 0
         self.set_class(not health.ok, "-down")
         self.set_class(health.ok and failed > 0, "-failed")
         if not health.ok:
-            fresh = health.age()
+            fresh = health.age(clock.monotonic())
             since = f"data shown is {age(fresh)} old" if fresh is not None else "no data yet"
             self.update(
                 Text(
@@ -135,7 +134,7 @@ class Banner(Static):
         elif failed:
             self.update(f"✖ {failed} task(s) with FAILED subtasks — select one, R retries")
         elif snapshot:
-            now = time.monotonic()
+            now = clock.monotonic()
             self.update(
                 f"synctool {snapshot.endpoint} · {len(snapshot.tasks)} task(s) · "
                 f"updated {age(now - snapshot.fetched_at)} ago"
@@ -185,7 +184,7 @@ class LiveScreen(Screen[None]):
 
     def refresh_view(self) -> None:
         live = self.live
-        self.query_one(Banner).show(live.health, live.snapshot, live.refresh_s)
+        self.query_one(Banner).show(live.health, live.snapshot, live.refresh_s, live.clock)
         if live.snapshot is not None:
             self.apply(live.snapshot)
 

@@ -4,10 +4,15 @@ post messages (STYLE rule 4). Widgets never touch the network; they change in me
 ``LiveApp`` is the base of the app: it polls the synctool every ``refresh`` seconds (one poll at a
 time; a slow synctool never blocks input), keeps the last good ``Snapshot`` and when it was
 fetched, and runs create / delete / retry in their own worker group so a poll never cancels them.
+
+Two seams exist for the SVG snapshot tests: ``source`` replaces the synctool (a callable returning a
+``Snapshot``, or raising ``OSError`` to look unreachable), and ``clock`` is where every time a screen
+shows comes from, so a frozen clock makes "3s ago" the same on every run.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections import deque
@@ -25,11 +30,24 @@ from omsync_tui.services.cluster import (
     DestinationInfo,
     EventInfo,
     SyncClient,
+    TableInfoView,
     TaskInfo,
     locate_synctool,
 )
 
 RATE_WINDOW_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """The times the screens display: ages, "ago", rows/s and event times. Tests freeze it."""
+
+    monotonic: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    tz: dt.tzinfo | None = None  # None: the local time zone
+
+    def strftime(self, ts_ms: int, fmt: str) -> str:
+        return dt.datetime.fromtimestamp(ts_ms / 1000, tz=self.tz).strftime(fmt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +77,9 @@ class Health:
     error: str = ""
     fresh_at: float | None = None  # time.monotonic() of the last good snapshot
 
-    def age(self) -> float | None:
-        return None if self.fresh_at is None else time.monotonic() - self.fresh_at
+    def age(self, now: float) -> float | None:
+        """Seconds since the last good snapshot at ``now`` (a ``Clock.monotonic()`` reading)."""
+        return None if self.fresh_at is None else now - self.fresh_at
 
 
 class Refreshed(Message):
@@ -128,6 +147,8 @@ class LiveApp(App[None]):
         readonly: bool = False,
         refresh: float = 2.0,
         token: str | None = None,
+        source: Callable[[], Snapshot] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.synctool = synctool
@@ -136,6 +157,8 @@ class LiveApp(App[None]):
         self.readonly = readonly
         self.refresh_s = max(0.1, refresh)
         self.token = token
+        self.source = source  # instead of the synctool: fixed data for snapshot tests
+        self.clock = clock or Clock()
         self.snapshot: Snapshot | None = None
         self.health = Health(ok=True, endpoint=synctool or "")
         # the task whose subtasks and events the poller also fetches (the list has counts only)
@@ -179,6 +202,11 @@ class LiveApp(App[None]):
             self._poll_lock.release()
 
     def _poll_once(self) -> Refreshed | Unreachable:
+        if self.source is not None:
+            try:
+                return Refreshed(self.source())
+            except (OmsyncError, OSError) as exc:
+                return Unreachable(self._endpoint or "(not located)", str(exc))
         try:
             client = self._sync_client(relocate=not self.health.ok and self.synctool is None)
             name = self.focus_name
@@ -197,7 +225,7 @@ class LiveApp(App[None]):
                     focus_events = tuple(sorted(found, key=lambda e: e.ts_ms))
         except (OmsyncError, OSError) as exc:
             return Unreachable(self._endpoint or "(not located)", str(exc))
-        now = time.monotonic()
+        now = self.clock.monotonic()
         return Refreshed(
             Snapshot(
                 endpoint=client.endpoint,
@@ -253,6 +281,11 @@ class LiveApp(App[None]):
             return f"{name}: retrying pid {', '.join(map(str, pids))}" if pids else f"{name}: nothing FAILED"
 
         self._run_action(go)
+
+    def list_tables(self) -> list[TableInfoView]:
+        """Blocking: the cluster's tables. Call it from a thread worker only."""
+        with self._action_client() as c:
+            return c.tables()
 
     def probe_destination(self, uri: str) -> DestinationInfo:
         """Blocking: what ``uri`` already holds. Call it from a thread worker only."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from textual.app import ComposeResult
@@ -51,7 +50,7 @@ class EventsScreen(LiveScreen):
         for e in snapshot.events:
             task = names.get(e.tid, f"tid {e.tid}")
             cells = [
-                dt.datetime.fromtimestamp(e.ts_ms / 1000).strftime("%H:%M:%S.%f")[:-3],
+                self.live.clock.strftime(e.ts_ms, "%H:%M:%S.%f")[:-3],
                 task,
                 "-" if e.pid is None else str(e.pid),
                 e.old or "-",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -12,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
 from omsync_tui.screens.common import LiveScreen, Row, age, cursor_key, state_text, sync_rows
-from omsync_tui.screens.data import Snapshot
+from omsync_tui.screens.data import Clock, Snapshot
 from omsync_tui.services.cluster import EventInfo, SubtaskInfo, TaskInfo
 
 COLUMNS = (
@@ -51,8 +50,8 @@ def subtask_cells(s: SubtaskInfo) -> list[Any]:
     ]
 
 
-def event_line(e: EventInfo) -> str:
-    when = dt.datetime.fromtimestamp(e.ts_ms / 1000).strftime("%H:%M:%S")
+def event_line(e: EventInfo, clock: Clock) -> str:
+    when = clock.strftime(e.ts_ms, "%H:%M:%S")
     return f"{when}  {e.old or '-'} → {e.new}  {e.reason}  ({e.by})"
 
 
@@ -143,7 +142,7 @@ class SubtasksScreen(LiveScreen):
         if self._detailed(snapshot) is not None:
             mine = [e for e in snapshot.focus_events if e.pid == s.pid][-8:]
             lines.append("recent events:" if mine else "no events for this partition")
-            lines += [f"  {event_line(e)}" for e in reversed(mine)]
+            lines += [f"  {event_line(e, self.live.clock)}" for e in reversed(mine)]
         else:
             lines.append("events: loading…")
         detail.update(Text("\n".join(lines)))

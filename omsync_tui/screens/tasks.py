@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -78,7 +77,7 @@ class TasksScreen(LiveScreen):
         return sorted(tasks, key=lambda t: (-t.failed, t.name))
 
     def apply(self, snapshot: Snapshot) -> None:
-        now = time.time()
+        now = self.live.clock.wall()
         rows: list[Row] = [
             (t.name, task_cells(t, snapshot.rates.get(t.name, 0.0), now)) for t in self.shown_tasks(snapshot)
         ]

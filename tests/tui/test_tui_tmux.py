@@ -1,0 +1,75 @@
+"""``omsync tui`` in a real terminal: the installed entry point runs inside a detached tmux session
+(its own tmux server socket, so a user's tmux is never touched), draws the unreachable banner
+for a synctool port nobody listens on, and quits on ``q``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+TMUX = shutil.which("tmux")
+pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (make setup installs it)")
+
+
+def dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port  # closed again: connecting is refused
+
+
+def omsync_exe() -> str:
+    beside = Path(sys.executable).parent / "omsync"
+    return str(beside) if beside.exists() else shutil.which("omsync") or "omsync"
+
+
+def wait_for(cond: Callable[[], bool], what: Callable[[], str], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def tmux() -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    assert TMUX is not None
+    sock = f"omsync-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([TMUX, "-L", sock, *args], capture_output=True, text=True, timeout=10)
+
+    yield run
+    run("kill-server")  # this test's own server only (its private -L socket)
+
+
+def test_tui_shows_unreachable_banner_and_quits(
+    tmux: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    endpoint = f"127.0.0.1:{dead_port()}"
+    command = f"{omsync_exe()} tui --synctool {endpoint} --refresh 0.5"
+    started = tmux("new-session", "-d", "-x", "120", "-y", "30", "-s", "tui", command)
+    assert started.returncode == 0, started.stderr
+
+    def screen() -> str:
+        return tmux("capture-pane", "-p", "-t", "tui").stdout
+
+    wait_for(lambda: "unreachable" in screen(), lambda: f"the unreachable banner; screen:\n{screen()}")
+    assert endpoint in screen()
+
+    tmux("send-keys", "-t", "tui", "q")
+    wait_for(
+        lambda: tmux("has-session", "-t", "tui").returncode != 0,
+        lambda: f"the session to end after q; screen:\n{screen()}",
+        10,
+    )

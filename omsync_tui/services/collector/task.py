@@ -180,6 +180,7 @@ class SyncTask:
         self._pending: Pack | None = None
         self._last_send = 0.0  # monotonic
         self._floor = request.binlog_file if request.HasField("binlog_file") else 0
+        self._prefetch: tuple[SyncPoint, threading.Thread, list[Pack | OmsyncError]] | None = None
         self._newest_probed = -1
 
     def __repr__(self) -> str:
@@ -214,6 +215,7 @@ class SyncTask:
         self.stats.state = "running"
 
     def close(self) -> None:
+        self._drop_prefetch()
         if self._packer is not None:
             self._packer.close()
             self._packer = None
@@ -233,7 +235,7 @@ class SyncTask:
         pack = self._pending
         if pack is None:
             try:
-                pack = self._pack()
+                pack = self._take_prefetch() or self._pack()
             except TaskFailure as exc:
                 self.failure = exc.error
                 self.stats.state = "failed"
@@ -252,17 +254,56 @@ class SyncTask:
         self._pending = pack
         return self._deliver(pack)
 
-    def _pack(self) -> Pack:
+    def _pack(self, point: SyncPoint | None = None, position: tuple[int, int] | None = None) -> Pack:
+        """The pack from ``point`` (default: the accepted point, at the remembered position)."""
         assert self._packer is not None, "open() first"
+        if point is None:
+            point, position = self.point, self.position
         try:
             new = self.work.link_binlogs(self._floor)
             if new:
                 self._probe_latest()
-            return self._packer.pack(self.point, self.settings.max_pack_size, position=self.position)
+            return self._packer.pack(point, self.settings.max_pack_size, position=position)
         except (BinlogGapError, BinlogStartError, BadRecordError) as exc:
-            raise TaskFailure(failure_of(exc, self.point)) from exc
+            raise TaskFailure(failure_of(exc, point)) from exc
         except NotFoundError as exc:
-            raise TaskFailure(failure_of(exc, self.point)) from exc
+            raise TaskFailure(failure_of(exc, point)) from exc
+
+    # -- packing the next pack while the synctool works on this one --------------------------------
+
+    def _start_prefetch(self, after: Pack) -> None:
+        """Pack what follows ``after`` on a helper thread during its SendData (collector and synctool
+        then work at the same time instead of in turns). Only used while more data is waiting."""
+        result: list[Pack | OmsyncError] = []
+
+        def run() -> None:
+            try:
+                result.append(self._pack(after.next, after.position))
+            except OmsyncError as exc:
+                result.append(exc)
+
+        thread = threading.Thread(target=run, name=f"omsync-pack-{self.tid}-{self.pid}", daemon=True)
+        thread.start()
+        self._prefetch = (after.next, thread, result)
+
+    def _take_prefetch(self) -> Pack | None:
+        """The prefetched pack when it starts at the accepted point; errors surface here."""
+        entry, self._prefetch = self._prefetch, None
+        if entry is None:
+            return None
+        start, thread, result = entry
+        thread.join()
+        if start != self.point or not result:
+            return None  # not accepted after all: the packer reopens at the accepted point
+        got = result[0]
+        if isinstance(got, OmsyncError):
+            raise got
+        return got
+
+    def _drop_prefetch(self) -> None:
+        entry, self._prefetch = self._prefetch, None
+        if entry is not None:
+            entry[1].join()
 
     def _probe_latest(self) -> None:
         files = list_binlogs(self.work.binlog)
@@ -302,7 +343,19 @@ class SyncTask:
             self.stats.binlog_latest = max(self.stats.binlog_latest, pack.next.offset - 1)
         finished = pack.at_end and self.mode == MODE_FULL
         request = self._request(pack, finished)
+        if not pack.at_end and pack.next != self.point:
+            self._start_prefetch(pack)
         response = self._call(request, pack.rows)
+        accepted = (
+            response is not None
+            and not response.delete_task
+            and not response.retry_after_ms
+            and response.response.code == 0
+            and not self.superseded
+            and not self.cancelled
+        )
+        if not accepted:
+            self._drop_prefetch()  # the packer is needed again from the accepted point
         if response is None:
             return self.settings.long_interval_s
         if self.superseded:

@@ -28,7 +28,6 @@ worker thread. The worker does every ZooKeeper write and runs the callbacks, str
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections.abc import Callable
 from contextlib import suppress
@@ -44,11 +43,11 @@ from kazoo.security import CREATOR_ALL_ACL, OPEN_ACL_UNSAFE
 from omsync_tui.core.collector_config import parse_endpoint
 from omsync_tui.core.errors import ClusterError, OmsyncError, UsageError
 from omsync_tui.openmldb.zkpaths import CONNECT_HINT, ZkPaths, zk_errors
+from omsync_tui.services.zkworker import ZkWorker
 
 # kazoo's defaults wait up to an hour between reconnection attempts (and between the command
 # retries of Lock.release); a collector must be back, and a standby take over, within seconds.
 _RETRY = {"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 1.0}
-_PAUSE_MIN_S, _PAUSE_MAX_S = 0.5, 30.0
 
 
 class Role(StrEnum):
@@ -82,8 +81,10 @@ def _no_standby(reason: str) -> None:
     pass
 
 
-class Registration:
+class Registration(ZkWorker):
     """Registers ``endpoint`` under ``root_path`` and keeps it registered while it holds its host's lock."""
+
+    KIND = "collector"
 
     def __init__(
         self,
@@ -221,15 +222,6 @@ class Registration:
             return self._cond.wait_for(lambda: self._role is Role.ACTIVE, timeout)
 
     @property
-    def zk_state(self) -> str:
-        """``connected``, ``suspended``, ``lost`` (reconnecting with a new session) or ``closed``."""
-        client = self._client
-        if client is None or self._stopped:
-            return "closed"
-        names = {KazooState.CONNECTED: "connected", KazooState.SUSPENDED: "suspended"}
-        return names.get(client.state, "lost")
-
-    @property
     def active_peer(self) -> str | None:
         """While standby: the endpoint holding this host's lock (best effort, a ZooKeeper read)."""
         lock = self._lock
@@ -242,10 +234,6 @@ class Registration:
         holder = contenders[0] if contenders else None
         self._peer = holder if holder != self.endpoint else None
         return self._peer
-
-    @property
-    def client(self) -> KazooClient | None:
-        return self._client
 
     # -- kazoo's threads: record and wake, never block -------------------------------------------
 
@@ -272,11 +260,6 @@ class Registration:
                 self._log.info("collector %s: connected to ZooKeeper", self.endpoint)
         return False  # stay registered
 
-    def _poke(self, *_event: object) -> None:
-        with self._cond:
-            self._ticks += 1
-            self._cond.notify_all()
-
     # -- the worker ------------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -296,32 +279,6 @@ class Registration:
             self._log.exception("collector %s: %s", self.endpoint, reason)
         finally:
             self._leave(reason)
-
-    def _wait_connected(self) -> int | None:
-        with self._cond:
-            self._cond.wait_for(lambda: self._stopping or self._client.state == KazooState.CONNECTED)
-            return None if self._stopping else self._generation
-
-    def _wait(self, seen: int) -> None:
-        """Sleep until something happened after tick ``seen``: a state change, a watch, stop()."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._ticks != seen or self._stopping)
-
-    def _abandoned(self, gen: int) -> bool:
-        return self._stopping or self._generation != gen
-
-    def _session_id(self) -> int | None:
-        client_id = self._client.client_id
-        return int(client_id[0]) if client_id else None
-
-    def _trouble(self, what: str, exc: OmsyncError) -> None:
-        """Log a failed step and pause (exponential backoff with jitter) before it is retried."""
-        pause = min(_PAUSE_MAX_S, _PAUSE_MIN_S * 2**self._failures) * random.uniform(0.8, 1.2)
-        self._failures += 1
-        hint = f" ({exc.hint})" if exc.hint else ""
-        self._log.warning("collector %s: %s: %s%s; retrying in %.1f s", self.endpoint, what, exc, hint, pause)
-        with self._cond:
-            self._cond.wait_for(lambda: self._stopping, pause)
 
     def _acquire(self, gen: int) -> Any:
         """Queue for the host's lock; the Lock once held, None if this session ended or we stop."""
@@ -489,10 +446,3 @@ class Registration:
             self._announced_active = False
             self._log.warning("collector %s: no longer active: %s", self.endpoint, reason)
             self._callback(self._on_standby, reason)
-
-    def _callback(self, fn: Callable[..., None], *args: str) -> None:
-        try:
-            fn(*args)
-        except Exception:
-            name = getattr(fn, "__name__", repr(fn))
-            self._log.exception("collector %s: callback %s failed", self.endpoint, name)

@@ -55,6 +55,7 @@ from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, Usa
 from omsync_tui.core.states import TaskState
 from omsync_tui.openmldb.zkpaths import CONNECT_HINT, ZkPaths, zk_errors
 from omsync_tui.services.synctool.model import Event, SubtaskRecord, TaskRecord
+from omsync_tui.services.zkworker import ZkWorker
 
 T = TypeVar("T")
 log = logging.getLogger("omsync.synctool.store")
@@ -480,7 +481,6 @@ class Store:
 # kazoo's defaults wait up to an hour between reconnection attempts; a standby must take over,
 # and a leader come back, within seconds (the same settings as the collector's registration).
 _RETRY = {"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 1.0}
-_PAUSE_MIN_S, _PAUSE_MAX_S = 0.5, 30.0
 SESSION_EXPIRED = "ZooKeeper session expired"
 
 
@@ -492,8 +492,10 @@ def _no_follower(reason: str) -> None:
     pass
 
 
-class Membership:
+class Membership(ZkWorker):
     """Registers this synctool and competes for leadership; callbacks from one background thread, in order."""
+
+    KIND = "synctool"
 
     def __init__(
         self,
@@ -649,20 +651,6 @@ class Membership:
         self._peer = holder if holder != self.endpoint else None
         return self._peer
 
-    @property
-    def zk_state(self) -> str:
-        """``connected``, ``suspended``, ``lost`` (reconnecting with a new session) or ``closed``."""
-        client = self._client
-        if client is None or self._stopped:
-            return "closed"
-        names = {KazooState.CONNECTED: "connected", KazooState.SUSPENDED: "suspended"}
-        return names.get(client.state, "lost")
-
-    @property
-    def client(self) -> KazooClient | None:
-        client: KazooClient | None = self._client
-        return client
-
     # -- kazoo's threads: record and wake, never block -------------------------------------------
 
     def _on_state(self, state: str) -> bool:
@@ -686,11 +674,6 @@ class Membership:
             else:
                 self._log.info("synctool %s: connected to ZooKeeper", self.endpoint)
         return False
-
-    def _poke(self, *_event: object) -> None:
-        with self._cond:
-            self._ticks += 1
-            self._cond.notify_all()
 
     def _watch_registration(self, gen: int) -> None:
         """Re-create our registration if it is deleted while the worker waits in the lock queue.
@@ -738,30 +721,6 @@ class Membership:
             self._log.exception("synctool %s: %s", self.endpoint, reason)
         finally:
             self._leave(reason)
-
-    def _wait_connected(self) -> int | None:
-        with self._cond:
-            self._cond.wait_for(lambda: self._stopping or self._client.state == KazooState.CONNECTED)
-            return None if self._stopping else self._generation
-
-    def _wait(self, seen: int) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: self._ticks != seen or self._stopping)
-
-    def _abandoned(self, gen: int) -> bool:
-        return self._stopping or self._generation != gen
-
-    def _session_id(self) -> int | None:
-        client_id = self._client.client_id
-        return int(client_id[0]) if client_id else None
-
-    def _trouble(self, what: str, exc: OmsyncError) -> None:
-        """Log a failed step and pause (exponential backoff with jitter) before it is retried."""
-        pause = min(_PAUSE_MAX_S, _PAUSE_MIN_S * 2**self._failures) * random.uniform(0.8, 1.2)
-        self._failures += 1
-        self._log.warning("synctool %s: %s: %s; retrying in %.1f s", self.endpoint, what, exc, pause)
-        with self._cond:
-            self._cond.wait_for(lambda: self._stopping, pause)
 
     def _register(self, gen: int) -> bool:
         """Our ephemeral node exists in this session; False if the session ended or we stop."""
@@ -902,10 +861,3 @@ class Membership:
             level = logging.INFO if reason == "stopping" else logging.WARNING
             self._log.log(level, "synctool %s: no longer the leader: %s", self.endpoint, reason)
             self._callback(self._on_follower, reason)
-
-    def _callback(self, fn: Callable[..., None], *args: str) -> None:
-        try:
-            fn(*args)
-        except Exception:
-            name = getattr(fn, "__name__", repr(fn))
-            self._log.exception("synctool %s: callback %s failed", self.endpoint, name)

@@ -39,6 +39,15 @@ def setup_logging(directory: Path, level: str, name: str) -> Path:
     return path
 
 
+def flag_overrides(*settings: tuple[str, str, object]) -> dict[str, dict[str, object]]:
+    """``load_config`` overrides from ``(section, key, value)`` of command-line flags; None = not given."""
+    out: dict[str, dict[str, object]] = {}
+    for section, key, value in settings:
+        if value is not None:
+            out.setdefault(section, {})[key] = value
+    return out
+
+
 def describe(cfg: object) -> str:
     """``section.key = value  # origin`` for every key; secrets shown as ``***``."""
     from dataclasses import fields, is_dataclass
@@ -97,8 +106,7 @@ def collector(
     from omsync_tui.core.config import load_config
     from omsync_tui.services.paths import collector_defaults, find_config_file
 
-    overrides: dict[str, dict[str, object]] = {"collector": {}, "zookeeper": {}, "tablet": {}, "log": {}}
-    for section, key, value in (
+    overrides = flag_overrides(
         ("collector", "endpoint", endpoint),
         ("collector", "bind", bind),
         ("collector", "datadir", datadir),
@@ -108,9 +116,7 @@ def collector(
         ("tablet", "flagfile", tablet_flagfile),
         ("log", "level", log_level),
         ("log", "dir", log_dir),
-    ):
-        if value is not None:
-            overrides[section][key] = value
+    )
     toml_path = config if config is not None else find_config_file("collector.toml")
     if config is not None and not config.is_file():
         raise UsageError(

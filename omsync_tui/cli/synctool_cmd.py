@@ -38,22 +38,19 @@ def synctool(
     check: Annotated[bool, typer.Option("--check", help="print the resolved config and exit")] = False,
 ) -> None:
     """Run a synctool: tasks, SendData → Parquet/CSV at the destination, exactly once (Ctrl-C stops)."""
-    from omsync_tui.cli.collector_cmd import describe, setup_logging
+    from omsync_tui.cli.collector_cmd import describe, flag_overrides, setup_logging
     from omsync_tui.core.config import load_config
     from omsync_tui.core.synctool_config import SynctoolConfig
     from omsync_tui.services.paths import find_config_file, synctool_defaults
 
-    overrides: dict[str, dict[str, object]] = {"synctool": {}, "zookeeper": {}, "log": {}}
-    for section, key, value in (
+    overrides = flag_overrides(
         ("synctool", "endpoint", endpoint),
         ("synctool", "bind", bind),
         ("zookeeper", "hosts", zk),
         ("zookeeper", "root_path", zk_root),
         ("log", "level", log_level),
         ("log", "dir", log_dir),
-    ):
-        if value is not None:
-            overrides[section][key] = value
+    )
     if config is not None and not config.is_file():
         raise UsageError(f"config file {config} does not exist", hint="see conf/synctool.toml for an example")
     toml_path = config if config is not None else find_config_file("synctool.toml")

@@ -42,7 +42,7 @@ from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors, list_tables
 from omsync_tui.rpc.service import CallContext, HttpRequest, RouteResult, Routes, Service
 from omsync_tui.services import syncwire
 from omsync_tui.services.synctool import sink
-from omsync_tui.services.synctool.manager import CreateOptions, PartitionView, SyncManager
+from omsync_tui.services.synctool.manager import CreateOptions, PartitionView, SyncManager, storage_name
 from omsync_tui.services.synctool.model import TaskRecord
 from omsync_tui.services.synctool.store import Store
 
@@ -323,13 +323,12 @@ def api_routes(ctx: Context, routes: Routes) -> Routes:
         except OmsyncError as exc:
             return _error(exc)
         tasked = {t.tid for t, _ps in m.tables()}
-        storage = {1: "memory", 2: "ssd", 3: "hdd"}
         out = [
             {
                 "name": f"{i.db}.{i.name}",
                 "tid": i.tid,
                 "partitions": len(i.table_partition),
-                "storage": storage.get(int(i.storage_mode), str(i.storage_mode)),
+                "storage": storage_name(int(i.storage_mode)),
                 "has_task": i.tid in tasked,
             }
             for i in infos

@@ -81,6 +81,11 @@ class CreateOptions:
     deletes: bool = False
 
 
+def storage_name(mode: int) -> str:
+    """``openmldb.common.StorageMode`` as a word (memory / ssd / hdd)."""
+    return {1: "memory", 2: "ssd", 3: "hdd"}.get(mode, str(mode))
+
+
 def host_of(endpoint: str) -> str:
     host = endpoint.rsplit(":", 1)[0]
     return host[1:-1] if host.startswith("[") else host
@@ -309,7 +314,7 @@ class SyncManager:
             deletes=opts.deletes,
             partitions=len(leaders),
             created_ms=now,
-            storage={1: "memory", 2: "ssd", 3: "hdd"}.get(int(info.storage_mode), str(info.storage_mode)),
+            storage=storage_name(int(info.storage_mode)),
         )
         subs = []
         for pid in sorted(leaders):

@@ -52,6 +52,9 @@ class CollectorProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr_path = self.dir / "stderr.txt"
 
+    def __repr__(self) -> str:
+        return f"collector {self.endpoint}"
+
     def start(self) -> CollectorProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.stderr_path, "ab") as err:

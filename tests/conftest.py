@@ -3,9 +3,12 @@
 ``zk_server``  the session's ``ZkServer`` (started lazily by the first test that needs it)
 ``zk_hosts``   ``127.0.0.1:<port>/t-<test>-<uuid>``: a chroot created for this test only
 ``zk``         a started ``KazooClient`` on that chroot, stopped and closed afterwards
+``procs``      a list a test appends its daemon processes to (``CollectorProcess``, ``SynctoolProcess``);
+               each is stopped afterwards
 
 When a test that used the server fails, the tail of the server's log is attached to the report
-as a "zookeeper log" section. Helpers to drop or expire sessions live in ``zkhelpers``.
+as a "zookeeper log" section, and the tail of each of its daemons' logs as a section of its own.
+Helpers to drop or expire sessions live in ``zkhelpers``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,8 +41,9 @@ settings.register_profile(
 )
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-_LOG_TAIL_LINES = 60
+_LOG_TAIL_LINES = 25
 _ZK_SERVER_KEY = pytest.StashKey[ZkServer]()
+_PROCS_KEY = pytest.StashKey[list[Any]]()
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +94,15 @@ def zk(zk_hosts: str) -> Generator[KazooClient, None, None]:
         client.close()
 
 
+@pytest.fixture
+def procs(request: pytest.FixtureRequest) -> Iterator[list[Any]]:
+    started: list[Any] = []
+    request.node.stash[_PROCS_KEY] = started
+    yield started
+    for p in started:
+        p.stop()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -101,4 +115,8 @@ def pytest_runtest_makereport(
             report.sections.append(
                 ("zookeeper log", f"{server.log_path} (last {_LOG_TAIL_LINES} lines)\n{tail}")
             )
+    for p in item.stash.get(_PROCS_KEY, []) if report.failed else []:
+        tail = p.log_tail(_LOG_TAIL_LINES) if hasattr(p, "log_tail") else ""
+        if tail:
+            report.sections.append((f"log of {p!r}", tail))
     return report

@@ -49,6 +49,9 @@ class SynctoolProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr_path = self.dir / "stderr.txt"
 
+    def __repr__(self) -> str:
+        return f"synctool {self.endpoint}"
+
     def start(self) -> SynctoolProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         with open(self.stderr_path, "ab") as err:

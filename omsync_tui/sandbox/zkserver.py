@@ -225,10 +225,11 @@ class ZkServer:
             return False
 
     def log_tail(self, lines: int = 50) -> str:
-        """The last ``lines`` lines of the server's log ("" if there is none yet)."""
+        """The last ``lines`` lines of the server's log ("" if there is none yet), Java stack frames
+        (``\tat …``, which a client closing its socket fills the log with) left out."""
         try:
             with self.log_path.open("r", encoding="utf-8", errors="replace") as f:
-                return "".join(deque(f, maxlen=lines))
+                return "".join(deque((ln for ln in f if not ln.startswith("\tat ")), maxlen=lines))
         except FileNotFoundError:
             return ""
 

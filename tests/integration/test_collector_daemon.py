@@ -39,14 +39,6 @@ def rx() -> Iterator[Receiver]:
         yield receiver
 
 
-@pytest.fixture
-def procs() -> Iterator[list[CollectorProcess]]:
-    started: list[CollectorProcess] = []
-    yield started
-    for p in started:
-        p.stop()
-
-
 def sandbox(tmp_path: Path, zk: Any, zk_hosts: str, **config: Any) -> SandboxCluster:
     config.setdefault("binlog_max_bytes", 8 * 1024)
     return SandboxCluster.create(tmp_path / "sb", zk, SandboxConfig(zk_hosts, **config))

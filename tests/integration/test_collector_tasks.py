@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from zkhelpers import wait_until
 
 from omsync_tui.core.errors import UsageError
 from omsync_tui.core.syncpoint import SyncPoint
@@ -30,7 +31,6 @@ from omsync_tui.services import syncwire
 from omsync_tui.services.collector.manager import TaskManager
 from omsync_tui.services.collector.task import TaskSettings
 from omsync_tui.services.collector.workdir import CrossDeviceError
-from zkhelpers import wait_until
 
 FAST = TaskSettings(
     endpoint="127.0.0.1:8888",

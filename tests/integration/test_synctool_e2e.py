@@ -7,11 +7,9 @@ rows per partition): nothing missing, nothing twice — also across kill -9 of t
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from e2ehelpers import (
     dataset_rows,
     sandbox,
@@ -24,14 +22,6 @@ from synctoolproc import SynctoolProcess
 from zkhelpers import wait_until
 
 from omsync_tui.sandbox.datagen import preset_spec
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for p in started:
-        p.stop()
 
 
 def test_full_sync_of_a_memory_and_a_disk_table_equals_truth(

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from e2ehelpers import (
     TABLETS,
     collector,
@@ -40,14 +38,6 @@ from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.sandbox.datagen import preset_spec
 
 SMALL_PACKS = "max_pack_size = 2048"  # ~30 rows per SendData: a sync takes many round trips
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for p in started:
-        p.stop()
 
 
 def subtask(task: dict[str, Any], pid: int) -> dict[str, Any]:

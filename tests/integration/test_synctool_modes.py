@@ -51,15 +51,6 @@ from omsync_tui.sandbox.datagen import RowGenerator, preset_spec
 from omsync_tui.sandbox.partition import read_journal
 from omsync_tui.sandbox.truth import TruthRow
 
-
-@pytest.fixture
-def procs() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for p in started:
-        p.stop()
-
-
 # -- incremental by timestamp --------------------------------------------------------------------
 
 

@@ -16,11 +16,9 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from e2ehelpers import (
     count,
     create_task,
@@ -40,14 +38,6 @@ from omsync_tui.sandbox.datagen import preset_spec
 TRIALS = int(os.environ.get("OMSYNC_SOAK_TRIALS", "10"))
 SEED = int(os.environ.get("OMSYNC_SOAK_SEED", str(random.randrange(1 << 32))))
 SESSION_MS = 2000  # a dead leader's lock goes with its session: shorter sessions, more kills per minute
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for p in started:
-        p.stop()
 
 
 def test_every_row_exactly_once_across_random_kill_9_of_the_leader(

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from collectorproc import CollectorProcess, free_port
 from synctoolproc import SynctoolProcess
 from zkhelpers import wait_until
@@ -19,14 +17,6 @@ from omsync_tui.sandbox.datagen import preset_spec
 from omsync_tui.sandbox.state import SandboxConfig
 
 TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for p in started:
-        p.stop()
 
 
 def omsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from collectorproc import CollectorProcess
 from synctoolproc import SynctoolProcess
 from textual.pilot import Pilot
@@ -32,14 +31,6 @@ from omsync_tui.screens.tasks import TasksScreen
 
 TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
 SIZE = (220, 50)
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Any]]:
-    started: list[Any] = []
-    yield started
-    for p in started:
-        p.stop()
 
 
 async def until(

@@ -50,6 +50,14 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time the process has used so far."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def table_info(partitions: int) -> name_server_pb2.TableInfo:
     info = name_server_pb2.TableInfo(
         name="t", db="bench", tid=1, partition_num=partitions, replica_num=1, format_version=1,
@@ -172,6 +180,7 @@ def run(tmp: Path, rows: int, partitions: int) -> None:
         while http("GET", f"http://{s_ep}/api/v1/status").get("role") != "leader":
             time.sleep(0.05)
         dest = tmp / "out"
+        cpu0 = {what: cpu_seconds(p.pid) for what, p in zip(("collector", "synctool"), procs, strict=True)}
         t_start = time.perf_counter()
         http("POST", f"http://{s_ep}/api/v1/tasks", {"name": "bench.t", "dest": str(dest), "mode": "full"})
         while True:
@@ -183,6 +192,10 @@ def run(tmp: Path, rows: int, partitions: int) -> None:
         wall = time.perf_counter() - t_start
         assert task["state"] == "SUCCEEDED" and task["rows"] == rows, task
         rss = {what: peak_rss_mib(p.pid) for what, p in zip(("collector", "synctool"), procs, strict=True)}
+        cpu = {
+            what: cpu_seconds(p.pid) - cpu0[what]
+            for what, p in zip(("collector", "synctool"), procs, strict=True)
+        }
         e2e = rows / wall
         files = int(str(task["files"]))
         size = sum(f.stat().st_size for f in dest.rglob("*.parquet"))
@@ -191,6 +204,10 @@ def run(tmp: Path, rows: int, partitions: int) -> None:
             f"{files} files, {size / 1e6:.0f} MB)"
         )
         print(f"peak RSS  : collector {rss['collector']:.0f} MiB, synctool {rss['synctool']:.0f} MiB")
+        print(
+            f"CPU       : collector {cpu['collector']:.2f} s, synctool {cpu['synctool']:.2f} s "
+            f"(of {2 * wall:.2f} core-seconds on 2 cores)"
+        )
         (tmp / "straight").mkdir()
         base = straight_line(root, partitions, tmp / "straight")
         ratio = e2e / base

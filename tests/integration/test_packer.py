@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from omsync_tui.core.errors import FormatError
@@ -26,6 +27,8 @@ def make(tmp_path: Path, zk: Any, zk_hosts: str, **config: Any) -> SandboxCluste
 def rows_of(pack: Pack, schema: TableSchema) -> list[tuple[object, ...]]:
     offsets, lengths = split_rows(pack.rows)
     assert len(offsets) == pack.count
+    # the sizes sent along (SendDataRequest.row_sizes) are the rows' own size fields
+    assert np.frombuffer(pack.sizes, dtype="<u4").tolist() == lengths.tolist()
     return [
         tuple(decode_row_versioned(pack.rows[o : o + n], schema))
         for o, n in zip(offsets, lengths, strict=True)

@@ -132,7 +132,7 @@ class TaskStatusResponse(_message.Message):
     def __init__(self, response: _Optional[_Union[GeneralResponse, _Mapping]] = ..., task: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., readableInfo: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SendDataRequest(_message.Message):
-    __slots__ = ("tid", "pid", "start_point", "count", "token", "finished", "next_point", "deletes", "collector", "binlog_latest", "error")
+    __slots__ = ("tid", "pid", "start_point", "count", "token", "finished", "next_point", "deletes", "collector", "binlog_latest", "error", "row_sizes")
     TID_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     START_POINT_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +144,7 @@ class SendDataRequest(_message.Message):
     COLLECTOR_FIELD_NUMBER: _ClassVar[int]
     BINLOG_LATEST_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ROW_SIZES_FIELD_NUMBER: _ClassVar[int]
     tid: int
     pid: int
     start_point: SyncPoint
@@ -155,7 +156,8 @@ class SendDataRequest(_message.Message):
     collector: str
     binlog_latest: int
     error: TaskError
-    def __init__(self, tid: _Optional[int] = ..., pid: _Optional[int] = ..., start_point: _Optional[_Union[SyncPoint, _Mapping]] = ..., count: _Optional[int] = ..., token: _Optional[str] = ..., finished: _Optional[bool] = ..., next_point: _Optional[_Union[SyncPoint, _Mapping]] = ..., deletes: _Optional[_Iterable[_Union[DeleteOp, _Mapping]]] = ..., collector: _Optional[str] = ..., binlog_latest: _Optional[int] = ..., error: _Optional[_Union[TaskError, _Mapping]] = ...) -> None: ...
+    row_sizes: bytes
+    def __init__(self, tid: _Optional[int] = ..., pid: _Optional[int] = ..., start_point: _Optional[_Union[SyncPoint, _Mapping]] = ..., count: _Optional[int] = ..., token: _Optional[str] = ..., finished: _Optional[bool] = ..., next_point: _Optional[_Union[SyncPoint, _Mapping]] = ..., deletes: _Optional[_Iterable[_Union[DeleteOp, _Mapping]]] = ..., collector: _Optional[str] = ..., binlog_latest: _Optional[int] = ..., error: _Optional[_Union[TaskError, _Mapping]] = ..., row_sizes: _Optional[bytes] = ...) -> None: ...
 
 class DeleteOp(_message.Message):
     __slots__ = ("log_index", "row", "idx", "key", "ts", "end_ts", "ts_name")

@@ -76,30 +76,40 @@ class Pack:
     at_end: bool  # the binlog has nothing more right now (FULL mode: the partition is done)
     position: tuple[int, int] | None = None  # binlog (file_index, byte offset) of ``next``
     deletions: tuple[Deletion, ...] = ()
+    sizes: bytes = b""  # each row's size, little-endian u32 (SendDataRequest.row_sizes)
 
 
 class _Filler:
     """Accumulates row values up to ``max_bytes``; the first row always fits.
 
-    ``parts`` are chunks of concatenated rows (one per batch on the fast paths), ``count`` rows.
+    ``parts`` are chunks of concatenated rows (one per batch on the fast paths), ``count`` rows;
+    the rows' sizes are kept in order (arrays from ``take``, ints from ``add`` not yet in one).
     """
 
-    __slots__ = ("count", "max_bytes", "parts", "size")
+    __slots__ = ("_lengths", "_singles", "count", "max_bytes", "parts", "size")
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.parts: list[bytes] = []
         self.size = 0
         self.count = 0
+        self._lengths: list[npt.NDArray[np.uint32]] = []
+        self._singles: list[int] = []
 
     def add(self, value: bytes) -> bool:
         """Take ``value``; False (not taken) when it would overflow a non-empty pack."""
         if self.count and self.size + len(value) > self.max_bytes:
             return False
         self.parts.append(value)
+        self._singles.append(len(value))
         self.size += len(value)
         self.count += 1
         return True
+
+    def _flush_singles(self) -> None:
+        if self._singles:
+            self._lengths.append(np.array(self._singles, dtype=np.uint32))
+            self._singles = []
 
     def fit(self, sizes: npt.NDArray[np.int64]) -> int:
         """How many of rows of ``sizes``, in order, ``add`` would take before the first refusal."""
@@ -126,12 +136,23 @@ class _Filler:
         if k:
             starts, ends = starts[:k], ends[:k]
             self.parts.append(gather(cols.data, starts, ends))
-            self.size += int((ends - starts).sum())
+            lengths = ends - starts
+            self._flush_singles()
+            self._lengths.append(lengths.astype(np.uint32))
+            self.size += int(lengths.sum())
             self.count += k
         return k
 
     def pack_rows(self) -> bytes:
         return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+
+    def row_sizes(self) -> bytes:
+        """Each row's size as little-endian u32s, in order."""
+        self._flush_singles()
+        if not self._lengths:
+            return b""
+        sizes = self._lengths[0] if len(self._lengths) == 1 else np.concatenate(self._lengths)
+        return sizes.astype("<u4", copy=False).tobytes()
 
 
 def _ts_at_least(ts: npt.NDArray[np.uint64], start_ts: int) -> npt.NDArray[np.bool_]:
@@ -259,7 +280,13 @@ class PartitionPacker:
                 pk=peek.pk if peek else None,
                 ts=peek.ts if peek else None,
             )
-        return Pack(fill.pack_rows(), fill.count, self._after_snapshot() if done else after, False)
+        return Pack(
+            fill.pack_rows(),
+            fill.count,
+            self._after_snapshot() if done else after,
+            False,
+            sizes=fill.row_sizes(),
+        )
 
     def _fill_memory(self, path: Path, start: SyncPoint, fill: _Filler) -> tuple[int, bool]:
         """Index-0 entries of a ``.sdb`` into ``fill``; (ordinal of the next one, exhausted?).
@@ -360,6 +387,7 @@ class PartitionPacker:
                         False,
                         where,
                         tuple(deletions),
+                        fill.row_sizes(),
                     )
                 self._i = 0
                 if not len(batch):
@@ -370,6 +398,7 @@ class PartitionPacker:
                         True,
                         where,
                         tuple(deletions),
+                        fill.row_sizes(),
                     )
             i = self._fill_binlog(batch.cols, self._i, fill, deletions)
             if i > self._i:
@@ -384,6 +413,7 @@ class PartitionPacker:
                     False,
                     where,
                     tuple(deletions),
+                    fill.row_sizes(),
                 )
 
     def _fill_binlog(self, cols: EntryColumns, i0: int, fill: _Filler, deletions: list[Deletion]) -> int:

@@ -328,6 +328,8 @@ class SyncTask:
         )
         if self.stats.binlog_latest:
             request.binlog_latest = self.stats.binlog_latest
+        if pack.sizes:
+            request.row_sizes = pack.sizes
         for d in pack.deletions:
             op = request.deletes.add(log_index=d.log_index, row=d.row, idx=d.idx, key=d.key)
             if d.ts is not None:

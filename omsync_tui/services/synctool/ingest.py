@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from omsync_tui.core.errors import OmsyncError, RowDecodeError
@@ -154,7 +156,7 @@ class Partition:
                 return Answer(code=BUSY_CODE, msg="synctool busy: memory budget full", retry_after_ms=200)
             self.buffered += len(attachment)
             try:
-                batch = self._decode(attachment, req.count)
+                batch = self._decode(attachment, req.count, req.row_sizes)
             except RowDecodeError as exc:
                 self._unbuffer(len(attachment))
                 self.commit()  # the rows before these are good
@@ -180,15 +182,18 @@ class Partition:
                 self.commit()
             return Answer()
 
-    def _decode(self, attachment: bytes, count: int) -> pa.RecordBatch:
+    def _decode(self, attachment: bytes, count: int, row_sizes: bytes) -> pa.RecordBatch:
         schema = self._schema()
+        offsets, lengths = _row_bounds(attachment, count, row_sizes)
         if not attachment:
+            if count:
+                raise RowDecodeError(f"the pack says {count} rows, its attachment is empty")
             return pa.RecordBatch.from_pylist([], schema=arrow_schema(schema.latest))
         try:
-            batch = decode_batch(attachment, schema)
+            batch = decode_batch(attachment, schema, offsets=offsets, lengths=lengths)
         except RowDecodeError:
             # a row of a schema version we have not seen yet (ALTER TABLE ADD COLUMN meanwhile)
-            batch = decode_batch(attachment, self._reload_schema())
+            batch = decode_batch(attachment, self._reload_schema(), offsets=offsets, lengths=lengths)
         if batch.num_rows != count:
             raise RowDecodeError(f"the pack says {count} rows, its attachment holds {batch.num_rows}")
         return batch
@@ -344,6 +349,30 @@ class Partition:
             self.record = record
             self.accepted = record.committed
             self.last_send = time.monotonic()
+
+
+def _row_bounds(
+    attachment: bytes, count: int, row_sizes: bytes
+) -> tuple[npt.NDArray[np.int64] | None, npt.NDArray[np.int64] | None]:
+    """(offsets, lengths) of the attachment's rows from an omsync collector's ``row_sizes``;
+    (None, None) without them (an original collector): ``decode_batch`` walks the size fields.
+
+    ``decode_batch`` checks each row's own size field against its length, so a wrong list fails
+    there; here only its shape: one u32 per row, adding up to the attachment.
+    """
+    if not row_sizes:
+        return None, None
+    if len(row_sizes) != 4 * count:
+        raise RowDecodeError(
+            f"row_sizes holds {len(row_sizes)} bytes, not 4 per row for the {count} rows of the pack"
+        )
+    lengths = np.frombuffer(row_sizes, dtype="<u4").astype(np.int64)
+    ends = np.cumsum(lengths)
+    if count and int(ends[-1]) != len(attachment):
+        raise RowDecodeError(
+            f"row_sizes add up to {int(ends[-1])} bytes, the attachment holds {len(attachment)}"
+        )
+    return ends - lengths, lengths
 
 
 def _deletes_table(ops: list[data_sync_pb2.DeleteOp]) -> pa.Table:

@@ -3,9 +3,11 @@
 Run by ``make bench`` as ``.venv/bin/python bench/bench_e2e.py [--rows N] [--partitions P]``.
 Lays out P tablet partitions (each: a memory snapshot with half its rows, a binlog with the
 rest), registers the table in a throwaway ZooKeeper, starts ``omsync collector`` and ``omsync
-synctool`` as subprocesses, creates the task through ``/api/v1`` and waits for SUCCEEDED. Prints
-rows/s, each process's peak RSS, and the ratio to a straight-line in-process read → decode →
-Parquet write of the same partitions (what a single process with no network could do).
+synctool`` as subprocesses, then ``--trials`` times (default 3) creates the task through ``/api/v1``,
+waits for SUCCEEDED and deletes it. This machine's speed varies from minute to minute by ±15 %, so
+the median trial counts. Prints rows/s and CPU time per trial, each process's peak RSS, and the
+ratio to a straight-line in-process read → decode → Parquet write of the same partitions (what a
+single process with no network could do).
 
 Goals (synctool issue): ≥ 1 M rows/s end to end on this 2-core machine; ratio ≥ 0.8; synctool peak
 RSS < 512 MiB whatever the table size.
@@ -15,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -131,7 +135,36 @@ def straight_line(root: Path, partitions: int, out: Path) -> float:
     return rows / (time.perf_counter() - t0)
 
 
-def run(tmp: Path, rows: int, partitions: int) -> None:
+@dataclass(frozen=True)
+class Trial:
+    rate: float
+    wall: float
+    files: int
+    size: int
+    cpu: dict[str, float]
+
+
+def trial(dest: Path, s_ep: str, rows: int, procs: list[subprocess.Popen[bytes]]) -> Trial:
+    """One FULL sync of the table to ``dest``: create, wait for SUCCEEDED, delete the task."""
+    names = ("collector", "synctool")
+    cpu0 = {what: cpu_seconds(p.pid) for what, p in zip(names, procs, strict=True)}
+    t_start = time.perf_counter()
+    http("POST", f"http://{s_ep}/api/v1/tasks", {"name": "bench.t", "dest": str(dest), "mode": "full"})
+    while True:
+        task = http("GET", f"http://{s_ep}/api/v1/tasks/bench.t")["task"]
+        assert isinstance(task, dict)
+        if task["state"] != "RUNNING":
+            break
+        time.sleep(0.02)
+    wall = time.perf_counter() - t_start
+    assert task["state"] == "SUCCEEDED" and task["rows"] == rows, task
+    cpu = {what: cpu_seconds(p.pid) - cpu0[what] for what, p in zip(names, procs, strict=True)}
+    http("DELETE", f"http://{s_ep}/api/v1/tasks/bench.t")
+    size = sum(f.stat().st_size for f in dest.rglob("*.parquet"))
+    return Trial(rows / wall, wall, int(str(task["files"])), size, cpu)
+
+
+def run(tmp: Path, rows: int, partitions: int, trials: int) -> None:
     zk = ZkServer(tmp / "zk")
     zk.start()
     procs: list[subprocess.Popen[bytes]] = []
@@ -179,35 +212,17 @@ def run(tmp: Path, rows: int, partitions: int) -> None:
         wait_ready(f"http://{s_ep}/readyz", procs[1], "synctool")
         while http("GET", f"http://{s_ep}/api/v1/status").get("role") != "leader":
             time.sleep(0.05)
-        dest = tmp / "out"
-        cpu0 = {what: cpu_seconds(p.pid) for what, p in zip(("collector", "synctool"), procs, strict=True)}
-        t_start = time.perf_counter()
-        http("POST", f"http://{s_ep}/api/v1/tasks", {"name": "bench.t", "dest": str(dest), "mode": "full"})
-        while True:
-            task = http("GET", f"http://{s_ep}/api/v1/tasks/bench.t")["task"]
-            assert isinstance(task, dict)
-            if task["state"] != "RUNNING":
-                break
-            time.sleep(0.02)
-        wall = time.perf_counter() - t_start
-        assert task["state"] == "SUCCEEDED" and task["rows"] == rows, task
+        results = [trial(tmp / f"out-{k}", s_ep, rows, procs) for k in range(trials)]
+        for k, r in enumerate(results):
+            print(
+                f"trial {k + 1}   : {r.rate:12,.0f} rows/s  ({rows:,} rows in {r.wall:.2f} s, "
+                f"{r.files} files, {r.size / 1e6:.0f} MB; CPU collector {r.cpu['collector']:.2f} s, "
+                f"synctool {r.cpu['synctool']:.2f} s of {2 * r.wall:.2f} core-seconds)"
+            )
+        e2e = statistics.median(r.rate for r in results)
+        print(f"end to end: {e2e:12,.0f} rows/s  (median of {trials} trials)")
         rss = {what: peak_rss_mib(p.pid) for what, p in zip(("collector", "synctool"), procs, strict=True)}
-        cpu = {
-            what: cpu_seconds(p.pid) - cpu0[what]
-            for what, p in zip(("collector", "synctool"), procs, strict=True)
-        }
-        e2e = rows / wall
-        files = int(str(task["files"]))
-        size = sum(f.stat().st_size for f in dest.rglob("*.parquet"))
-        print(
-            f"end to end: {e2e:12,.0f} rows/s  ({rows:,} rows in {wall:.2f} s, "
-            f"{files} files, {size / 1e6:.0f} MB)"
-        )
         print(f"peak RSS  : collector {rss['collector']:.0f} MiB, synctool {rss['synctool']:.0f} MiB")
-        print(
-            f"CPU       : collector {cpu['collector']:.2f} s, synctool {cpu['synctool']:.2f} s "
-            f"(of {2 * wall:.2f} core-seconds on 2 cores)"
-        )
         (tmp / "straight").mkdir()
         base = straight_line(root, partitions, tmp / "straight")
         ratio = e2e / base
@@ -230,9 +245,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--trials", type=int, default=3, help="syncs of the table; the median counts")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        run(Path(tmp), args.rows, args.partitions)
+        run(Path(tmp), args.rows, args.partitions, args.trials)
     return 0
 
 

@@ -43,9 +43,9 @@ async def _read_frame(host: CallHost, conn: Connection, magic_read: bool) -> fra
     """The next request frame, or ``None`` (logged unless it is a clean close between frames)."""
     try:
         if magic_read:
-            header = framing.MAGIC + await conn.reader.readexactly(framing.HEADER_SIZE - 4)
+            header = framing.MAGIC + await conn.stream.readexactly(framing.HEADER_SIZE - 4)
         else:
-            header = await conn.reader.readexactly(framing.HEADER_SIZE)
+            header = await conn.stream.readexactly(framing.HEADER_SIZE)
     except asyncio.IncompleteReadError as exc:
         if exc.partial or magic_read:
             host.log.warning("baidu_std peer %s closed the connection inside a frame header", conn.peer)
@@ -55,21 +55,26 @@ async def _read_frame(host: CallHost, conn: Connection, magic_read: bool) -> fra
     except RpcProtocolError as exc:
         host.log.warning("closing baidu_std connection from %s: %s", conn.peer, exc)
         return None
+    # In three reads, so the attachment (the bulk of a SendData) is the buffer it was read into.
+    read = 0  # body bytes before the current read
     try:
-        body = await conn.reader.readexactly(body_size)
+        meta = framing.decode_meta(await conn.stream.readexactly(meta_size), body_size)
+        read = meta_size
+        payload = await conn.stream.readexactly(body_size - meta_size - meta.attachment_size)
+        read = body_size - meta.attachment_size
+        attachment = await conn.stream.readexactly(meta.attachment_size)
     except asyncio.IncompleteReadError as exc:
         host.log.warning(
             "baidu_std peer %s closed the connection inside a frame (%d of %d body bytes)",
             conn.peer,
-            len(exc.partial),
+            read + len(exc.partial),
             body_size,
         )
         return None
-    try:
-        frame = framing.decode_body(body, meta_size)
     except RpcProtocolError as exc:
         host.log.warning("closing baidu_std connection from %s: %s", conn.peer, exc)
         return None
+    frame = framing.Frame(meta, payload, attachment)
     if not frame.meta.HasField("request"):
         host.log.warning("closing baidu_std connection from %s: a frame without request meta", conn.peer)
         return None

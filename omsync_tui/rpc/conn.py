@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 from omsync_tui.rpc.dispatch import Outcome
 from omsync_tui.rpc.service import Method, Routes, Service
+from omsync_tui.rpc.stream import Stream
 
 T = TypeVar("T")
 
@@ -25,8 +26,7 @@ class Connection:
     """One accepted connection, owned by the event loop thread."""
 
     peer: str
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
+    stream: Stream
     auth: bytes | None = None
     """baidu_std: the last ``authentication_data`` seen on this connection."""
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -35,10 +35,10 @@ class Connection:
         """Write one whole frame / response; silently nothing once the connection is closing."""
         # One frame per write under a lock: frames of concurrent responses never interleave.
         async with self.write_lock:
-            if self.writer.is_closing():
+            if self.stream.is_closing():
                 return
-            self.writer.write(data)
-            await self.writer.drain()
+            self.stream.write(data)
+            await self.stream.drain()
 
 
 class CallHost(Protocol):

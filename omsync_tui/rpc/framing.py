@@ -144,24 +144,30 @@ def parse_header(header: bytes, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE) -
     return body_size, meta_size
 
 
-def decode_body(body: bytes, meta_size: int) -> Frame:
-    """Split a frame body (everything after the header) into meta, payload and attachment."""
-    if meta_size > len(body):
-        raise RpcProtocolError(f"meta_size {meta_size} exceeds body of {len(body)} bytes")
+def decode_meta(meta_bytes: bytes, body_size: int) -> RpcMeta:
+    """Parse and check the ``RpcMeta`` of a frame whose body is ``body_size`` bytes."""
     meta = RpcMeta()
     try:
-        meta.ParseFromString(body[:meta_size])
+        meta.ParseFromString(meta_bytes)
     except Exception as exc:  # protobuf's DecodeError, or ValueError from upb on some inputs
         raise RpcProtocolError(f"unparsable RpcMeta: {exc}") from exc
     if meta.HasField("request") and not meta.request.IsInitialized():
         raise RpcProtocolError("RpcMeta.request lacks service_name or method_name")
-    rest = len(body) - meta_size
+    rest = body_size - len(meta_bytes)
     attachment_size = meta.attachment_size
     if attachment_size < 0 or attachment_size > rest:
         raise RpcProtocolError(
             f"attachment_size {attachment_size} does not fit the {rest} bytes after the meta"
         )
-    split = len(body) - attachment_size
+    return meta
+
+
+def decode_body(body: bytes, meta_size: int) -> Frame:
+    """Split a frame body (everything after the header) into meta, payload and attachment."""
+    if meta_size > len(body):
+        raise RpcProtocolError(f"meta_size {meta_size} exceeds body of {len(body)} bytes")
+    meta = decode_meta(body[:meta_size], len(body))
+    split = len(body) - meta.attachment_size
     return Frame(meta, bytes(body[meta_size:split]), bytes(body[split:]))
 
 

@@ -75,7 +75,7 @@ async def _read_request(
         if event is h11.NEED_DATA:
             if request is not None and http.they_are_waiting_for_100_continue:
                 await conn.send(http.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
-            http.receive_data(await conn.reader.read(READ_CHUNK))
+            http.receive_data(await conn.stream.read(READ_CHUNK))
         elif isinstance(event, h11.Request):
             request = event
             declared = _header(event.headers, b"content-length")

@@ -38,6 +38,7 @@ from omsync_tui.rpc.conn import READ_CHUNK, Connection
 from omsync_tui.rpc.dispatch import Outcome, error_outcome
 from omsync_tui.rpc.http_conn import serve_http
 from omsync_tui.rpc.service import Method, Routes, Service, ServiceRegistry
+from omsync_tui.rpc.stream import Stream
 
 T = TypeVar("T")
 
@@ -193,18 +194,18 @@ class RpcServer:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        writers = [conn.writer for conn in self._connections]
+        streams = [conn.stream for conn in self._connections]
         self._connections.clear()
-        for writer in writers:
-            writer.close()
-        if not writers:
+        for stream in streams:
+            stream.close()
+        if not streams:
             return
         # A peer that stopped reading keeps unsent answers buffered; it gets one second more.
-        closing = [asyncio.ensure_future(writer.wait_closed()) for writer in writers]
+        closing = [asyncio.ensure_future(stream.wait_closed()) for stream in streams]
         _done, stuck = await asyncio.wait(closing, timeout=1.0)
         if stuck:
-            for writer in writers:
-                writer.transport.abort()
+            for stream in streams:
+                stream.abort()
             await asyncio.wait(stuck, timeout=1.0)
 
     # -- connections ---------------------------------------------------------------------------
@@ -240,22 +241,24 @@ class RpcServer:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            reader, writer = await asyncio.open_connection(sock=sock, limit=READ_CHUNK)
+            _transport, stream = await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: Stream(READ_CHUNK), sock
+            )
         except OSError as exc:
             sock.close()
             self.log.info("dropping a connection that failed at once: %s", exc)
             return
         if self._closing:
-            writer.close()
+            stream.close()
             return
-        conn = Connection(_format_peer(writer.get_extra_info("peername")), reader, writer)
+        conn = Connection(_format_peer(stream.get_extra_info("peername")), stream)
         # Registered before the task runs: stop() closes the writer even if the task never starts.
         self._connections[conn] = asyncio.get_running_loop().create_task(self._serve(conn))
 
     async def _serve(self, conn: Connection) -> None:
         try:
             try:
-                first = await conn.reader.readexactly(4)
+                first = await conn.stream.readexactly(4)
             except asyncio.IncompleteReadError as exc:
                 if exc.partial:
                     self.log.info("connection from %s closed after %d bytes", conn.peer, len(exc.partial))
@@ -273,7 +276,7 @@ class RpcServer:
         finally:
             if not self._closing:
                 del self._connections[conn]
-                conn.writer.close()
+                conn.stream.close()
 
     # -- what the protocol modules use (conn.CallHost) -----------------------------------------
 

@@ -745,6 +745,7 @@ class _ReferencePacker(PartitionPacker):
                         False,
                         where,
                         tuple(deletions),
+                        fill.row_sizes(),  # from add(), one value at a time
                     )
                 self._i = 0
                 if not len(batch):
@@ -755,6 +756,7 @@ class _ReferencePacker(PartitionPacker):
                         True,
                         where,
                         tuple(deletions),
+                        fill.row_sizes(),  # from add(), one value at a time
                     )
             entries, i, n = batch.entries, self._i, len(batch.entries)
             full = False
@@ -787,6 +789,7 @@ class _ReferencePacker(PartitionPacker):
                     False,
                     where,
                     tuple(deletions),
+                    fill.row_sizes(),
                 )
 
 

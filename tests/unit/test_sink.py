@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -393,3 +395,38 @@ def test_write_errors_become_destination_errors(tmp_path: Path) -> None:
     w.abort()
     with pytest.raises(DestinationError):
         write_json(d, "_omsync/table.json", {})
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs: writes past it fail with ENOSPC, like a full destination disk."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True, text=True
+    )
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_destination_fails_the_append_or_commit_never_a_partial_file(tiny_fs: Path) -> None:
+    """ENOSPC mid-file: the call that hit it fails naming the destination; nothing is committed."""
+    d = open_destination(str(tiny_fs))
+    schema = pa.schema([("id", pa.int64()), ("blob", pa.binary())])
+    w = PartitionWriter(d, 0, Format.PARQUET, schema, row_group_rows=1000)
+    noise = [os.urandom(512) for _ in range(1000)]  # incompressible: 512 KB per row group
+    with pytest.raises(DestinationError) as info:
+        for k in range(8):
+            batch = pa.record_batch(
+                [pa.array(range(k * 1000, (k + 1) * 1000)), pa.array(noise)], schema=schema
+            )
+            w.append(batch, B(1 + k * 1000), B(1 + (k + 1) * 1000))
+        w.commit()
+    assert str(tiny_fs) in str(info.value) and "space" in str(info.value).lower(), info.value
+    assert "filesystem is full" in (info.value.hint or "")
+    w.abort()
+    assert list(tiny_fs.rglob("*.parquet")) == [] and list(tiny_fs.rglob("*.tmp")) == []

@@ -19,6 +19,7 @@ with any credentials in it masked.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -608,4 +609,11 @@ def _translated(dest: Destination, what: str) -> Iterator[None]:
         yield
     except (OSError, pa.ArrowException) as exc:
         scheme = {"local": "file"}.get(dest.fs.type_name, dest.fs.type_name)
-        raise DestinationError(f"{what} {dest.display}: {_cause(exc)}", hint=_hint(scheme)) from exc
+        full = getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc)
+        hint = (
+            "the destination's filesystem is full: free space there; the subtask retries by itself "
+            "within its retry budget, and a FAILED one continues with `omsync task retry <db.table>`"
+            if full
+            else _hint(scheme)
+        )
+        raise DestinationError(f"{what} {dest.display}: {_cause(exc)}", hint=hint) from exc

@@ -118,7 +118,7 @@ class Stream(asyncio.BufferedProtocol):
         return self._take(min(n, self.buffered))
 
     def _take(self, n: int) -> bytes:
-        out = bytes(self._staging[self._start : self._start + n])
+        out = bytes(memoryview(self._staging)[self._start : self._start + n])
         self._start += n
         if self._start == self._end:
             self._start = self._end = 0
@@ -138,7 +138,6 @@ class Stream(asyncio.BufferedProtocol):
                     raise asyncio.IncompleteReadError(bytes(out[: self._got]), n)
                 await self._wait()
         finally:
-            self._target.release()
             self._target = None
         return out  # type: ignore[return-value]  # a bytearray: see readexactly
 

@@ -149,13 +149,17 @@ def test_continuous_tail_through_rotation_and_binlog_purge(
         expected = sorted(map(repr, truth_all_puts(cluster, "db.t")))
         assert sorted(map(repr, decoded(cluster, "db.t", 0, got.rows))) == expected
         assert got.heartbeats >= 0
-        # the receiver has the rows as it answers; the collector moves its point on reading that
-        wait_until(lambda: (t := m.get(tid, 0)) is not None and t.point == SyncPoint.binlog(551))
-        task = m.get(tid, 0)
-        assert task is not None
-        # the collector prunes its own links behind its position
-        linked = sorted(os.listdir(task.work.binlog))
-        assert linked and int(linked[0].split(".")[0]) == task.position[0]  # type: ignore[index]
+
+        # The receiver has the rows as it answers; on reading that answer the collector moves its
+        # point, then prunes its own links behind its position.
+        def caught_up() -> bool:
+            task = m.get(tid, 0)
+            if task is None or task.point != SyncPoint.binlog(551) or task.position is None:
+                return False
+            linked = sorted(os.listdir(task.work.binlog))
+            return bool(linked) and int(linked[0].split(".")[0]) == task.position[0]
+
+        wait_until(caught_up, what="the collector at binlog 551, its links pruned behind its position")
     finally:
         m.close()
 

@@ -29,7 +29,6 @@ from e2ehelpers import (
     truth_rows,
     verify_ok,
     wait_rows,
-    wait_state,
     wait_task,
 )
 from zkhelpers import wait_until
@@ -208,7 +207,14 @@ def test_dropped_table_fails_its_task_and_failed_survives_a_restart(
     wait_rows(s, "db.t", 300)
     want = truth_rows(cluster, "db.t")
     cluster.drop_table("db.t")
-    failed = wait_state(s, "db.t", "FAILED", timeout=30)
+    # the task reads FAILED from its first FAILED subtask on; the others follow in the same pass
+    failed = wait_task(
+        s,
+        "db.t",
+        lambda t: t["state"] == "FAILED" and all(p["state"] == "FAILED" for p in t["subtasks"]),
+        "every subtask FAILED",
+        30,
+    )
     assert {(p["state"], p["cause"]) for p in failed["subtasks"]} == {("FAILED", "table_dropped")}
     assert dataset_rows(dest) == want  # what was synced before the drop stays, exactly
     s.kill()

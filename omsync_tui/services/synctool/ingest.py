@@ -192,8 +192,11 @@ class Partition:
         try:
             batch = decode_batch(attachment, schema, offsets=offsets, lengths=lengths)
         except RowDecodeError:
-            # a row of a schema version we have not seen yet (ALTER TABLE ADD COLUMN meanwhile)
-            batch = decode_batch(attachment, self._reload_schema(), offsets=offsets, lengths=lengths)
+            # a row of a schema version we have not seen yet (ALTER TABLE ADD COLUMN meanwhile)?
+            fresh = self._reload_schema()
+            if fresh == schema:
+                raise  # no: the rows are bad
+            batch = decode_batch(attachment, fresh, offsets=offsets, lengths=lengths)
         if batch.num_rows != count:
             raise RowDecodeError(f"the pack says {count} rows, its attachment holds {batch.num_rows}")
         return batch

@@ -18,8 +18,9 @@ from zkhelpers import drop_connection, expire_session, wait_until
 from omsync_tui.core.errors import ClusterError, NotFoundError, UsageError
 from omsync_tui.core.states import Mode, State
 from omsync_tui.core.syncpoint import SyncPoint
+from omsync_tui.services.synctool.membership import Membership
 from omsync_tui.services.synctool.model import Event, SubtaskRecord, TaskRecord
-from omsync_tui.services.synctool.store import Membership, StaleRecord, Store, SyncPaths
+from omsync_tui.services.synctool.store import StaleRecord, Store, SyncPaths
 
 ROOT = "/openmldb"
 PATHS = SyncPaths.of(ROOT)
@@ -350,7 +351,7 @@ def test_a_deleted_registration_comes_back(zk: KazooClient, member: Callable[[st
 
 _CRASHING_LEADER = """
 import sys, time
-from omsync_tui.services.synctool.store import Membership
+from omsync_tui.services.synctool.membership import Membership
 m = Membership(sys.argv[1], "/openmldb", sys.argv[2], session_timeout_s=float(sys.argv[3]))
 m.start()
 assert m.wait_leader(15)

@@ -31,7 +31,8 @@ from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes, prometheus_
 from omsync_tui.services.synctool.api import Context, api_routes, sync_tool_service, task_view
 from omsync_tui.services.synctool.destapi import add_destination_route
 from omsync_tui.services.synctool.manager import Settings, SyncManager
-from omsync_tui.services.synctool.store import Membership, Store
+from omsync_tui.services.synctool.membership import Membership
+from omsync_tui.services.synctool.store import Store
 
 log = logging.getLogger("omsync.synctool")
 

@@ -13,11 +13,8 @@ when its last pack was accepted), leave ZooKeeper, close the port. A second sign
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
-from types import FrameType
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -30,6 +27,7 @@ from omsync_tui.services.collector.manager import TaskManager
 from omsync_tui.services.collector.registration import Registration, Role
 from omsync_tui.services.collector.status import Identity, TaskMetrics, status_text
 from omsync_tui.services.collector.task import TaskSettings
+from omsync_tui.services.signals import serve_until_signalled
 
 DATA_COLLECTOR = "openmldb.datasync.DataCollector"
 
@@ -197,29 +195,4 @@ class CollectorDaemon:
 
     def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT, stop cleanly; the exit code."""
-        stop_requested = threading.Event()
-        signals = 0
-
-        def on_signal(signum: int, _frame: FrameType | None) -> None:
-            nonlocal signals
-            signals += 1
-            if signals > 1:
-                self.log.error("second signal: exiting at once")
-                import os
-
-                os._exit(130)
-            self.log.info("received %s", signal.Signals(signum).name)
-            stop_requested.set()
-
-        previous: dict[signal.Signals, Any] = {}
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, on_signal)
-        try:
-            self.start()
-            while not stop_requested.wait(1.0):
-                pass
-        finally:
-            self.stop()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-        return 0
+        return serve_until_signalled(self.start, self.stop, self.log)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
-from types import FrameType
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -28,6 +26,7 @@ from omsync_tui.core.states import State
 from omsync_tui.core.synctool_config import SynctoolConfig
 from omsync_tui.rpc.server import RpcServer
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes, prometheus_route
+from omsync_tui.services.signals import serve_until_signalled
 from omsync_tui.services.synctool.api import Context, api_routes, sync_tool_service, task_view
 from omsync_tui.services.synctool.destapi import add_destination_route
 from omsync_tui.services.synctool.manager import Settings, SyncManager
@@ -188,29 +187,8 @@ class SynctoolDaemon:
         log.info("stopped")
 
     def run(self) -> int:
-        requested = threading.Event()
-        signals = 0
-
-        def on_signal(signum: int, _frame: FrameType | None) -> None:
-            nonlocal signals
-            signals += 1
-            if signals > 1:
-                os._exit(130)
-            log.info("received %s", signal.Signals(signum).name)
-            requested.set()
-
-        previous: dict[signal.Signals, Any] = {}
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, on_signal)
-        try:
-            self.start()
-            while not requested.wait(1.0):
-                pass
-        finally:
-            self.stop()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-        return 0
+        """Start, serve until SIGTERM/SIGINT, stop cleanly; the exit code."""
+        return serve_until_signalled(self.start, self.stop, log)
 
     # -- plain routes ------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +47,24 @@ def flag_overrides(*settings: tuple[str, str, object]) -> dict[str, dict[str, ob
         if value is not None:
             out.setdefault(section, {})[key] = value
     return out
+
+
+def config_file(given: Path | None, name: str) -> Path | None:
+    """The TOML file to read: ``--config`` (which must exist), else ``name`` where configs are found."""
+    if given is None:
+        from omsync_tui.services.paths import find_config_file
+
+        return find_config_file(name)
+    if not given.is_file():
+        raise UsageError(f"config file {given} does not exist", hint=f"see conf/{name} for an example")
+    return given
+
+
+def run_daemon(kind: str, log_dir: Path, log_level: str, run: Callable[[], int]) -> None:
+    """Log to ``log_dir``, run the daemon in the foreground, exit with its code."""
+    log_file = setup_logging(log_dir, log_level, kind)
+    logging.getLogger("omsync").info("logging to %s", log_file)
+    raise typer.Exit(run())
 
 
 def describe(cfg: object) -> str:
@@ -104,7 +123,7 @@ def collector(
         return
     from omsync_tui.core.collector_config import CollectorConfig
     from omsync_tui.core.config import load_config
-    from omsync_tui.services.paths import collector_defaults, find_config_file
+    from omsync_tui.services.paths import collector_defaults
 
     overrides = flag_overrides(
         ("collector", "endpoint", endpoint),
@@ -117,11 +136,7 @@ def collector(
         ("log", "level", log_level),
         ("log", "dir", log_dir),
     )
-    toml_path = config if config is not None else find_config_file("collector.toml")
-    if config is not None and not config.is_file():
-        raise UsageError(
-            f"config file {config} does not exist", hint="see conf/collector.toml for an example"
-        )
+    toml_path = config_file(config, "collector.toml")
     cfg = load_config(
         CollectorConfig,
         toml_path=toml_path,
@@ -134,9 +149,7 @@ def collector(
         return
     from omsync_tui.services.collector.daemon import CollectorDaemon
 
-    log_file = setup_logging(cfg.log.dir, cfg.log.level, "collector")
-    logging.getLogger("omsync").info("logging to %s", log_file)
-    raise typer.Exit(CollectorDaemon(cfg).run())
+    run_daemon("collector", cfg.log.dir, cfg.log.level, CollectorDaemon(cfg).run)
 
 
 @app.command("list")

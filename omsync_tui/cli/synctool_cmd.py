@@ -7,13 +7,10 @@ Config sources, highest first: these flags > ``OMSYNC_<SECTION>__<KEY>`` > ``--c
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from omsync_tui.core.errors import UsageError
 
 app = typer.Typer(help="Run a synctool.", invoke_without_command=True)
 
@@ -38,10 +35,10 @@ def synctool(
     check: Annotated[bool, typer.Option("--check", help="print the resolved config and exit")] = False,
 ) -> None:
     """Run a synctool: tasks, SendData → Parquet/CSV at the destination, exactly once (Ctrl-C stops)."""
-    from omsync_tui.cli.collector_cmd import describe, flag_overrides, setup_logging
+    from omsync_tui.cli.collector_cmd import config_file, describe, flag_overrides, run_daemon
     from omsync_tui.core.config import load_config
     from omsync_tui.core.synctool_config import SynctoolConfig
-    from omsync_tui.services.paths import find_config_file, synctool_defaults
+    from omsync_tui.services.paths import synctool_defaults
 
     overrides = flag_overrides(
         ("synctool", "endpoint", endpoint),
@@ -51,9 +48,7 @@ def synctool(
         ("log", "level", log_level),
         ("log", "dir", log_dir),
     )
-    if config is not None and not config.is_file():
-        raise UsageError(f"config file {config} does not exist", hint="see conf/synctool.toml for an example")
-    toml_path = config if config is not None else find_config_file("synctool.toml")
+    toml_path = config_file(config, "synctool.toml")
     cfg = load_config(
         SynctoolConfig,
         toml_path=toml_path,
@@ -66,6 +61,4 @@ def synctool(
         return
     from omsync_tui.services.synctool.daemon import SynctoolDaemon
 
-    log_file = setup_logging(cfg.log.dir, cfg.log.level, "synctool")
-    logging.getLogger("omsync").info("logging to %s", log_file)
-    raise typer.Exit(SynctoolDaemon(cfg).run())
+    run_daemon("synctool", cfg.log.dir, cfg.log.level, SynctoolDaemon(cfg).run)

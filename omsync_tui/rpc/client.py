@@ -156,19 +156,17 @@ class BaiduStdClient:
         with self._lock:
             sock = self._connected(deadline)
             correlation_id = next(self._ids)
-            frame = framing.encode_request(
+            meta = framing.request_meta(
                 service,
                 method,
                 correlation_id,
-                payload,
-                attachment,
                 auth=None if self._auth_sent else self.auth,
                 timeout_ms=max(1, int(budget * 1000)),
             )
+            parts = framing.frame_parts(meta, payload, attachment)
             try:
                 with _transport_errors(self.endpoint, f"{service}.{method}"):
-                    sock.settimeout(_remaining(deadline))
-                    sock.sendall(frame)
+                    _send_all(sock, parts, deadline)
                     self._auth_sent = True
                     answer = self._receive(sock, correlation_id, deadline)
             except RpcError:
@@ -230,6 +228,19 @@ class BaiduStdClient:
                 return frame
             # Not ours: an answer to an earlier call on this connection; calls are serialised, so
             # it can only be a late one, which nobody waits for any more.
+
+
+def _send_all(sock: socket.socket, parts: tuple[bytes, bytes], deadline: float) -> None:
+    """``sendall`` of the parts one after the other, without joining them (``sendmsg``)."""
+    views = [memoryview(p) for p in parts if p]
+    while views:
+        sock.settimeout(_remaining(deadline))
+        sent = sock.sendmsg(views)
+        while views and sent >= len(views[0]):
+            sent -= len(views[0])
+            views.pop(0)
+        if sent:
+            views[0] = views[0][sent:]
 
 
 def _recv_exact(sock: socket.socket, size: int, deadline: float) -> bytes:

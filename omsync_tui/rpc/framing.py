@@ -71,6 +71,13 @@ class Frame:
 
 def encode_frame(meta: RpcMeta, payload: bytes, attachment: bytes = b"") -> bytes:
     """Serialize one frame; sets ``meta.attachment_size`` (left unset when there is none)."""
+    head, attachment = frame_parts(meta, payload, attachment)
+    return head + attachment if attachment else head
+
+
+def frame_parts(meta: RpcMeta, payload: bytes, attachment: bytes = b"") -> tuple[bytes, bytes]:
+    """``encode_frame`` as (everything before the attachment, the attachment), not joined: a large
+    attachment then goes to the socket as it is (``sendmsg``), not copied into one frame first."""
     if attachment:
         meta.attachment_size = len(attachment)
     else:
@@ -79,7 +86,29 @@ def encode_frame(meta: RpcMeta, payload: bytes, attachment: bytes = b"") -> byte
     body_size = len(meta_bytes) + len(payload) + len(attachment)
     if body_size > _U32_MAX:
         raise RpcProtocolError(f"frame body of {body_size} bytes does not fit baidu_std's u32 size")
-    return b"".join((HEADER.pack(MAGIC, body_size, len(meta_bytes)), meta_bytes, payload, attachment))
+    return b"".join((HEADER.pack(MAGIC, body_size, len(meta_bytes)), meta_bytes, payload)), attachment
+
+
+def request_meta(
+    service: str,
+    method: str,
+    correlation_id: int,
+    *,
+    auth: bytes | None = None,
+    timeout_ms: int | None = None,
+    log_id: int | None = None,
+) -> RpcMeta:
+    """The meta of a request for ``service.method`` (service as the server knows it, full or short)."""
+    meta = RpcMeta(correlation_id=correlation_id)
+    meta.request.service_name = service
+    meta.request.method_name = method
+    if timeout_ms is not None:
+        meta.request.timeout_ms = timeout_ms
+    if log_id is not None:
+        meta.request.log_id = log_id
+    if auth is not None:
+        meta.authentication_data = auth
+    return meta
 
 
 def encode_request(
@@ -93,16 +122,8 @@ def encode_request(
     timeout_ms: int | None = None,
     log_id: int | None = None,
 ) -> bytes:
-    """A request frame for ``service.method`` (service as the server knows it, full or short)."""
-    meta = RpcMeta(correlation_id=correlation_id)
-    meta.request.service_name = service
-    meta.request.method_name = method
-    if timeout_ms is not None:
-        meta.request.timeout_ms = timeout_ms
-    if log_id is not None:
-        meta.request.log_id = log_id
-    if auth is not None:
-        meta.authentication_data = auth
+    """A request frame for ``service.method``."""
+    meta = request_meta(service, method, correlation_id, auth=auth, timeout_ms=timeout_ms, log_id=log_id)
     return encode_frame(meta, payload, attachment)
 
 

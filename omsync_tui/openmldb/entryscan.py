@@ -131,7 +131,13 @@ def spans_of(payloads: list[bytes]) -> tuple[U8, I64, I64]:
 
 
 def gather(data: U8, starts: I64, ends: I64) -> bytes:
-    """``data[starts[i]:ends[i]]`` for every i, concatenated.
+    """``data[starts[i]:ends[i]]`` for every i, concatenated."""
+    out = gather_buffer(data, starts, ends)
+    return out if isinstance(out, bytes) else out.to_pybytes()
+
+
+def gather_buffer(data: U8, starts: I64, ends: I64) -> bytes | pa.Buffer:
+    """``gather``, as bytes or an Arrow buffer (whatever it was made in: no copy to bytes).
 
     Arrow's ``take`` does the copying: the spans, read as the offsets ``[0, s0, e0, s1, e1, ...,
     len(data)]``, make a binary array whose odd elements are exactly the spans (the others, the
@@ -152,7 +158,7 @@ def gather(data: U8, starts: I64, ends: I64) -> bytes:
     )
     taken = spans.take(_odd_indices(n))
     total = int(np.frombuffer(taken.buffers()[1], dtype=bounds.dtype, count=n + 1)[n])
-    out: bytes = taken.buffers()[2][:total].to_pybytes()
+    out: pa.Buffer = taken.buffers()[2][:total]
     return out
 
 

@@ -35,13 +35,14 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from omsync_tui.core.errors import BadRecordError, NotFoundError, OmsyncError
 from omsync_tui.core.syncpoint import Phase, SyncPoint
 from omsync_tui.openmldb.binlog import BinlogColumns, BinlogGapError, list_binlogs
 from omsync_tui.openmldb.binlogreader import BinlogReader
 from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader, SnapshotRow
-from omsync_tui.openmldb.entryscan import DELETE, EntryColumns, gather
+from omsync_tui.openmldb.entryscan import DELETE, EntryColumns, gather_buffer
 from omsync_tui.openmldb.memsnapshot import iter_sdb_columns
 from omsync_tui.openmldb.metadata import read_manifest
 from omsync_tui.openmldb.proto import tablet_pb2, type_pb2
@@ -90,7 +91,7 @@ class _Filler:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.parts: list[bytes] = []
+        self.parts: list[bytes | pa.Buffer] = []
         self.size = 0
         self.count = 0
         self._lengths: list[npt.NDArray[np.uint32]] = []
@@ -135,7 +136,7 @@ class _Filler:
         k = self.fit(ends - starts)
         if k:
             starts, ends = starts[:k], ends[:k]
-            self.parts.append(gather(cols.data, starts, ends))
+            self.parts.append(gather_buffer(cols.data, starts, ends))
             lengths = ends - starts
             self._flush_singles()
             self._lengths.append(lengths.astype(np.uint32))
@@ -144,7 +145,10 @@ class _Filler:
         return k
 
     def pack_rows(self) -> bytes:
-        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+        """The rows as one bytes object: the parts copied once (Arrow buffers included)."""
+        if len(self.parts) == 1 and isinstance(self.parts[0], bytes):
+            return self.parts[0]
+        return b"".join(self.parts)
 
     def row_sizes(self) -> bytes:
         """Each row's size as little-endian u32s, in order."""

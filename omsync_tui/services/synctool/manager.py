@@ -330,8 +330,7 @@ class SyncManager:
             for rec in subs:
                 table.parts[rec.pid] = self._partition(table, rec)
             self._tables[tid] = table
-        for pid in sorted(leaders):
-            self._assign(table, pid, cause="created")
+        self._assign_all(table, sorted(leaders), cause="created")
         return task
 
     def _starts(self, opts: CreateOptions, dest: sink.Destination, pids: list[int]) -> dict[int, SyncPoint]:
@@ -379,8 +378,7 @@ class SyncManager:
                 retried.append(p.pid)
         if pid is not None and pid not in t.parts:
             raise NotFoundError(f"{name} has no partition {pid}")
-        for r in retried:
-            self._assign(t, r, cause="retry")
+        self._assign_all(t, retried, cause="retry")
         return retried
 
     def _find(self, name: str) -> _Table:
@@ -399,6 +397,16 @@ class SyncManager:
             )
 
     # -- assignment ------------------------------------------------------------------------------
+
+    def _assign_all(self, t: _Table, pids: list[int], *, cause: str) -> None:
+        """``_assign`` each partition, at the same time: each one is a few ZooKeeper round trips and
+        an AddSyncTask call, so one after the other a table of many partitions would start slowly."""
+        if len(pids) <= 1:
+            for pid in pids:
+                self._assign(t, pid, cause=cause)
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(pids)), thread_name_prefix="omsync-assign") as pool:
+            list(pool.map(lambda pid: self._assign(t, pid, cause=cause), pids))
 
     def _assign(self, t: _Table, pid: int, *, cause: str) -> bool:
         p = t.parts[pid]

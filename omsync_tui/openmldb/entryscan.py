@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 from google.protobuf.message import DecodeError
 
 from omsync_tui.openmldb.proto import tablet_pb2
@@ -133,47 +132,26 @@ def spans_of(payloads: list[bytes]) -> tuple[U8, I64, I64]:
 def gather(data: U8, starts: I64, ends: I64) -> bytes:
     """``data[starts[i]:ends[i]]`` for every i, concatenated."""
     out = gather_buffer(data, starts, ends)
-    return out if isinstance(out, bytes) else out.to_pybytes()
+    return out if isinstance(out, bytes) else out.tobytes()
 
 
-def gather_buffer(data: U8, starts: I64, ends: I64) -> bytes | pa.Buffer:
-    """``gather``, as bytes or an Arrow buffer (whatever it was made in: no copy to bytes).
+def gather_buffer(data: U8, starts: I64, ends: I64) -> bytes | memoryview:
+    """``gather``, as bytes or a view of the array it was made in (no copy to bytes).
 
-    Arrow's ``take`` does the copying: the spans, read as the offsets ``[0, s0, e0, s1, e1, ...,
-    len(data)]``, make a binary array whose odd elements are exactly the spans (the others, the
-    gaps, are never read, so spans may come in any order), and taking the odd elements
-    concatenates them in C — one memcpy per span, ~10× cheaper than a byte mask.
+    Spans in increasing order (the usual case: values of consecutive entries) are cut out with one
+    byte mask built by ``np.repeat``, so the cost is per byte, not per span.
     """
     n = len(starts)
-    if n < 16:
+    if n < 16 or not (starts[1:] >= ends[:-1]).all():
         with memoryview(data) as mv:  # type: ignore[arg-type]
             return b"".join([mv[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)])
-    big = len(data) > _INT32_MAX
-    bounds = np.empty(2 * n + 2, dtype=np.int64 if big else np.int32)
-    bounds[0], bounds[-1] = 0, len(data)
-    bounds[1:-1:2] = starts
-    bounds[2:-1:2] = ends
-    spans = pa.Array.from_buffers(
-        pa.large_binary() if big else pa.binary(), 2 * n + 1, [None, pa.py_buffer(bounds), pa.py_buffer(data)]
-    )
-    taken = spans.take(_odd_indices(n))
-    total = int(np.frombuffer(taken.buffers()[1], dtype=bounds.dtype, count=n + 1)[n])
-    out: pa.Buffer = taken.buffers()[2][:total]
-    return out
-
-
-_INT32_MAX = 0x7FFF_FFFF
-
-
-_odds: pa.Array = pa.array(np.zeros(0, dtype=np.int32))
-
-
-def _odd_indices(n: int) -> pa.Array:
-    """1, 3, …, 2n − 1 as int32 (Arrow's take is fastest with them): a slice of one cached array."""
-    global _odds
-    if len(_odds) < n:
-        _odds = pa.array(np.arange(1, 2 * max(n, 2 * len(_odds)), 2, dtype=np.int32))
-    return _odds.slice(0, n)
+    counts = np.empty(2 * n, dtype=np.int64)
+    counts[0] = 0
+    counts[2::2] = starts[1:] - ends[:-1]
+    counts[1::2] = ends - starts
+    keep = np.zeros(2 * n, dtype=np.bool_)
+    keep[1::2] = True
+    return data[int(starts[0]) : int(ends[-1])][np.repeat(keep, counts)].data
 
 
 def _u64_view(data: U8) -> U64:

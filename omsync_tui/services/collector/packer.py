@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from omsync_tui.core.errors import BadRecordError, NotFoundError, OmsyncError
 from omsync_tui.core.syncpoint import Phase, SyncPoint
@@ -91,7 +90,7 @@ class _Filler:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.parts: list[bytes | pa.Buffer] = []
+        self.parts: list[bytes | memoryview] = []
         self.size = 0
         self.count = 0
         self._lengths: list[npt.NDArray[np.uint32]] = []
@@ -145,7 +144,7 @@ class _Filler:
         return k
 
     def pack_rows(self) -> bytes:
-        """The rows as one bytes object: the parts copied once (Arrow buffers included)."""
+        """The rows as one bytes object: the parts copied once (gathered views included)."""
         if len(self.parts) == 1 and isinstance(self.parts[0], bytes):
             return self.parts[0]
         return b"".join(self.parts)

@@ -15,17 +15,14 @@ import pytest
 
 from omsync_tui.core.states import Format
 from omsync_tui.core.syncpoint import SyncPoint
+from omsync_tui.services.synctool.readback import audit, list_files, list_pids, remove_temporaries
 from omsync_tui.services.synctool.sink import (
     DestinationError,
     PartitionWriter,
-    audit,
     file_name,
-    list_files,
-    list_pids,
     open_destination,
     probe_writable,
     read_json,
-    remove_temporaries,
     write_json,
 )
 

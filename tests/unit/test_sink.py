@@ -21,20 +21,17 @@ from omsync_tui.core.states import Format
 from omsync_tui.core.syncpoint import Phase, SyncPoint
 from omsync_tui.services.synctool import sink
 from omsync_tui.services.synctool.csvformat import render_csv
+from omsync_tui.services.synctool.readback import audit, list_files, list_pids, remove_temporaries
 from omsync_tui.services.synctool.sink import (
     Destination,
     DestinationError,
     PartitionWriter,
-    audit,
     file_name,
-    list_files,
-    list_pids,
     open_destination,
     parse_point_token,
     point_token,
     probe_writable,
     read_json,
-    remove_temporaries,
     write_deletes,
     write_json,
 )

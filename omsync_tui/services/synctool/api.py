@@ -41,7 +41,7 @@ from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors, list_tables
 from omsync_tui.rpc.service import CallContext, HttpRequest, RouteResult, Routes, Service
 from omsync_tui.services import syncwire
-from omsync_tui.services.synctool import sink
+from omsync_tui.services.synctool import readback
 from omsync_tui.services.synctool.manager import CreateOptions, PartitionView, SyncManager, storage_name
 from omsync_tui.services.synctool.model import TaskRecord
 from omsync_tui.services.synctool.store import Store
@@ -388,7 +388,7 @@ def _verify(m: SyncManager, name: str) -> dict[str, object]:
     ok = True
     for pid in sorted(parts):
         rec = parts[pid].record
-        a = sink.audit(dest, pid, expect_rows=rec.rows)
+        a = readback.audit(dest, pid, expect_rows=rec.rows)
         ok = ok and a.ok
         out.append(
             {

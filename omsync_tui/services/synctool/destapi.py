@@ -12,14 +12,14 @@ import urllib.parse
 
 from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes
-from omsync_tui.services.synctool import sink
+from omsync_tui.services.synctool import readback, sink
 
 
 def describe_destination(uri: str) -> dict[str, object]:
     dest = sink.open_destination(uri)
     parts = []
-    for pid in sink.list_pids(dest):
-        files = sink.list_files(dest, pid)
+    for pid in readback.list_pids(dest):
+        files = readback.list_files(dest, pid)
         if not files:
             continue
         parts.append(

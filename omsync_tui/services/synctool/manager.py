@@ -42,7 +42,7 @@ from omsync_tui.openmldb.zkpaths import (
 )
 from omsync_tui.rpc.client import BaiduStdClient
 from omsync_tui.services import syncwire
-from omsync_tui.services.synctool import sink
+from omsync_tui.services.synctool import readback, sink
 from omsync_tui.services.synctool.ingest import Answer, Budget, Partition, refuse
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 from omsync_tui.services.synctool.store import Store
@@ -206,8 +206,8 @@ class SyncManager:
 
     def _reconcile(self, table: _Table, rec: SubtaskRecord) -> SubtaskRecord:
         """Largest committed end wins: files renamed just before a crash count."""
-        sink.remove_temporaries(table.dest, rec.pid)
-        files = sink.list_files(table.dest, rec.pid)
+        readback.remove_temporaries(table.dest, rec.pid)
+        files = readback.list_files(table.dest, rec.pid)
         if files and files[-1].next.key() > rec.committed.key():
             last = files[-1]
             newer = [f for f in files if f.first.key() >= rec.committed.key()]
@@ -343,7 +343,7 @@ class SyncManager:
         starts = {pid: SyncPoint.start() for pid in pids}
         if opts.resume_from_dest:
             for pid in pids:
-                files = sink.list_files(dest, pid)
+                files = readback.list_files(dest, pid)
                 if files:
                     starts[pid] = files[-1].next
         return starts
@@ -351,7 +351,7 @@ class SyncManager:
     @staticmethod
     def _held(dest: sink.Destination, pid: int) -> tuple[int, int, int]:
         """What a resumed task takes over (rows, bytes, files): the destination's files are its own."""
-        files = sink.list_files(dest, pid)
+        files = readback.list_files(dest, pid)
         return sum(f.rows for f in files), sum(f.size for f in files), len(files)
 
     def delete(self, name: str) -> TaskRecord:

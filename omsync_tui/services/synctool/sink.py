@@ -9,9 +9,10 @@ Layout under the destination root (local directory, ``s3://bucket/prefix`` or ``
 
 A file is streamed to a temporary, closed, then renamed to its range's name; the synctool stores
 its progress only after that. A replayed range gets the same name and replaces the file, so a
-crash anywhere writes nothing twice; start-up reconciles with ``list_files`` and drops leftover
-temporaries. Temporaries start with ``_`` and end in ``.tmp``, so Spark, pyarrow datasets and a
-``*.parquet`` glob in duckdb never see them; ``pid=<n>`` directories read as a hive partition.
+crash anywhere writes nothing twice; start-up reconciles with ``readback.list_files`` and drops
+leftover temporaries (``readback.remove_temporaries``). Temporaries start with ``_`` and end in
+``.tmp``, so Spark, pyarrow datasets and a ``*.parquet`` glob in duckdb never see them;
+``pid=<n>`` directories read as a hive partition.
 
 pyarrow.fs errors (OSError, ArrowException) become ``DestinationError`` here, naming the URI
 with any credentials in it masked.
@@ -26,10 +27,9 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -90,12 +90,12 @@ def open_destination(uri: str) -> Destination:
         fs, path = pafs.FileSystem.from_uri(text)
     except ValueError as exc:  # ArrowInvalid: a query parameter pyarrow does not know, a bad URI
         raise UsageError(
-            f"bad destination {shown}: {_cause(exc)}",
+            f"bad destination {shown}: {cause_of(exc)}",
             hint="s3:// takes ?region=, endpoint_override=, scheme=http|https, allow_bucket_creation=; "
             "credentials as s3://KEY:SECRET@bucket or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
         ) from None
     except (OSError, pa.ArrowException) as exc:
-        cause = _cause(exc)
+        cause = cause_of(exc)
         if scheme == "hdfs" and ("libhdfs" in cause or "libjvm" in cause or "JAVA_HOME" in cause):
             first = str(exc).strip().splitlines()[0]  # the dlopen details add nothing to the hint
             raise DestinationError(
@@ -112,7 +112,7 @@ def probe_writable(dest: Destination) -> None:
     """Write and remove ``_omsync/probe-<uuid>``: DestinationError unless that works."""
     directory = dest.path(OMSYNC_DIR)
     probe = f"{directory}/probe-{uuid.uuid4().hex}"
-    with _translated(dest, "cannot write to"):
+    with translated(dest, "cannot write to"):
         _ensure_dir(dest, directory)
         with dest.fs.open_output_stream(probe, compression=None) as out:
             out.write(b"omsync write probe\n")
@@ -258,7 +258,7 @@ class PartitionWriter:
                         hint="commit() the open file before a schema change (ALTER TABLE ADD COLUMN)",
                     )
                 self.schema = batch.schema
-            with _translated(self.dest, "cannot write to"):
+            with translated(self.dest, "cannot write to"):
                 if self._out is None:
                     self._open()
                 self._write(batch)
@@ -274,7 +274,7 @@ class PartitionWriter:
             self.abort()
             return None
         final = f"{self.dir}/{file_name(first, nxt, self.format.value)}"
-        with _translated(self.dest, "cannot commit a file to"):
+        with translated(self.dest, "cannot commit a file to"):
             if self._parquet is not None:
                 self._flush()
                 self._parquet.add_key_value_metadata(self._footer(first, nxt, rows))
@@ -299,7 +299,7 @@ class PartitionWriter:
                 except (OSError, pa.ArrowException) as exc:
                     log.debug("closing a dropped file: %s", exc)
         if tmp is not None:
-            with _translated(self.dest, "cannot remove a temporary file from"), suppress(FileNotFoundError):
+            with translated(self.dest, "cannot remove a temporary file from"), suppress(FileNotFoundError):
                 self.dest.fs.delete_file(tmp)
 
     def _open(self) -> None:
@@ -341,162 +341,6 @@ class PartitionWriter:
         }
 
 
-# -- reading back ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Found:
-    range: FileRange
-    declared_rows: int | None  # the footer's omsync.rows (Parquet only)
-    error: str | None = None  # the footer could not be read
-
-
-def list_files(dest: Destination, pid: int) -> list[FileRange]:
-    """Committed files of one partition, sorted by ``first``; rows from Parquet footers / CSV lines."""
-    found = _scan(dest, pid)
-    for f in found:
-        if f.error is not None:
-            raise DestinationError(
-                f"{dest.display}: cannot read committed file {f.range.path}: {f.error}",
-                hint="move the damaged file aside, then re-sync its range (`omsync task verify` shows it)",
-            )
-    return [f.range for f in found]
-
-
-def list_pids(dest: Destination) -> list[int]:
-    return sorted(_pid_dirs(dest, dest.root))
-
-
-def remove_temporaries(dest: Destination, pid: int | None = None) -> int:
-    """Delete ``_tmp-*`` files a crash left behind (all partitions when pid is None); their count."""
-    deletes = dest.path(OMSYNC_DIR, "deletes")
-    pids = [pid] if pid is not None else sorted(set(list_pids(dest)) | _pid_dirs(dest, deletes))
-    dirs = [d for p in pids for d in (dest.path(f"pid={p}"), f"{deletes}/pid={p}")]
-    if pid is None:
-        dirs.append(dest.path(OMSYNC_DIR))
-    removed = 0
-    with _translated(dest, "cannot remove temporary files from"):
-        for d in dirs:
-            for info in _entries(dest, d):
-                if info.is_file and info.base_name.startswith(TMP_PREFIX):
-                    dest.fs.delete_file(info.path)
-                    log.info("%s: removed the leftover temporary %s", dest.display, info.path)
-                    removed += 1
-    return removed
-
-
-@dataclass(frozen=True)
-class PartitionAudit:
-    pid: int
-    files: int
-    rows: int
-    first: SyncPoint | None
-    next: SyncPoint | None
-    gaps: list[tuple[SyncPoint, SyncPoint]]
-    overlaps: list[tuple[FileRange, FileRange]]
-    bad_rows: list[tuple[FileRange, int]]  # (file, its real row count; -1: footer unreadable)
-    expected_rows: int | None = None
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        rows_ok = self.expected_rows is None or self.rows == self.expected_rows
-        return rows_ok and not (self.gaps or self.overlaps or self.bad_rows or self.errors)
-
-
-def audit(
-    dest: Destination, pid: int, *, expect_first: SyncPoint | None = None, expect_rows: int | None = None
-) -> PartitionAudit:
-    """Check one partition: ranges contiguous and disjoint, footers' row counts true, totals expected."""
-    found = _scan(dest, pid)
-    gaps: list[tuple[SyncPoint, SyncPoint]] = []
-    overlaps: list[tuple[FileRange, FileRange]] = []
-    bad: list[tuple[FileRange, int]] = []
-    errors = [f"{f.range.path}: {f.error}" for f in found if f.error is not None]
-    reach: FileRange | None = None  # the file reaching furthest so far
-    if expect_first is not None and found and found[0].range.first.key() > expect_first.key():
-        gaps.append((expect_first, found[0].range.first))
-    for f in found:
-        r = f.range
-        if f.error is not None:
-            bad.append((r, -1))
-        elif f.declared_rows is not None and f.declared_rows != r.rows:
-            bad.append((r, r.rows))
-        if reach is not None and r.first.key() > reach.next.key():
-            gaps.append((reach.next, r.first))
-        elif reach is not None and r.first.key() < reach.next.key():
-            overlaps.append((reach, r))
-        if reach is None or r.next.key() > reach.next.key():
-            reach = r
-    return PartitionAudit(
-        pid=pid,
-        files=len(found),
-        rows=sum(f.range.rows for f in found if f.error is None),
-        first=found[0].range.first if found else None,
-        next=reach.next if reach else None,
-        gaps=gaps,
-        overlaps=overlaps,
-        bad_rows=bad,
-        expected_rows=expect_rows,
-        errors=errors,
-    )
-
-
-def _scan(dest: Destination, pid: int) -> list[_Found]:
-    directory = dest.path(f"pid={pid}")
-    named: list[tuple[pafs.FileInfo, SyncPoint, SyncPoint, str]] = []
-    with _translated(dest, "cannot list"):
-        infos = _entries(dest, directory)
-    for info in infos:
-        if not info.is_file or info.base_name.startswith(("_", ".")):
-            continue  # temporaries and hidden files
-        try:
-            named.append((info, *parse_file_name(info.base_name)))
-        except ValueError:
-            log.warning("%s: ignoring %s: not a committed range file", dest.display, info.path)
-
-    def read(item: tuple[pafs.FileInfo, SyncPoint, SyncPoint, str]) -> _Found:
-        info, first, nxt, ext = item
-        rows, declared = 0, None
-        try:
-            if ext == Format.PARQUET.value:
-                md = pq.read_metadata(info.path, filesystem=dest.fs)
-                rows, kv = md.num_rows, md.metadata or {}
-                declared = int(kv[b"omsync.rows"]) if b"omsync.rows" in kv else None
-                first, nxt = (
-                    _full_point(kv, b"omsync.first_point", first),
-                    _full_point(kv, b"omsync.next_point", nxt),
-                )
-            else:
-                rows = _count_lines(dest, info.path)
-        except (OSError, pa.ArrowException, ValueError) as exc:
-            return _Found(FileRange(pid, first, nxt, 0, info.path, info.size), None, _cause(exc))
-        return _Found(FileRange(pid, first, nxt, rows, info.path, info.size), declared)
-
-    if len(named) > 1:  # footers are one small read each: overlap the round trips (S3, HDFS)
-        with ThreadPoolExecutor(max_workers=min(8, len(named))) as pool:
-            found = list(pool.map(read, named))
-    else:
-        found = [read(n) for n in named]
-    return sorted(found, key=lambda f: (f.range.first.key(), f.range.next.key()))
-
-
-def _full_point(kv: Mapping[bytes, bytes], key: bytes, from_name: SyncPoint) -> SyncPoint:
-    try:
-        p = SyncPoint.from_dict(json.loads(kv[key]))
-    except (KeyError, ValueError, TypeError):
-        return from_name
-    return p if p.key() == from_name.key() else from_name
-
-
-def _count_lines(dest: Destination, path: str) -> int:
-    n = 0
-    with dest.fs.open_input_stream(path, compression=None) as f:
-        while chunk := f.read(8 << 20):
-            n += chunk.count(b"\n")
-    return n
-
-
 # -- small files -------------------------------------------------------------------------------
 
 
@@ -509,7 +353,7 @@ def write_json(dest: Destination, relpath: str, obj: object) -> None:
 def read_json(dest: Destination, relpath: str) -> object | None:
     """The JSON in ``<root>/<relpath>``, or None when there is no such file."""
     path = dest.path(*_relparts(relpath))
-    with _translated(dest, f"cannot read {relpath} from"):
+    with translated(dest, f"cannot read {relpath} from"):
         if dest.fs.get_file_info(path).type == pafs.FileType.NotFound:
             return None
         with dest.fs.open_input_stream(path, compression=None) as f:
@@ -537,7 +381,7 @@ def write_deletes(dest: Destination, pid: int, first: SyncPoint, next: SyncPoint
 def _write_whole(dest: Destination, path: str, write: Callable[[pa.NativeFile], object]) -> None:
     directory = path.rsplit("/", 1)[0]
     tmp = f"{directory}/{TMP_PREFIX}{uuid.uuid4().hex}.tmp"
-    with _translated(dest, "cannot write to"):
+    with translated(dest, "cannot write to"):
         _ensure_dir(dest, directory)
         try:
             with dest.fs.open_output_stream(tmp, compression=None) as out:
@@ -559,14 +403,16 @@ def _relparts(relpath: str) -> list[str]:
     return parts
 
 
-def _entries(dest: Destination, directory: str) -> list[pafs.FileInfo]:
+def entries(dest: Destination, directory: str) -> list[pafs.FileInfo]:
+    """What ``directory`` holds (nothing if it does not exist); errors are pyarrow's."""
     infos: list[pafs.FileInfo] = dest.fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
     return infos
 
 
-def _pid_dirs(dest: Destination, directory: str) -> set[int]:
-    with _translated(dest, "cannot list"):
-        infos = _entries(dest, directory)
+def pid_dirs(dest: Destination, directory: str) -> set[int]:
+    """The partitions with a ``pid=<n>`` directory in ``directory``."""
+    with translated(dest, "cannot list"):
+        infos = entries(dest, directory)
     out = set()
     for info in infos:
         name = info.base_name
@@ -584,7 +430,8 @@ def _no_slash(path: str) -> str:
     return path.rstrip("/") or ("/" if path.startswith("/") else "")
 
 
-def _cause(exc: BaseException) -> str:
+def cause_of(exc: BaseException) -> str:
+    """A pyarrow.fs error's message on one line."""
     return (
         "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
         or type(exc).__name__
@@ -603,7 +450,7 @@ def _hint(scheme: str) -> str:
 
 
 @contextmanager
-def _translated(dest: Destination, what: str) -> Iterator[None]:
+def translated(dest: Destination, what: str) -> Iterator[None]:
     """pyarrow.fs failures → DestinationError("<what> <uri>: <cause>")."""
     try:
         yield
@@ -616,4 +463,4 @@ def _translated(dest: Destination, what: str) -> Iterator[None]:
             if full
             else _hint(scheme)
         )
-        raise DestinationError(f"{what} {dest.display}: {_cause(exc)}", hint=hint) from exc
+        raise DestinationError(f"{what} {dest.display}: {cause_of(exc)}", hint=hint) from exc

@@ -28,7 +28,7 @@ from omsync_tui.services.synctool.sink import (
     translated,
 )
 
-log = logging.getLogger("omsync.synctool.sink")
+log = logging.getLogger("omsync.synctool.sink")  # one logger for the destination, both halves
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,8 @@ class ZkWorker:
         """Hook: the session is closed and the worker gone."""
 
     def _run(self) -> None:
-        raise NotImplementedError
+        """The worker thread: the subclass's rounds of register / queue / serve, then ``_leave``."""
+        raise NotImplementedError(f"{type(self).__name__} must define its rounds")
 
     @property
     def zk_state(self) -> str:

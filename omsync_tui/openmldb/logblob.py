@@ -8,7 +8,7 @@ records in its read buffer; anything unusual ends a run and is left to ``LogFile
   protobuf parse: a Python walk over the headers, then CRC checks and header rewrites with numpy;
 * ``SpanFramer`` and ``RecordSpans`` — payload spans in one buffer for ``entryscan``: the headers
   of hundreds of blocks walked at once with numpy, fragmented records joined in place, every CRC
-  checked in one call to a snappy frame decoder (see ``_snappy_frames``). No Python step per record.
+  checked in one CRC call (``crcbatch``). No Python step per record.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass
 
-import cramjam
 import crc32c as _crc32c
 import numpy as np
 import numpy.typing as npt
 
+from omsync_tui.openmldb.crcbatch import Scratch, first_bad_crc
 from omsync_tui.openmldb.entryscan import I64, SPAN_PAD, U8
 from omsync_tui.openmldb.logformat import (
     _BLOCK_MASK,
@@ -414,9 +414,9 @@ class SpanFramer:
     may start with (LAST, or a block-filling MIDDLE), then its FULL records, then what it ends with
     (a trailer, or a FIRST fragment reaching the block end). Blocks whose ends and starts chain up
     as a writer lays them out are taken whole; at the first block that does not, the run ends
-    where ``BulkFramer._scan`` would end it (in Python, for that one spot). CRCs are checked per
-    physical record (one C call each) and compared with numpy; the run ends before the first
-    mismatch. ``read()`` takes over wherever a run ends.
+    where ``BulkFramer._scan`` would end it (in Python, for that one spot). All physical records'
+    CRCs are checked in one CRC call (``crcbatch``); the run ends before the first mismatch.
+    ``read()`` takes over wherever a run ends.
     """
 
     _buf: bytearray
@@ -424,7 +424,7 @@ class SpanFramer:
     _pos: int
     _verify: bool
     _per_block: float = 24.0  # records per block seen so far: sizes the next window
-    _crc_scratch: _Scratch | None = None
+    _crc_scratch: Scratch | None = None
 
     def _scan_spans(self, max_records: int) -> tuple[int, SpanPart | None]:
         """Frame intact records from the buffer as spans; returns why it stopped."""
@@ -443,8 +443,8 @@ class SpanFramer:
             resume = int(ends[kept - 1]) if kept else 0
             if self._verify and kept:
                 if self._crc_scratch is None:
-                    self._crc_scratch = _Scratch()
-                bad = _first_bad_crc(buf, u32, phys, kept, self._crc_scratch)
+                    self._crc_scratch = Scratch()
+                bad = first_bad_crc(buf, u32, phys, kept, self._crc_scratch)
                 if bad < kept:
                     # As _frame: a run cut at a damaged record resumes at that record's header
                     # (past a block trailer before it, if any).
@@ -681,124 +681,6 @@ def _concat(frames: list[_Framed]) -> tuple[I64, I64, I64, tuple[I64, I64, I64, 
         (m[0], m[1], m[2], cat([f.moves[3] + k for f, k in zip(frames, shift, strict=True)])),
         (p[0], p[1], cat([f.phys[2] + k for f, k in zip(frames, shift, strict=True)])),
     )
-
-
-def _first_bad_crc(
-    buf: bytearray, u32: npt.NDArray[np.uint32], phys: tuple[I64, I64, I64], kept: int, scratch: _Scratch
-) -> int:
-    """The first record (< ``kept``) with a physical record whose CRC does not match; else ``kept``.
-
-    All CRCs are checked at once by the snappy frame decoder (``_crcs_match``); only when it
-    finds a mismatch are they computed one by one, to find the first.
-    """
-    heads, ends, rec = phys
-    if len(rec) and rec.max() >= kept:
-        m = rec < kept
-        heads, ends, rec = heads[m], ends[m], rec[m]
-    if not len(heads):
-        return kept
-    if len(heads) > 1 and not (heads[1:] > heads[:-1]).all():
-        order = np.argsort(heads, kind="stable")
-        heads, ends, rec = heads[order], ends[order], rec[order]
-    # Small records: all at once through the snappy frame decoder. Large ones: one C call each,
-    # which is cheaper per byte than the decoder's software CRC once a record passes ~500 bytes.
-    small = ends - heads <= _SNAPPY_MAX
-    large = np.flatnonzero(~small)
-    ok = _crcs_match(buf, heads, ends, small, scratch)
-    if ok and not len(large):
-        return kept
-    check = large if ok else np.arange(len(heads))
-    crc = _crc32c.crc32c
-    h, e = heads[check], ends[check]
-    got = np.array(
-        [crc(buf[x:y]) for x, y in zip((h + (HEADER_SIZE - 1)).tolist(), e.tolist(), strict=True)],
-        dtype=np.uint32,
-    )
-    u32t = np.uint32
-    masked = ((got >> u32t(15)) | (got << u32t(17))) + u32t(_CRC_MASK_DELTA)
-    bad = np.flatnonzero(u32[h] != masked)
-    return int(rec[check[bad]].min()) if len(bad) else kept
-
-
-# The snappy framing format (github.com/google/snappy framing_format.txt) checksums each chunk of
-# uncompressed data with the masked CRC-32C LevelDB uses, over exactly the bytes that follow the
-# checksum. A physical record [crc 4][length 2][type 1][payload] is such a chunk — data =
-# type + payload, checksum = the record's own — once a 4-byte chunk header (type 0x01, length 3)
-# stands right before its CRC and the 2 length bytes are gone. ``_snappy_frames`` lays half the
-# records out that way in a copy of the buffer, moving each CRC 2 bytes right and writing the
-# header over the 2 bytes before the record (the tail of the record before it), and turns every
-# byte in between, the other records included, into "skippable" chunks (type 0x80); the decoder
-# (cramjam, in Rust) then checks those CRCs in one call. Two streams, even and odd records, cover
-# them all; a stream passes exactly when each of its records' CRCs matches.
-_u64 = np.uint64
-_SNAPPY_MAX = 512  # physical records up to this size go through the decoder
-_SNAPPY_STREAM_ID = np.frombuffer(b"\xff\x06\x00\x00sNaPpY", dtype=np.uint8)
-_HEADROOM = len(_SNAPPY_STREAM_ID) + 2
-
-
-class _Scratch:
-    """Buffers reused by every CRC check of one reader: fresh multi-MiB arrays cost page faults."""
-
-    __slots__ = ("out", "stream")
-
-    def __init__(self) -> None:
-        self.stream = np.zeros(0, dtype=np.uint8)
-        self.out = np.zeros(0, dtype=np.uint8)
-
-    def get(self, stream: int, out: int) -> tuple[U8, U8]:
-        if len(self.stream) < stream:
-            self.stream = np.empty(stream + (stream >> 2), dtype=np.uint8)
-        if len(self.out) < out:
-            self.out = np.empty(out + (out >> 2), dtype=np.uint8)
-        return self.stream, self.out
-
-
-def _crcs_match(
-    buf: bytearray, heads: I64, ends: I64, which: npt.NDArray[np.bool_], scratch: _Scratch
-) -> bool:
-    """Whether the physical records ``heads[i]..ends[i]`` (file order) marked in ``which`` carry
-    correct CRCs."""
-    src = np.frombuffer(buf, dtype=np.uint8)
-    try:
-        size = int(ends[-1]) - int(heads[0]) + _HEADROOM
-        stream, out = scratch.get(size + 8, size)
-        for parity in (0, 1):
-            data = np.flatnonzero(which[parity::2]) * 2 + parity
-            if not len(data):
-                continue
-            _snappy_frames(src, heads, ends, data, stream)
-            try:
-                cramjam.snappy.decompress_into(stream[:size].data, out.data)
-            except Exception:  # a mismatch (or anything else): the caller checks one by one
-                return False
-    finally:
-        del src  # the buffer must not stay exported: _fill resizes it
-    return True
-
-
-def _snappy_frames(src: U8, heads: I64, ends: I64, data: I64, stream: U8) -> None:
-    """In ``stream``: a snappy frame stream whose data chunks are the records ``data``.
-
-    ``data`` indexes ``heads``/``ends`` in increasing order, never two neighbours (a data chunk's
-    header takes the 2 bytes before its record); everything else becomes skippable chunks.
-    """
-    lo = int(heads[0]) - _HEADROOM
-    hi = int(ends[-1])
-    stream[max(0, -lo) : hi - lo] = src[max(0, lo) : hi]
-    stream[: len(_SNAPPY_STREAM_ID)] = _SNAPPY_STREAM_ID
-    as_u64 = np.ndarray(shape=(hi - lo + 1,), dtype="<u8", buffer=stream, strides=(1,))
-    as_u32 = np.ndarray(shape=(hi - lo + 5,), dtype="<u4", buffer=stream, strides=(1,))
-    data_h = heads[data] - lo
-    data_e = ends[data] - lo
-    # skippable chunks fill the gaps: from the stream id or a data chunk's end to the next header
-    skip_from = np.concatenate(([_HEADROOM - 2], data_e))
-    skip_to = np.concatenate((data_h - 2, [hi - lo]))
-    gap = skip_to > skip_from  # none before a data chunk that opens the stream, or after one at the end
-    skip_from, skip_to = skip_from[gap], skip_to[gap]
-    crc = as_u32[data_h].astype(np.uint64)
-    length = (data_e - data_h - 2).astype(np.uint64)  # 4 (checksum) + type + payload
-    as_u64[data_h - 2] = _u64(0x01) | (length << _u64(8)) | (crc << _u64(32))
-    as_u32[skip_from] = np.uint32(0x80) | ((skip_to - skip_from - 4).astype(np.uint32) << np.uint32(8))
 
 
 def _copy_out(

@@ -41,9 +41,10 @@ from omsync_tui.openmldb.binlog import (
     parse_entries,
 )
 from omsync_tui.openmldb.entryscan import resolve_irregular, scan_entries
-from omsync_tui.openmldb.logblob import RecordBlob, RecordSpans, split_blob
+from omsync_tui.openmldb.logblob import RecordBlob, split_blob
 from omsync_tui.openmldb.logformat import LogRead, ReadStatus
 from omsync_tui.openmldb.logreader import LogFileReader
+from omsync_tui.openmldb.logspans import RecordSpans
 from omsync_tui.openmldb.proto import tablet_pb2
 
 _Batch = TypeVar("_Batch", BinlogBatch, BinlogColumns)

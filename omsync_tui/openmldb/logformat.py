@@ -8,7 +8,8 @@ length u16 LE, type), FULL/FIRST/MIDDLE/LAST fragments and OpenMLDB's EOF record
   with byte offsets that a reader can be resumed from.
 
 Reading lives next door: ``logassembler.py`` (logical records and the damage policy),
-``logreader.py`` (``LogFileReader``) and ``logblob.py`` (its bulk path, ``RecordBlob``).
+``logreader.py`` (``LogFileReader``), ``logblob.py`` and ``logspans.py`` (its bulk paths,
+``RecordBlob`` and ``RecordSpans``) and ``crcbatch.py`` (their CRC check).
 """
 
 from __future__ import annotations

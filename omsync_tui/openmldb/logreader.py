@@ -3,9 +3,10 @@
 This module owns ``LogFileReader``: it reads a binlog or an uncompressed snapshot (through a hard
 link) from a byte offset, never re-reading what is before, by supplying ``RecordAssembler``'s
 physical layer (``logassembler.py``) in file offsets over a chunked read buffer. Its bulk paths
-(the framing itself is ``logblob.py``): ``read_blob`` frames a few MiB at a time into one buffer the
-protobuf runtime parses in a single call; ``read_spans`` hands out payload spans — views of the
-read buffer, which is therefore replaced rather than resized once shared — for ``entryscan``.
+(the framing itself is ``logblob.py`` and ``logspans.py``): ``read_blob`` frames a few MiB at a
+time into one buffer the protobuf runtime parses in a single call; ``read_spans`` hands out payload
+spans — views of the read buffer, which is therefore replaced rather than resized once shared —
+for ``entryscan``.
 """
 
 from __future__ import annotations
@@ -29,16 +30,7 @@ from omsync_tui.openmldb.logassembler import (
     header_at,
     resync_in_block,
 )
-from omsync_tui.openmldb.logblob import (
-    _NEED_DATA,
-    BulkFramer,
-    RecordBlob,
-    RecordSpans,
-    SpanFramer,
-    SpanPart,
-    empty_spans,
-    wrap_payload,
-)
+from omsync_tui.openmldb.logblob import _NEED_DATA, BulkFramer, RecordBlob, wrap_payload
 from omsync_tui.openmldb.logformat import (
     _LEN_TYPE,
     BLOCK_SIZE,
@@ -47,6 +39,7 @@ from omsync_tui.openmldb.logformat import (
     ReadStatus,
     RecordType,
 )
+from omsync_tui.openmldb.logspans import RecordSpans, SpanFramer, SpanPart, empty_spans
 
 # The bulk path reads this much at a time: large enough that a read() call and the joins it
 # implies are noise next to per-record work, small enough to stay in cache-friendly territory.

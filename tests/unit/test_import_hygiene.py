@@ -33,6 +33,8 @@ LAYERS = [
     ("omsync_tui.openmldb.logformat", True),
     ("omsync_tui.openmldb.logassembler", True),
     ("omsync_tui.openmldb.logblob", True),
+    ("omsync_tui.openmldb.logspans", True),
+    ("omsync_tui.openmldb.crcbatch", True),
     ("omsync_tui.openmldb.logreader", True),
     ("omsync_tui.openmldb.binlog", True),
     ("omsync_tui.openmldb.binlogreader", True),

@@ -12,8 +12,8 @@ record's header) and zeros up to the next record's data has remainder zero, and 
 has remainder zero exactly when every record's CRC is right — one wrong record always shows (the
 operator is invertible); several wrong ones cancel out with probability 2**-32, as for a single
 CRC. The raw CRC of a record is its stored CRC, unmasked, xor the CRC of as many zero bytes as
-its data (a table). Only when the copy fails are the records checked one by one, to find the
-first bad one.
+its data (a table). Only when the copy fails are the records checked one by one, up to the first
+bad one.
 """
 
 from __future__ import annotations
@@ -84,13 +84,16 @@ def first_bad_crc(buf: bytearray, u32: U32, phys: tuple[I64, I64, I64], kept: in
         heads, ends, rec = heads[order], ends[order], rec[order]
     if all_match(buf, u32, heads, ends, scratch):
         return kept
+    # One by one up to the first mismatch (file order is record order): a file with many damaged
+    # records then costs each run only the records before its first bad one.
     crc = _crc32c.crc32c
-    got = np.array(
-        [crc(buf[x:y]) for x, y in zip((heads + (HEADER_SIZE - 1)).tolist(), ends.tolist(), strict=True)],
-        dtype=np.uint32,
-    )
-    bad = np.flatnonzero(unmask(u32[heads]) != got)
-    return int(rec[bad].min()) if len(bad) else kept
+    want = unmask(u32[heads]).tolist()
+    starts = (heads + (HEADER_SIZE - 1)).tolist()
+    with memoryview(buf) as view:
+        for x, y, w, r in zip(starts, ends.tolist(), want, rec.tolist(), strict=True):
+            if crc(view[x:y]) != w:
+                return int(r)
+    return kept
 
 
 def all_match(buf: bytearray, u32: U32, heads: I64, ends: I64, scratch: Scratch) -> bool:

@@ -22,9 +22,9 @@ import crc32c as _crc32c
 import numpy as np
 import numpy.typing as npt
 
+from omsync_tui.openmldb.entryscan import I64
 from omsync_tui.openmldb.logformat import _CRC_MASK_DELTA, BLOCK_SIZE, HEADER_SIZE
 
-I64 = npt.NDArray[np.int64]
 U32 = npt.NDArray[np.uint32]
 
 _ALL_ONES = 0xFFFFFFFF

@@ -129,14 +129,9 @@ def spans_of(payloads: list[bytes]) -> tuple[U8, I64, I64]:
     return padded(b"".join(payloads)), end - lengths, end
 
 
-def gather(data: U8, starts: I64, ends: I64) -> bytes:
-    """``data[starts[i]:ends[i]]`` for every i, concatenated."""
-    out = gather_buffer(data, starts, ends)
-    return out if isinstance(out, bytes) else out.tobytes()
-
-
 def gather_buffer(data: U8, starts: I64, ends: I64) -> bytes | memoryview:
-    """``gather``, as bytes or a view of the array it was made in (no copy to bytes).
+    """``data[starts[i]:ends[i]]`` for every i, concatenated: as bytes or as a view of the array it
+    was made in (no copy to bytes).
 
     Spans in increasing order (the usual case: values of consecutive entries) are cut out with one
     byte mask built by ``np.repeat``, so the cost is per byte, not per span.
@@ -536,7 +531,7 @@ __all__ = [
     "PUT",
     "SPAN_PAD",
     "EntryColumns",
-    "gather",
+    "gather_buffer",
     "padded",
     "resolve_irregular",
     "scan_entries",

@@ -17,6 +17,7 @@ import random
 import threading
 from collections.abc import Callable
 from contextlib import suppress
+from enum import StrEnum
 from typing import Any
 
 from kazoo.client import KazooClient, KazooState
@@ -32,6 +33,17 @@ PAUSE_MIN_S, PAUSE_MAX_S = 0.5, 30.0
 # kazoo's defaults wait up to an hour between reconnection attempts (and between the command
 # retries of Lock.release); a member must be back, and a standby take over, within seconds.
 RETRY = {"max_tries": -1, "delay": 0.1, "backoff": 2, "max_delay": 1.0}
+
+
+def ignore(*_args: object) -> None:
+    """The default of the ``on_*`` callbacks: nothing to do."""
+
+
+class Ended(StrEnum):
+    """Why serving ended (``ZkWorker._hold``), other than stopping."""
+
+    SESSION = "session"  # expired: our node and our place in the lock went with it
+    LOCK = "lock"  # the lock node was deleted: another member may hold the lock now
 
 
 class ZkWorker:
@@ -345,6 +357,23 @@ class ZkWorker:
         self._ok.clear()
         self._log.warning("%s %s: %s vanished; registering again", self.KIND, self.endpoint, self.node_path)
         return True if self._register(gen) else None
+
+    def _hold(self, gen: int, lock: Any) -> Ended | None:
+        """Serve until something ends it: look at the lock and our node again after every event
+        (``_check``); None when we stop."""
+        while True:
+            seen = self._ticks
+            if self._stopping:
+                return None
+            if self._generation != gen:
+                return Ended.SESSION
+            if self._client.state == KazooState.CONNECTED:
+                holding = self._check(gen, lock)
+                if holding is False:
+                    return Ended.LOCK
+                if holding:
+                    self._ok.set()
+            self._wait(seen)
 
     def _delete_own_node(self) -> None:
         try:

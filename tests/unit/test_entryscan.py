@@ -33,7 +33,7 @@ from omsync_tui.openmldb.binlogreader import BinlogReader
 from omsync_tui.openmldb.entryscan import (
     SPAN_PAD,
     EntryColumns,
-    gather,
+    gather_buffer,
     resolve_irregular,
     scan_entries,
     spans_of,
@@ -319,9 +319,9 @@ def test_scan_needs_the_padding() -> None:
 def test_gather_concatenates_spans(chunks: list[bytes], rnd: random.Random) -> None:
     data, starts, ends = spans_of(chunks)
     pick = np.array(sorted(rnd.sample(range(len(chunks)), rnd.randint(0, len(chunks)))), dtype=np.int64)
-    assert gather(data, starts[pick], ends[pick]) == b"".join(chunks[i] for i in pick.tolist())
+    assert bytes(gather_buffer(data, starts[pick], ends[pick])) == b"".join(chunks[i] for i in pick.tolist())
     rev = pick[::-1].copy()
-    assert gather(data, starts[rev], ends[rev]) == b"".join(chunks[i] for i in rev.tolist())
+    assert bytes(gather_buffer(data, starts[rev], ends[rev])) == b"".join(chunks[i] for i in rev.tolist())
 
 
 # -- payload spans ------------------------------------------------------------------------------

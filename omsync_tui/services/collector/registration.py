@@ -38,7 +38,7 @@ from kazoo.exceptions import KazooException
 from omsync_tui.core.collector_config import parse_endpoint
 from omsync_tui.core.errors import UsageError
 from omsync_tui.openmldb.zkpaths import ZkPaths
-from omsync_tui.services.zkworker import ZkWorker
+from omsync_tui.services.zkworker import Ended, ZkWorker, ignore
 
 
 class Role(StrEnum):
@@ -64,14 +64,6 @@ def endpoint_host(endpoint: str) -> str:
         raise UsageError(f"collector endpoint: {exc}", hint="e.g. 10.0.0.1:8888") from None
 
 
-def _no_active() -> None:
-    pass
-
-
-def _no_standby(reason: str) -> None:
-    pass
-
-
 class Registration(ZkWorker):
     """Registers ``endpoint`` under ``root_path`` and keeps it registered while it holds its host's lock."""
 
@@ -87,8 +79,8 @@ class Registration(ZkWorker):
         *,
         session_timeout_s: float = 10.0,
         auth: str | None = None,
-        on_active: Callable[[], None] = _no_active,
-        on_standby: Callable[[str], None] = _no_standby,
+        on_active: Callable[[], None] = ignore,
+        on_standby: Callable[[str], None] = ignore,
         logger: logging.Logger | None = None,
     ) -> None:
         self.host = endpoint_host(endpoint)
@@ -182,22 +174,12 @@ class Registration(ZkWorker):
         self._ok.set()
         self._set_role(Role.ACTIVE)
         self._log.info("collector %s: ACTIVE for host %s", self.endpoint, self.host)
-        while True:
-            seen = self._ticks
-            if self._stopping:
-                return
-            if self._generation != gen:
-                self._demote("ZooKeeper session expired: the registration node and the lock are gone")
-                return
-            if self._client.state == KazooState.CONNECTED:
-                holding = self._check(gen, lock)
-                if holding is False:
-                    self._demote(f"lost the lock of host {self.host} (its znode was deleted)")
-                    self._delete_own_node()  # the new holder must not wait for it
-                    return
-                if holding:
-                    self._ok.set()
-            self._wait(seen)
+        ended = self._hold(gen, lock)
+        if ended is Ended.SESSION:
+            self._demote("ZooKeeper session expired: the registration node and the lock are gone")
+        elif ended is Ended.LOCK:
+            self._demote(f"lost the lock of host {self.host} (its znode was deleted)")
+            self._delete_own_node()  # the new holder must not wait for it
 
     def _leave(self, reason: str) -> None:
         self._demote(reason)

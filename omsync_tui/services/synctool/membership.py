@@ -21,17 +21,9 @@ from kazoo.protocol.states import EventType, WatchedEvent
 from omsync_tui.core.errors import OmsyncError
 from omsync_tui.openmldb.zkpaths import zk_errors
 from omsync_tui.services.synctool.store import SyncPaths, lock_holder, now_ms
-from omsync_tui.services.zkworker import ZkWorker
+from omsync_tui.services.zkworker import Ended, ZkWorker, ignore
 
 SESSION_EXPIRED = "ZooKeeper session expired"
-
-
-def _no_leader() -> None:
-    pass
-
-
-def _no_follower(reason: str) -> None:
-    pass
 
 
 class Membership(ZkWorker):
@@ -43,20 +35,20 @@ class Membership(ZkWorker):
 
     def __init__(
         self,
-        client_factory_or_hosts: str,
+        hosts: str,
         root_path: str,
         endpoint: str,
         *,
         session_timeout_s: float = 10.0,
         auth: str | None = None,
-        on_leader: Callable[[], None] = _no_leader,
-        on_follower: Callable[[str], None] = _no_follower,
+        on_leader: Callable[[], None] = ignore,
+        on_follower: Callable[[str], None] = ignore,
         logger: logging.Logger | None = None,
         version: str = "",
     ) -> None:
         self.paths = SyncPaths.of(root_path)
         super().__init__(
-            client_factory_or_hosts,
+            hosts,
             endpoint,
             node_path=self.paths.synctool(endpoint),
             lock_path=self.paths.leader_lock,
@@ -175,21 +167,11 @@ class Membership(ZkWorker):
         self._ok.set()
         self._set_leading(True)
         self._log.info("synctool %s: LEADER", self.endpoint)
-        while True:
-            seen = self._ticks
-            if self._stopping:
-                return
-            if self._generation != gen:
-                self._set_leading(False, SESSION_EXPIRED)
-                return
-            if self._client.state == KazooState.CONNECTED:
-                holding = self._check(gen, lock)
-                if holding is False:
-                    self._set_leading(False, "lost the leader lock (its znode was deleted)")
-                    return
-                if holding:
-                    self._ok.set()
-            self._wait(seen)
+        ended = self._hold(gen, lock)
+        if ended is Ended.SESSION:
+            self._set_leading(False, SESSION_EXPIRED)
+        elif ended is Ended.LOCK:
+            self._set_leading(False, "lost the leader lock (its znode was deleted)")
 
     def _leave(self, reason: str) -> None:
         self._set_leading(False, reason)

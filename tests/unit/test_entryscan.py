@@ -34,6 +34,7 @@ from omsync_tui.openmldb.entryscan import (
     SPAN_PAD,
     EntryColumns,
     gather_buffer,
+    padded,
     resolve_irregular,
     scan_entries,
     spans_of,
@@ -315,13 +316,27 @@ def test_scan_needs_the_padding() -> None:
         scan_entries(data[: len(data) - SPAN_PAD], starts, ends)
 
 
-@given(st.lists(st.binary(max_size=40), max_size=60), st.randoms())
+@given(st.lists(st.binary(max_size=200), max_size=60), st.randoms())
 def test_gather_concatenates_spans(chunks: list[bytes], rnd: random.Random) -> None:
     data, starts, ends = spans_of(chunks)
     pick = np.array(sorted(rnd.sample(range(len(chunks)), rnd.randint(0, len(chunks)))), dtype=np.int64)
     assert bytes(gather_buffer(data, starts[pick], ends[pick])) == b"".join(chunks[i] for i in pick.tolist())
     rev = pick[::-1].copy()
     assert bytes(gather_buffer(data, starts[rev], ends[rev])) == b"".join(chunks[i] for i in rev.tolist())
+
+
+@given(
+    st.binary(min_size=1, max_size=600),
+    st.lists(st.tuples(st.integers(0, 599), st.integers(0, 200)), max_size=80),
+)
+def test_gather_takes_spans_in_any_order_even_overlapping(buf: bytes, picks: list[tuple[int, int]]) -> None:
+    # Word copies end each span with a word that overlaps the one before it; spans of every length
+    # around the word sizes (0, 1..3, 4..15, 16..63, 64+) must come out exact, wherever they are.
+    data = padded(buf)
+    spans = [(s % len(buf), min(len(buf), s % len(buf) + k)) for s, k in picks]
+    starts = np.array([s for s, _ in spans], dtype=np.int64)
+    ends = np.array([e for _, e in spans], dtype=np.int64)
+    assert bytes(gather_buffer(data, starts, ends)) == b"".join(buf[s:e] for s, e in spans)
 
 
 # -- payload spans ------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ Run by ``make bench`` as ``.venv/bin/python bench/bench_e2e.py [--rows N] [--par
 Lays out P tablet partitions (each: a memory snapshot with half its rows, a binlog with the
 rest), registers the table in a throwaway ZooKeeper, starts ``omsync collector`` and ``omsync
 synctool`` as subprocesses, then ``--trials`` times (default 3) creates the task through ``/api/v1``,
-waits for SUCCEEDED and deletes it. This machine's speed varies from minute to minute by ±15 %, so
-the median trial counts. Prints rows/s and CPU time per trial, each process's peak RSS, and the
-ratio to a straight-line in-process read → decode → Parquet write of the same partitions (what a
-single process with no network could do).
+waits for SUCCEEDED and deletes it. This machine's speed varies from minute to minute, mostly by
+the hypervisor's steal time (CPU given to other guests: 0 % in calm phases, up to ~40 % in busy
+ones), so the median trial counts and each trial shows its steal share. Prints rows/s and CPU time
+per trial, each process's peak RSS, and the ratio to a straight-line in-process read → decode →
+Parquet write of the same partitions (what a single process with no network could do).
 
 Goals (synctool issue): ≥ 1 M rows/s end to end on this 2-core machine; ratio ≥ 0.8; synctool peak
 RSS < 512 MiB whatever the table size.
@@ -36,6 +37,7 @@ from omsync_tui.openmldb.proto import common_pb2, name_server_pb2
 from omsync_tui.sandbox.zkserver import ZkServer
 
 TABLET = "127.0.0.1:10921"
+STEAL_CALM = 0.05  # trials with less steal time than this ran on a machine with its 2 cores
 
 
 def free_port() -> int:
@@ -60,6 +62,18 @@ def cpu_seconds(pid: int) -> float:
 
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_times() -> list[int]:
+    """The machine's CPU times (/proc/stat's first line: user nice system idle iowait irq softirq
+    steal), in clock ticks."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def steal_share(before: list[int], after: list[int]) -> float:
+    """Share of the CPUs' time the hypervisor gave to other guests between two ``cpu_times``."""
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    return delta[7] / max(1, sum(delta))
 
 
 def table_info(partitions: int) -> name_server_pb2.TableInfo:
@@ -142,12 +156,14 @@ class Trial:
     files: int
     size: int
     cpu: dict[str, float]
+    steal: float
 
 
 def trial(dest: Path, s_ep: str, rows: int, procs: list[subprocess.Popen[bytes]]) -> Trial:
     """One FULL sync of the table to ``dest``: create, wait for SUCCEEDED, delete the task."""
     names = ("collector", "synctool")
     cpu0 = {what: cpu_seconds(p.pid) for what, p in zip(names, procs, strict=True)}
+    machine0 = cpu_times()
     t_start = time.perf_counter()
     http("POST", f"http://{s_ep}/api/v1/tasks", {"name": "bench.t", "dest": str(dest), "mode": "full"})
     while True:
@@ -157,11 +173,12 @@ def trial(dest: Path, s_ep: str, rows: int, procs: list[subprocess.Popen[bytes]]
             break
         time.sleep(0.02)
     wall = time.perf_counter() - t_start
+    steal = steal_share(machine0, cpu_times())
     assert task["state"] == "SUCCEEDED" and task["rows"] == rows, task
     cpu = {what: cpu_seconds(p.pid) - cpu0[what] for what, p in zip(names, procs, strict=True)}
     http("DELETE", f"http://{s_ep}/api/v1/tasks/bench.t")
     size = sum(f.stat().st_size for f in dest.rglob("*.parquet"))
-    return Trial(rows / wall, wall, int(str(task["files"])), size, cpu)
+    return Trial(rows / wall, wall, int(str(task["files"])), size, cpu, steal)
 
 
 def run(tmp: Path, rows: int, partitions: int, trials: int) -> None:
@@ -217,10 +234,23 @@ def run(tmp: Path, rows: int, partitions: int, trials: int) -> None:
             print(
                 f"trial {k + 1}   : {r.rate:12,.0f} rows/s  ({rows:,} rows in {r.wall:.2f} s, "
                 f"{r.files} files, {r.size / 1e6:.0f} MB; CPU collector {r.cpu['collector']:.2f} s, "
-                f"synctool {r.cpu['synctool']:.2f} s of {2 * r.wall:.2f} core-seconds)"
+                f"synctool {r.cpu['synctool']:.2f} s of {2 * r.wall:.2f} core-seconds; "
+                f"steal {r.steal:.0%})"
             )
         e2e = statistics.median(r.rate for r in results)
         print(f"end to end: {e2e:12,.0f} rows/s  (median of {trials} trials)")
+        # Steal time: CPU the hypervisor gave to other guests while a trial ran. The machine then
+        # has less than its 2 cores; the figure is shown, not subtracted.
+        calm = [r.rate for r in results if r.steal < STEAL_CALM]
+        print(
+            f"steal     : {statistics.median(r.steal for r in results):.0%} median; "
+            + (
+                f"{statistics.median(calm):,.0f} rows/s median of the {len(calm)} trial(s) under "
+                f"{STEAL_CALM:.0%} steal"
+                if calm
+                else f"no trial under {STEAL_CALM:.0%} steal"
+            )
+        )
         rss = {what: peak_rss_mib(p.pid) for what, p in zip(("collector", "synctool"), procs, strict=True)}
         print(f"peak RSS  : collector {rss['collector']:.0f} MiB, synctool {rss['synctool']:.0f} MiB")
         (tmp / "straight").mkdir()

@@ -25,11 +25,12 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import FormatError, NotFoundError
-from omsync_tui.openmldb.entryscan import EntryColumns, resolve_irregular, scan_entries, spans_of
+from omsync_tui.openmldb.entryscan import EntryColumns, resolve_irregular, scan_entries
 from omsync_tui.openmldb.logblob import RecordBlob
 from omsync_tui.openmldb.logformat import BLOCK_SIZE, ReadStatus
 from omsync_tui.openmldb.logreader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
+from omsync_tui.openmldb.spans import spans_of
 
 LogEntry = tablet_pb2.LogEntry
 

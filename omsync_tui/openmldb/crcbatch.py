@@ -22,8 +22,8 @@ import crc32c as _crc32c
 import numpy as np
 import numpy.typing as npt
 
-from omsync_tui.openmldb.entryscan import I64
 from omsync_tui.openmldb.logformat import _CRC_MASK_DELTA, BLOCK_SIZE, HEADER_SIZE
+from omsync_tui.openmldb.spans import I64
 
 U32 = npt.NDArray[np.uint32]
 

@@ -18,7 +18,6 @@ from types import TracebackType
 import numpy as np
 
 from omsync_tui.core.errors import NotFoundError
-from omsync_tui.openmldb.entryscan import padded
 from omsync_tui.openmldb.logassembler import (
     _TYPE_NAMES,
     _WAIT_PHYS,
@@ -40,6 +39,7 @@ from omsync_tui.openmldb.logformat import (
     RecordType,
 )
 from omsync_tui.openmldb.logspans import RecordSpans, SpanFramer, SpanPart, empty_spans
+from omsync_tui.openmldb.spans import padded
 
 # The bulk path reads this much at a time: large enough that a read() call and the joins it
 # implies are noise next to per-record work, small enough to stay in cache-friendly territory.

@@ -14,7 +14,6 @@ import numpy as np
 import numpy.typing as npt
 
 from omsync_tui.openmldb.crcbatch import Scratch, first_bad_crc
-from omsync_tui.openmldb.entryscan import I64, SPAN_PAD, U8
 from omsync_tui.openmldb.logblob import _ANOMALY, _NEED_DATA
 from omsync_tui.openmldb.logformat import (
     _BLOCK_MASK,
@@ -24,6 +23,7 @@ from omsync_tui.openmldb.logformat import (
     LogRead,
     RecordType,
 )
+from omsync_tui.openmldb.spans import I64, SPAN_PAD, U8
 
 
 @dataclass(frozen=True, slots=True)

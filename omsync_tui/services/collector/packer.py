@@ -41,11 +41,12 @@ from omsync_tui.core.syncpoint import Phase, SyncPoint
 from omsync_tui.openmldb.binlog import BinlogColumns, BinlogGapError, list_binlogs
 from omsync_tui.openmldb.binlogreader import BinlogReader
 from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader, SnapshotRow
-from omsync_tui.openmldb.entryscan import DELETE, EntryColumns, gather_buffer
+from omsync_tui.openmldb.entryscan import DELETE, EntryColumns
 from omsync_tui.openmldb.memsnapshot import iter_sdb_columns
 from omsync_tui.openmldb.metadata import read_manifest
 from omsync_tui.openmldb.proto import tablet_pb2, type_pb2
 from omsync_tui.openmldb.rowcodec import maybe_decompress
+from omsync_tui.openmldb.spans import gather_buffer
 
 MODE_FULL, MODE_INCREMENTAL, MODE_CONTINUOUS = 0, 1, 2
 _BATCH = 32768  # entries scanned at once: a few packs' worth, so numpy's per-call costs are noise

@@ -42,8 +42,9 @@ from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors, list_tables
 from omsync_tui.rpc.service import CallContext, HttpRequest, RouteResult, Routes, Service
 from omsync_tui.services import syncwire
 from omsync_tui.services.synctool import readback
-from omsync_tui.services.synctool.manager import CreateOptions, PartitionView, SyncManager, storage_name
+from omsync_tui.services.synctool.manager import PartitionView, SyncManager
 from omsync_tui.services.synctool.model import TaskRecord
+from omsync_tui.services.synctool.newtask import CreateOptions, storage_name
 from omsync_tui.services.synctool.store import Store
 
 SCHEMA_VERSION = 1

@@ -1,0 +1,72 @@
+"""What a new sync task is made of before ``SyncManager.create`` stores it (DESIGN §1).
+
+``CreateOptions`` is the request as the CLI and the TUI give it. From it come each partition's
+start point (the beginning, a given binlog offset, or what the destination already holds), what
+a task resumed from its destination takes over as its own (rows, bytes, files), and the
+``_omsync/table.json`` that tells a reader of the destination what the files hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from omsync_tui.core.errors import UsageError
+from omsync_tui.core.states import Format, Mode
+from omsync_tui.core.syncpoint import SyncPoint
+from omsync_tui.openmldb.proto import name_server_pb2
+from omsync_tui.openmldb.schema import TableSchema
+from omsync_tui.services.synctool import readback, sink
+from omsync_tui.services.synctool.model import TaskRecord
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOptions:
+    name: str  # db.table
+    dest: str
+    mode: Mode = Mode.FULL
+    start_ts: int = 0
+    format: Format = Format.PARQUET
+    start_offset: int | None = None  # every partition from this binlog offset
+    resume_from_dest: bool = False  # every partition from what the destination already holds
+    deletes: bool = False
+
+
+def storage_name(mode: int) -> str:
+    """``openmldb.common.StorageMode`` as a word (memory / ssd / hdd)."""
+    return {1: "memory", 2: "ssd", 3: "hdd"}.get(mode, str(mode))
+
+
+def start_points(opts: CreateOptions, dest: sink.Destination, pids: list[int]) -> dict[int, SyncPoint]:
+    if opts.start_offset is not None and opts.resume_from_dest:
+        raise UsageError("give either a start offset or resume-from-destination, not both")
+    if opts.start_offset is not None:
+        if opts.start_offset < 1:
+            raise UsageError(f"start offset {opts.start_offset}: binlog offsets start at 1")
+        return {pid: SyncPoint.binlog(opts.start_offset) for pid in pids}
+    starts = {pid: SyncPoint.start() for pid in pids}
+    if opts.resume_from_dest:
+        for pid in pids:
+            files = readback.list_files(dest, pid)
+            if files:
+                starts[pid] = files[-1].next
+    return starts
+
+
+def held(dest: sink.Destination, pid: int) -> tuple[int, int, int]:
+    """What a resumed task takes over (rows, bytes, files): the destination's files are its own."""
+    files = readback.list_files(dest, pid)
+    return sum(f.rows for f in files), sum(f.size for f in files), len(files)
+
+
+def table_json(task: TaskRecord, info: name_server_pb2.TableInfo) -> dict[str, object]:
+    schema = TableSchema.from_proto(info, where=task.name)
+    return {
+        "db": task.db,
+        "table": task.table,
+        "tid": task.tid,
+        "partitions": task.partitions,
+        "mode": task.mode.value,
+        "format": task.format.value,
+        "schema": schema.to_json(),
+        "layout": "pid=<pid>/<first>_<next>.<ext>; points: b<binlog offset> or s<snapshot>-<ordinal>",
+    }

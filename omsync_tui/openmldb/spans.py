@@ -50,14 +50,14 @@ def gather_buffer(data: U8, starts: I64, ends: I64) -> bytes | memoryview:
     longest = int(lengths.max())
     below = longest + 1  # spans shorter than this are still to copy
     for size in _WORDS:
-        if size >= below or size > longest:
+        if size > longest:
             continue
-        if int(lengths.min()) >= size and below > longest:
+        if below > longest and int(lengths.min()) >= size:  # every span in one pass
             _copy_words(data, out, starts, to, lengths, size)
-        else:
-            pick = np.flatnonzero((lengths >= size) & (lengths < below))
-            if len(pick):
-                _copy_words(data, out, starts[pick], to[pick], lengths[pick], size)
+            break
+        pick = np.flatnonzero((lengths >= size) & (lengths < below))
+        if len(pick):
+            _copy_words(data, out, starts[pick], to[pick], lengths[pick], size)
         below = size
     return out.data
 

@@ -185,7 +185,7 @@ def _local_destination(dest: str) -> Check | None:
     if "://" in dest and not dest.lower().startswith("file://"):
         return None
     from omsync_tui.core.errors import OmsyncError
-    from omsync_tui.services.synctool.sink import open_destination, probe_writable
+    from omsync_tui.services.synctool.destination import open_destination, probe_writable
 
     try:
         probe_writable(open_destination(dest))

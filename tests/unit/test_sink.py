@@ -21,19 +21,21 @@ from omsync_tui.core.states import Format
 from omsync_tui.core.syncpoint import Phase, SyncPoint
 from omsync_tui.services.synctool import sink
 from omsync_tui.services.synctool.csvformat import render_csv
-from omsync_tui.services.synctool.readback import audit, list_files, list_pids, remove_temporaries
-from omsync_tui.services.synctool.sink import (
+from omsync_tui.services.synctool.destination import (
     Destination,
     DestinationError,
-    PartitionWriter,
-    file_name,
     open_destination,
-    parse_point_token,
-    point_token,
     probe_writable,
     read_json,
-    write_deletes,
     write_json,
+)
+from omsync_tui.services.synctool.readback import audit, list_files, list_pids, remove_temporaries
+from omsync_tui.services.synctool.sink import (
+    PartitionWriter,
+    file_name,
+    parse_point_token,
+    point_token,
+    write_deletes,
 )
 
 B = SyncPoint.binlog

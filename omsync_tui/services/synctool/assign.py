@@ -31,7 +31,7 @@ from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors, partition_leaders, table_by_tid
 from omsync_tui.rpc.client import BaiduStdClient
 from omsync_tui.services import syncwire
-from omsync_tui.services.synctool import sink
+from omsync_tui.services.synctool import destination
 from omsync_tui.services.synctool.ingest import Partition
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 
@@ -50,7 +50,7 @@ def host_of(endpoint: str) -> str:
 class Table:
     """A task being managed: its record, destination, schema and partitions."""
 
-    def __init__(self, record: TaskRecord, dest: sink.Destination, schema: TableSchema) -> None:
+    def __init__(self, record: TaskRecord, dest: destination.Destination, schema: TableSchema) -> None:
         self.record = record
         self.dest = dest
         self.schema = schema

@@ -12,11 +12,11 @@ import urllib.parse
 
 from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes
-from omsync_tui.services.synctool import readback, sink
+from omsync_tui.services.synctool import destination, readback
 
 
 def describe_destination(uri: str) -> dict[str, object]:
-    dest = sink.open_destination(uri)
+    dest = destination.open_destination(uri)
     parts = []
     for pid in readback.list_pids(dest):
         files = readback.list_files(dest, pid)
@@ -33,7 +33,7 @@ def describe_destination(uri: str) -> dict[str, object]:
                 "next_point": files[-1].next.to_dict(),
             }
         )
-    table = sink.read_json(dest, "_omsync/table.json")
+    table = destination.read_json(dest, "_omsync/table.json")
     return {"uri": uri, "table": table, "partitions": parts, "empty": not parts}
 
 

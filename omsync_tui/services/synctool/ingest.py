@@ -35,7 +35,7 @@ from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.openmldb.rowbatch import arrow_schema, decode_batch
 from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.services import syncwire
-from omsync_tui.services.synctool import sink
+from omsync_tui.services.synctool import destination, sink
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 
 BUSY_CODE = 1  # "not accepted, not an error: send the same pack again after retry_after_ms"
@@ -96,7 +96,7 @@ class Partition:
         self,
         task: TaskRecord,
         record: SubtaskRecord,
-        dest: sink.Destination,
+        dest: destination.Destination,
         schema: Callable[[], TableSchema],
         reload_schema: Callable[[], TableSchema],
         save: SaveRecord,

@@ -37,8 +37,9 @@ from omsync_tui.openmldb.zkpaths import (
     resolve_table,
     table_by_tid,
 )
-from omsync_tui.services.synctool import newtask, readback, sink
+from omsync_tui.services.synctool import destination, newtask, readback
 from omsync_tui.services.synctool.assign import Assigner, Table, host_of
+from omsync_tui.services.synctool.destination import Destination
 from omsync_tui.services.synctool.ingest import Answer, Budget, Partition, refuse
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 from omsync_tui.services.synctool.newtask import CreateOptions, storage_name
@@ -142,7 +143,7 @@ class SyncManager:
                 p.close(commit=self.may_write())
 
     def _adopt(self, task: TaskRecord) -> Table:
-        dest = sink.open_destination(task.dest)
+        dest = destination.open_destination(task.dest)
         try:
             schema = self._schema(task.tid)
         except NotFoundError:
@@ -261,8 +262,8 @@ class SyncManager:
                 hint="start `omsync collector` on each tablet host (same host text as the tablet endpoint)",
             )
         self._assigner.check_answering(sorted({self._assigner.collector_for(ep) for ep in leaders.values()}))
-        dest = sink.open_destination(opts.dest)
-        sink.probe_writable(dest)
+        dest = destination.open_destination(opts.dest)
+        destination.probe_writable(dest)
         starts = newtask.start_points(opts, dest, sorted(leaders))
         now = int(time.time() * 1000)
         task = TaskRecord(
@@ -285,7 +286,7 @@ class SyncManager:
                 rows, size, files = newtask.held(dest, pid)
                 rec = rec.but(rows=rows, bytes=size, files=files)
             subs.append(rec)
-        sink.write_json(dest, "_omsync/table.json", newtask.table_json(task, info))
+        destination.write_json(dest, "_omsync/table.json", newtask.table_json(task, info))
         self.store.create_task(task, subs)
         with self._lock:
             table = Table(task, dest, TableSchema.from_proto(info, where=opts.name))
@@ -376,6 +377,6 @@ class SyncManager:
             t = self._tables.get(tid)
         return task_state(p.record.state for p in t.parts.values()) if t is not None else None
 
-    def destination(self, name: str) -> tuple[TaskRecord, sink.Destination]:
+    def destination(self, name: str) -> tuple[TaskRecord, Destination]:
         t = self._find(name)
         return t.record, t.dest

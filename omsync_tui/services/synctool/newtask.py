@@ -15,7 +15,7 @@ from omsync_tui.core.states import Format, Mode
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.proto import name_server_pb2
 from omsync_tui.openmldb.schema import TableSchema
-from omsync_tui.services.synctool import readback, sink
+from omsync_tui.services.synctool import destination, readback
 from omsync_tui.services.synctool.model import TaskRecord
 
 
@@ -36,7 +36,7 @@ def storage_name(mode: int) -> str:
     return {1: "memory", 2: "ssd", 3: "hdd"}.get(mode, str(mode))
 
 
-def start_points(opts: CreateOptions, dest: sink.Destination, pids: list[int]) -> dict[int, SyncPoint]:
+def start_points(opts: CreateOptions, dest: destination.Destination, pids: list[int]) -> dict[int, SyncPoint]:
     if opts.start_offset is not None and opts.resume_from_dest:
         raise UsageError("give either a start offset or resume-from-destination, not both")
     if opts.start_offset is not None:
@@ -52,7 +52,7 @@ def start_points(opts: CreateOptions, dest: sink.Destination, pids: list[int]) -
     return starts
 
 
-def held(dest: sink.Destination, pid: int) -> tuple[int, int, int]:
+def held(dest: destination.Destination, pid: int) -> tuple[int, int, int]:
     """What a resumed task takes over (rows, bytes, files): the destination's files are its own."""
     files = readback.list_files(dest, pid)
     return sum(f.rows for f in files), sum(f.size for f in files), len(files)

@@ -15,18 +15,17 @@ import pyarrow.parquet as pq
 
 from omsync_tui.core.states import Format
 from omsync_tui.core.syncpoint import SyncPoint
-from omsync_tui.services.synctool.sink import (
+from omsync_tui.services.synctool.destination import (
     OMSYNC_DIR,
     TMP_PREFIX,
     Destination,
     DestinationError,
-    FileRange,
     cause_of,
     entries,
-    parse_file_name,
     pid_dirs,
     translated,
 )
+from omsync_tui.services.synctool.sink import FileRange, parse_file_name
 
 log = logging.getLogger("omsync.synctool.sink")  # one logger for the destination, both halves
 

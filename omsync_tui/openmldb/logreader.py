@@ -38,7 +38,8 @@ from omsync_tui.openmldb.logformat import (
     ReadStatus,
     RecordType,
 )
-from omsync_tui.openmldb.logspans import RecordSpans, SpanFramer, SpanPart, empty_spans
+from omsync_tui.openmldb.logframes import SpanPart
+from omsync_tui.openmldb.logspans import RecordSpans, SpanFramer, empty_spans
 from omsync_tui.openmldb.spans import padded
 
 # The bulk path reads this much at a time: large enough that a read() call and the joins it

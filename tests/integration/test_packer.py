@@ -17,7 +17,8 @@ from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
 from omsync_tui.sandbox.state import SandboxConfig
-from omsync_tui.services.collector.packer import MODE_INCREMENTAL, Pack, PartitionPacker
+from omsync_tui.services.collector.pack import Pack
+from omsync_tui.services.collector.packer import MODE_INCREMENTAL, PartitionPacker
 
 
 def make(tmp_path: Path, zk: Any, zk_hosts: str, **config: Any) -> SandboxCluster:

@@ -39,14 +39,8 @@ from omsync_tui.openmldb.proto import tablet_pb2, type_pb2
 from omsync_tui.openmldb.rowcodec import maybe_decompress
 from omsync_tui.openmldb.spans import SPAN_PAD, gather_buffer, padded, spans_of
 from omsync_tui.services.collector import packer as packer_mod
-from omsync_tui.services.collector.packer import (
-    MODE_INCREMENTAL,
-    Deletion,
-    Pack,
-    PartitionPacker,
-    _deletions,
-    _Filler,
-)
+from omsync_tui.services.collector.pack import Deletion, Filler, Pack, deletions_of
+from omsync_tui.services.collector.packer import MODE_INCREMENTAL, PartitionPacker
 
 U64_MAX = 2**64 - 1
 FIXTURE_OK = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -688,7 +682,7 @@ class _ReferencePacker(PartitionPacker):
         self._ref_entries: Sequence[tablet_pb2.LogEntry] = ()
         self._ref_batch: BinlogBatch | None = None
 
-    def _fill_memory(self, path: Path, start: SyncPoint, fill: _Filler) -> tuple[int, bool]:
+    def _fill_memory(self, path: Path, start: SyncPoint, fill: Filler) -> tuple[int, bool]:
         if getattr(self, "_ref_batches", None) is None:
             self._ref_batches = iter_sdb_batches(path, verify_crc=self.verify_crc, batch=self._REF_BATCH)
             self._ref_entries, self._i = (), 0
@@ -732,7 +726,7 @@ class _ReferencePacker(PartitionPacker):
             )
             self._ref_batch, self._i = None, 0
         reader = self._binlog
-        fill = _Filler(max_bytes)
+        fill = Filler(max_bytes)
         next_offset, where = start.offset, position
         incremental = self.mode == MODE_INCREMENTAL
         deletions: list[Deletion] = []
@@ -783,7 +777,7 @@ class _ReferencePacker(PartitionPacker):
                     if len(deletions) >= packer_mod.MAX_DELETIONS:
                         full = True
                         break
-                    deletions += _deletions(e, fill.count)
+                    deletions += deletions_of(e, fill.count)
                 i += 1
             if i > self._i:
                 next_offset = int(entries[i - 1].log_index) + 1

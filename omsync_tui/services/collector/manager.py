@@ -23,14 +23,10 @@ from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.services import syncwire
+from omsync_tui.services.collector.clients import Send, ThreadClients
+from omsync_tui.services.collector.failures import failure_of
 from omsync_tui.services.collector.scheduler import Scheduler
-from omsync_tui.services.collector.task import (
-    Send,
-    SyncTask,
-    TaskSettings,
-    ThreadClients,
-    failure_of,
-)
+from omsync_tui.services.collector.task import SyncTask, TaskSettings
 from omsync_tui.services.collector.workdir import WorkDir, find_partition, list_workdirs, read_progress
 
 Key = tuple[int, int]

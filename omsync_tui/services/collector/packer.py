@@ -24,13 +24,13 @@ fault in the middle of the rows (a value that is not snappy) drops the cursor, s
 over from ``start`` instead of skipping rows.
 
 The directory read is the collector's work dir of hard links (``binlog/``, ``snapshot/``), or a
-tablet's partition directory itself.
+tablet's partition directory itself. This module walks the files; what a pack holds, and the
+``Filler`` that sizes and gathers its rows, are ``pack``'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,117 +46,12 @@ from omsync_tui.openmldb.memsnapshot import iter_sdb_columns
 from omsync_tui.openmldb.metadata import read_manifest
 from omsync_tui.openmldb.proto import tablet_pb2, type_pb2
 from omsync_tui.openmldb.rowcodec import maybe_decompress
-from omsync_tui.openmldb.spans import gather_buffer
+from omsync_tui.services.collector.pack import Deletion, Filler, Pack, deletions_of
 
 MODE_FULL, MODE_INCREMENTAL, MODE_CONTINUOUS = 0, 1, 2
 _BATCH = 32768  # entries scanned at once: a few packs' worth, so numpy's per-call costs are noise
 _U64_MAX = 0xFFFF_FFFF_FFFF_FFFF
 MAX_DELETIONS = 10000  # per pack: deletes carry no row bytes, so bound them by count
-
-
-@dataclass(frozen=True, slots=True)
-class Deletion:
-    """One dimension of a binlog delete; ``row`` = how many of the pack's rows come before it."""
-
-    log_index: int
-    row: int
-    idx: int
-    key: bytes
-    ts: int | None
-    end_ts: int | None
-    ts_name: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Pack:
-    """One SendData's worth: ``count`` rows concatenated in ``rows``, and where to go on."""
-
-    rows: bytes
-    count: int
-    next: SyncPoint
-    at_end: bool  # the binlog has nothing more right now (FULL mode: the partition is done)
-    position: tuple[int, int] | None = None  # binlog (file_index, byte offset) of ``next``
-    deletions: tuple[Deletion, ...] = ()
-    sizes: bytes = b""  # each row's size, little-endian u32 (SendDataRequest.row_sizes)
-
-
-class _Filler:
-    """Accumulates row values up to ``max_bytes``; the first row always fits.
-
-    ``parts`` are chunks of concatenated rows (one per batch on the fast paths), ``count`` rows;
-    the rows' sizes are kept in order (arrays from ``take``, ints from ``add`` not yet in one).
-    """
-
-    __slots__ = ("_lengths", "_singles", "count", "max_bytes", "parts", "size")
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.parts: list[bytes | memoryview] = []
-        self.size = 0
-        self.count = 0
-        self._lengths: list[npt.NDArray[np.uint32]] = []
-        self._singles: list[int] = []
-
-    def add(self, value: bytes) -> bool:
-        """Take ``value``; False (not taken) when it would overflow a non-empty pack."""
-        if self.count and self.size + len(value) > self.max_bytes:
-            return False
-        self.parts.append(value)
-        self._singles.append(len(value))
-        self.size += len(value)
-        self.count += 1
-        return True
-
-    def _flush_singles(self) -> None:
-        if self._singles:
-            self._lengths.append(np.array(self._singles, dtype=np.uint32))
-            self._singles = []
-
-    def fit(self, sizes: npt.NDArray[np.int64]) -> int:
-        """How many of rows of ``sizes``, in order, ``add`` would take before the first refusal."""
-        if not len(sizes):
-            return 0
-        over = self.size + np.cumsum(sizes) > self.max_bytes
-        if not self.count:
-            over[0] = False
-        return int(np.argmax(over)) if over.any() else len(sizes)
-
-    def take(self, cols: EntryColumns, rows: npt.NDArray[np.int64], snappy: bool) -> int:
-        """Add the values of ``cols`` entries ``rows`` (in order) up to the limit; how many fit.
-
-        Plain values are sized and cut out with numpy; snappy values are decompressed one by one
-        (each one's size is known only then), as far as they fit.
-        """
-        if snappy:
-            for k, i in enumerate(rows.tolist()):
-                if not self.add(maybe_decompress(cols.value(i), True)):
-                    return k
-            return len(rows)
-        starts, ends = cols.value_start[rows], cols.value_end[rows]
-        k = self.fit(ends - starts)
-        if k:
-            starts, ends = starts[:k], ends[:k]
-            self.parts.append(gather_buffer(cols.data, starts, ends))
-            lengths = ends - starts
-            self._flush_singles()
-            self._lengths.append(lengths.astype(np.uint32))
-            self.size += int(lengths.sum())
-            self.count += k
-        return k
-
-    def pack_rows(self) -> bytes:
-        """The rows as one bytes object: the parts copied once (gathered views included)."""
-        if len(self.parts) == 1 and isinstance(self.parts[0], bytes):
-            return self.parts[0]
-        return b"".join(self.parts)
-
-    def row_sizes(self) -> bytes:
-        """Each row's size as little-endian u32s, in order."""
-        self._flush_singles()
-        if not self._lengths:
-            return b""
-        sizes = self._lengths[0] if len(self._lengths) == 1 else np.concatenate(self._lengths)
-        return sizes.astype("<u4", copy=False).tobytes()
 
 
 def _ts_at_least(ts: npt.NDArray[np.uint64], start_ts: int) -> npt.NDArray[np.bool_]:
@@ -271,7 +166,7 @@ class PartitionPacker:
             )
         name = manifest.name
         path = self.dir / "snapshot" / name
-        fill = _Filler(max_bytes)
+        fill = Filler(max_bytes)
         if ".sdb" in name:
             ordinal, done = self._fill_memory(path, start, fill)
             after = SyncPoint(Phase.SNAPSHOT, snapshot=name, ordinal=ordinal)
@@ -292,7 +187,7 @@ class PartitionPacker:
             sizes=fill.row_sizes(),
         )
 
-    def _fill_memory(self, path: Path, start: SyncPoint, fill: _Filler) -> tuple[int, bool]:
+    def _fill_memory(self, path: Path, start: SyncPoint, fill: Filler) -> tuple[int, bool]:
         """Index-0 entries of a ``.sdb`` into ``fill``; (ordinal of the next one, exhausted?).
 
         The ordinal counts index-0 entries (mode 1's ts filter does not change it), so a fresh
@@ -333,7 +228,7 @@ class PartitionPacker:
             ordinal += int(np.count_nonzero(index0))
             self._i = len(cols)
 
-    def _fill_disk(self, path: Path, start: SyncPoint, fill: _Filler) -> tuple[int, bool, SnapshotRow | None]:
+    def _fill_disk(self, path: Path, start: SyncPoint, fill: Filler) -> tuple[int, bool, SnapshotRow | None]:
         """Index-0 rows of a RocksDB checkpoint into ``fill``; (ordinal, exhausted?, next row)."""
         if self._rows is None:
             self._disk = DiskSnapshotReader(path, self.meta)
@@ -370,7 +265,7 @@ class PartitionPacker:
             )
             self._batch, self._i = None, 0
         reader = self._binlog
-        fill = _Filler(max_bytes)
+        fill = Filler(max_bytes)
         next_offset, where = start.offset, position
         deletions: list[Deletion] = []
         while True:
@@ -420,7 +315,7 @@ class PartitionPacker:
                     fill.row_sizes(),
                 )
 
-    def _fill_binlog(self, cols: EntryColumns, i0: int, fill: _Filler, deletions: list[Deletion]) -> int:
+    def _fill_binlog(self, cols: EntryColumns, i0: int, fill: Filler, deletions: list[Deletion]) -> int:
         """Entries ``i0:`` of a batch into ``fill`` (and ``deletions``); returns where it stopped.
 
         Puts carrying an index-0 dimension (mode 1: ``ts >= start_ts``) are rows; deletes are
@@ -447,7 +342,7 @@ class PartitionPacker:
                 stop = d
                 break
             before = fill.count + int(np.searchsorted(rows, d))
-            deletions += _deletions(cols.entry(d), before)
+            deletions += deletions_of(cols.entry(d), before)
         rows = rows[rows < stop]
         fill.take(cols, rows, False)
         return stop
@@ -458,7 +353,7 @@ class PartitionPacker:
         i0: int,
         rows: npt.NDArray[np.int64],
         deletes: npt.NDArray[np.int64],
-        fill: _Filler,
+        fill: Filler,
         deletions: list[Deletion],
     ) -> int:
         """``_fill_binlog`` one entry at a time, for snappy values with deletes to forward."""
@@ -471,14 +366,5 @@ class PartitionPacker:
             elif i in is_delete:
                 if len(deletions) >= MAX_DELETIONS:
                     return i
-                deletions += _deletions(cols.entry(i), fill.count)
+                deletions += deletions_of(cols.entry(i), fill.count)
         return len(cols)
-
-
-def _deletions(entry: tablet_pb2.LogEntry, row: int) -> list[Deletion]:
-    index = int(entry.log_index)
-    ts = int(entry.ts) if entry.HasField("ts") else None
-    end_ts = int(entry.end_ts) if entry.HasField("end_ts") else None
-    ts_name = entry.ts_name if entry.HasField("ts_name") else None
-    dims = entry.dimensions or [tablet_pb2.Dimension(key=entry.pk, idx=0)]
-    return [Deletion(index, row, int(d.idx), d.key.encode(), ts, end_ts, ts_name) for d in dims]

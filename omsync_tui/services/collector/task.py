@@ -16,6 +16,9 @@ a second) and send an empty SendData as a heartbeat every ``long_interval``.
 Faults the task cannot get past — a binlog gap, a damaged record, a snapshot or partition that is
 gone — are terminal: the task reports them to the synctool in ``SendDataRequest.error`` (with the
 missing log_index range for gaps) and stops reading; nothing is skipped silently.
+
+This module owns the loop and its state; the connections it sends over are ``clients``', the
+TaskError a terminal fault becomes is ``failures``', and the packs come from ``packer``.
 """
 
 from __future__ import annotations
@@ -30,12 +33,12 @@ from omsync_tui.core.errors import BadRecordError, NotFoundError, OmsyncError, R
 from omsync_tui.core.syncpoint import Phase, SyncPoint
 from omsync_tui.openmldb.binlog import BinlogGapError, BinlogStartError, first_log_index, list_binlogs
 from omsync_tui.openmldb.proto import data_sync_pb2
-from omsync_tui.rpc.client import BaiduStdClient
 from omsync_tui.services import syncwire
-from omsync_tui.services.collector.packer import MODE_FULL, Pack, PartitionPacker
+from omsync_tui.services.collector.clients import Send
+from omsync_tui.services.collector.failures import TaskFailure, failure_of
+from omsync_tui.services.collector.pack import Pack
+from omsync_tui.services.collector.packer import MODE_FULL, PartitionPacker
 from omsync_tui.services.collector.workdir import WorkDir
-
-SYNCTOOL = "openmldb.datasync.SyncTool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,82 +54,6 @@ class TaskSettings:
     poll_interval_s: float = 0.2
     """How often an idle task looks for new binlog entries."""
     verify_crc: bool = True
-
-
-class TaskFailure(OmsyncError):
-    """A terminal fault of one task; ``error`` is what the synctool is told."""
-
-    def __init__(self, error: data_sync_pb2.TaskError) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-def failure_of(exc: OmsyncError, point: SyncPoint) -> data_sync_pb2.TaskError:
-    """The TaskError for a reader fault met at ``point``."""
-    if isinstance(exc, BinlogGapError):
-        err = data_sync_pb2.TaskError(code="binlog_gap", message=str(exc))
-        missing = exc.gap.missing_log_indexes
-        if missing is not None:
-            err.missing_from, err.missing_to = missing
-        elif point.phase is Phase.BINLOG:
-            err.missing_from = point.offset
-        return err
-    if isinstance(exc, BinlogStartError):
-        return data_sync_pb2.TaskError(
-            code="binlog_gap",
-            message=exc.message,
-            missing_from=exc.requested or point.offset,
-            missing_to=max(0, exc.oldest - 1),
-        )
-    if isinstance(exc, BadRecordError):
-        return data_sync_pb2.TaskError(code="bad_record", message=exc.message)
-    if isinstance(exc, NotFoundError):
-        code = "snapshot_gone" if point.phase is Phase.SNAPSHOT else "partition_gone"
-        return data_sync_pb2.TaskError(code=code, message=exc.message)
-    return data_sync_pb2.TaskError(code="io", message=exc.message)
-
-
-class ThreadClients:
-    """One persistent baidu_std connection per (worker thread, synctool endpoint)."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self._all: list[BaiduStdClient] = []
-        self._lock = threading.Lock()
-
-    def get(self, endpoint: str, timeout: float) -> BaiduStdClient:
-        clients: dict[str, BaiduStdClient] | None = getattr(self._local, "clients", None)
-        if clients is None:
-            clients = self._local.clients = {}
-        client = clients.get(endpoint)
-        if client is None:
-            # OpenMLDB's C++ collector sends no authentication_data to the SyncTool
-            client = clients[endpoint] = BaiduStdClient(endpoint, timeout=timeout, auth=None)
-            with self._lock:
-                self._all.append(client)
-        return client
-
-    def send(
-        self, endpoint: str, request: data_sync_pb2.SendDataRequest, attachment: bytes, timeout: float
-    ) -> data_sync_pb2.SendDataResponse:
-        response, _ = self.get(endpoint, timeout).call(
-            SYNCTOOL,
-            "SendData",
-            request,
-            data_sync_pb2.SendDataResponse,
-            attachment=attachment,
-            timeout=timeout,
-        )
-        return response
-
-    def close(self) -> None:
-        with self._lock:
-            for client in self._all:
-                client.close()
-            self._all.clear()
-
-
-Send = Callable[[str, data_sync_pb2.SendDataRequest, bytes, float], data_sync_pb2.SendDataResponse]
 
 
 @dataclass

@@ -20,7 +20,8 @@ from omsync_tui.core.states import Mode, State
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.services.synctool.membership import Membership
 from omsync_tui.services.synctool.model import Event, SubtaskRecord, TaskRecord
-from omsync_tui.services.synctool.store import StaleRecord, Store, SyncPaths
+from omsync_tui.services.synctool.store import StaleRecord, Store
+from omsync_tui.services.synctool.syncpaths import SyncPaths
 
 ROOT = "/openmldb"
 PATHS = SyncPaths.of(ROOT)

@@ -5,7 +5,7 @@ listener only records and wakes; one worker thread makes every ZooKeeper write a
 callbacks, strictly alternating ``on_leader`` / ``on_follower`` (the first is ``on_leader``).
 SUSPENDED keeps ``is_leader`` but clears ``may_write`` at once; LOST (session expired) calls
 ``on_follower("ZooKeeper session expired")``, then the worker registers again with the new session
-and queues for the lock again. The nodes are those of ``store.SyncPaths``.
+and queues for the lock again. The nodes are those of ``syncpaths.SyncPaths``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from kazoo.protocol.states import EventType, WatchedEvent
 
 from omsync_tui.core.errors import OmsyncError
 from omsync_tui.openmldb.zkpaths import zk_errors
-from omsync_tui.services.synctool.store import SyncPaths, lock_holder, now_ms
+from omsync_tui.services.synctool.syncpaths import SyncPaths, lock_holder, now_ms
 from omsync_tui.services.zkworker import Ended, ZkWorker, ignore
 
 SESSION_EXPIRED = "ZooKeeper session expired"

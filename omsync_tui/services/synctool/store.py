@@ -1,12 +1,7 @@
-"""The synctool's state in ZooKeeper (``Store``).
+"""The synctool's task and subtask records in ZooKeeper (``Store``).
 
-Layout under ``<root>/sync_tool/omsync/`` (``SyncPaths``)::
-
-    tasks/<tid>            persistent, TaskRecord JSON
-    tasks/<tid>/<pid>      persistent, SubtaskRecord JSON
-    events/e-<seq>         persistent sequential, Event JSON; the newest ``max_events`` are kept
-    synctools/<endpoint>   ephemeral, {"endpoint", "version", "started_ms"}: every running synctool
-    leader_lock            a kazoo Lock whose contenders are named by endpoint; the holder leads
+The znodes are laid out by ``syncpaths.SyncPaths``; ``Store`` also keeps the event journal under
+``events/`` (``journal.EventJournal``, its base).
 
 Every update of a record is a compare-and-set on the znode version (``put_subtask``,
 ``update_subtask``): two synctools that both believe they lead for a moment (the old leader has not
@@ -22,10 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Iterable
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -41,14 +34,13 @@ from kazoo.exceptions import (
 
 from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, UsageError
 from omsync_tui.core.states import TaskState
-from omsync_tui.openmldb.zkpaths import ZkPaths, zk_errors
+from omsync_tui.openmldb.zkpaths import zk_errors
+from omsync_tui.services.synctool.journal import EVENT_PREFIX, EventJournal
 from omsync_tui.services.synctool.model import Event, SubtaskRecord, TaskRecord
+from omsync_tui.services.synctool.syncpaths import SyncPaths, lock_holder, now_ms
 
 T = TypeVar("T")
 log = logging.getLogger("omsync.synctool.store")
-
-_LOCK_NODE = re.compile(r"__lock__(\d{10})$")  # kazoo Lock's contender nodes
-_EVENT_PREFIX = "e-"
 
 
 class StaleRecord(ClusterError):
@@ -61,78 +53,11 @@ class Versioned(Generic[T]):
     version: int  # the znode's data version, for the next compare-and-set
 
 
-def synctool_root(root_path: str = "/openmldb") -> str:
-    """``<root>/sync_tool/omsync``: every znode omsync adds to a cluster lives below it."""
-    root = ZkPaths(root_path).root
-    return f"{'' if root == '/' else root}/sync_tool/omsync"
-
-
-@dataclass(frozen=True, slots=True)
-class SyncPaths:
-    """The synctool's znode paths under one cluster root."""
-
-    base: str
-
-    @classmethod
-    def of(cls, root_path: str) -> SyncPaths:
-        return cls(synctool_root(root_path))
-
-    @property
-    def tasks(self) -> str:
-        return f"{self.base}/tasks"
-
-    def task(self, tid: int) -> str:
-        return f"{self.tasks}/{int(tid)}"
-
-    def subtask(self, tid: int, pid: int) -> str:
-        return f"{self.task(tid)}/{int(pid)}"
-
-    @property
-    def events(self) -> str:
-        return f"{self.base}/events"
-
-    @property
-    def synctools(self) -> str:
-        return f"{self.base}/synctools"
-
-    def synctool(self, endpoint: str) -> str:
-        if not endpoint or "/" in endpoint:
-            raise UsageError(
-                f"synctool endpoint {endpoint!r} is not a valid znode name", hint="e.g. 10.0.0.1:8848"
-            )
-        return f"{self.synctools}/{endpoint}"
-
-    @property
-    def leader_lock(self) -> str:
-        return f"{self.base}/leader_lock"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _int_children(names: Iterable[str]) -> list[int]:
     return sorted(int(n) for n in names if n.isdigit())
 
 
-def lock_holder(client: Any, lock_path: str) -> str | None:
-    """The first contender of a kazoo Lock (the holder, or the next one to hold it); None if none."""
-    with zk_errors(lock_path):
-        try:
-            children = client.get_children(lock_path)
-        except NoNodeError:
-            return None
-        queued = sorted((m.group(1), c) for c in children if (m := _LOCK_NODE.search(c)))
-        for _seq, child in queued:
-            try:
-                data, _stat = client.get(f"{lock_path}/{child}")
-            except NoNodeError:
-                continue  # released meanwhile: the next one holds it
-            return bytes(data or b"").decode("utf-8", "replace")
-    return None
-
-
-class Store:
+class Store(EventJournal):
     """Task/subtask/event records on one kazoo client (the caller owns the client's lifecycle)."""
 
     def __init__(
@@ -322,7 +247,7 @@ class Store:
         self._ensure_events()
         txn = self.client.transaction()
         txn.set_data(path, sub.to_json(), version=version)
-        txn.create(f"{self.paths.events}/{_EVENT_PREFIX}", event.to_json(), sequence=True)
+        txn.create(f"{self.paths.events}/{EVENT_PREFIX}", event.to_json(), sequence=True)
         with zk_errors(path):
             results = txn.commit()
         first, second = results[0], results[1]
@@ -353,86 +278,6 @@ class Store:
             out.append((path, (bytes(data or b""), int(stat.version))))
         return out
 
-    # -- events -----------------------------------------------------------------------------------
-
-    def add_event(self, event: Event) -> None:
-        self._ensure_events()
-        with zk_errors(self.paths.events):
-            try:
-                created = self.client.create(
-                    f"{self.paths.events}/{_EVENT_PREFIX}", event.to_json(), sequence=True
-                )
-            except NoNodeError:  # deleted by hand since
-                self.client.ensure_path(self.paths.events)
-                created = self.client.create(
-                    f"{self.paths.events}/{_EVENT_PREFIX}", event.to_json(), sequence=True
-                )
-        self._trim(created)
-
-    def _journal(self, event: Event) -> None:
-        """add_event after the change it records is stored: a failure is logged, not raised."""
-        try:
-            self.add_event(event)
-        except OmsyncError as exc:
-            log.warning("could not journal %s → %s of tid %s: %s", event.old, event.new, event.tid, exc)
-
-    def _ensure_events(self) -> None:
-        if not self._events_ready:
-            with zk_errors(self.paths.events):
-                self.client.ensure_path(self.paths.events)
-            self._events_ready = True
-
-    def _trim(self, created: str) -> None:
-        """Delete the oldest events beyond ``max_events`` (best effort).
-
-        Sequence numbers grow by one per event created, so while the span from the oldest kept
-        event to the newest is within ``max_events`` nothing needs listing.
-        """
-        newest = int(created.rsplit(_EVENT_PREFIX, 1)[1])
-        if self._oldest_event is not None and newest - self._oldest_event < self.max_events:
-            return
-        try:
-            with zk_errors(self.paths.events):
-                names = sorted(
-                    n for n in self.client.get_children(self.paths.events) if n.startswith(_EVENT_PREFIX)
-                )
-                excess, kept = names[: -self.max_events], names[-self.max_events :]
-                pending = [self.client.delete_async(f"{self.paths.events}/{n}") for n in excess]
-                for result in pending:
-                    with suppress(NoNodeError):  # another synctool trimmed it
-                        result.get()
-            self._oldest_event = int(kept[0][len(_EVENT_PREFIX) :]) if kept else None
-        except (OmsyncError, ValueError) as exc:
-            log.debug("could not trim the event journal: %s", exc)
-
-    def events(self, *, tid: int | None = None, limit: int = 200) -> list[Event]:
-        """The newest ``limit`` events (of task ``tid`` if given), newest last."""
-        if limit <= 0:
-            return []
-        with zk_errors(self.paths.events):
-            try:
-                names = self.client.get_children(self.paths.events)
-            except NoNodeError:
-                return []
-        names = sorted((n for n in names if n.startswith(_EVENT_PREFIX)), reverse=True)
-        found: list[Event] = []
-        chunk = limit if tid is None else max(limit, 200)
-        for start in range(0, len(names), chunk):
-            paths = [f"{self.paths.events}/{n}" for n in names[start : start + chunk]]
-            for path, got in self._get_many(paths):
-                if got is None:
-                    continue
-                try:
-                    event = Event.from_json(got[0], path)
-                except OmsyncError as exc:
-                    log.debug("skipping %s", exc)
-                    continue
-                if tid is None or event.tid == tid:
-                    found.append(event)
-                    if len(found) == limit:
-                        return found[::-1]
-        return found[::-1]
-
     # -- discovery --------------------------------------------------------------------------------
 
     def synctools(self) -> dict[str, dict[str, object]]:
@@ -461,9 +306,3 @@ class Store:
         except OmsyncError as exc:
             log.debug("could not read the leader: %s", exc)
             return None
-
-
-# -- membership -----------------------------------------------------------------------------------
-
-# kazoo's defaults wait up to an hour between reconnection attempts; a standby must take over,
-# and a leader come back, within seconds (the same settings as the collector's registration).

@@ -5,15 +5,14 @@ It owns the receiving side of a sync for one process: which subtasks it expects 
 stored start point per ``(tid, pid)``), the rows and deletes it accepted, the TaskErrors it was
 told about, and faults to inject into its answers. ``assign`` plays the SyncTool's part of
 handing a subtask to a collector (``DataCollector.AddSyncTask`` with ``des_endpoint`` = this
-receiver).
+receiver). The records it keeps live in ``receiver_records``; the rules a SendData must pass
+live in ``receiver_checks``.
 
-SendData is checked in the original's order (reference §1.6): unknown or deleted task, task no
-longer INIT/RUNNING, token, start point (protobuf equality there; ``SyncPoint`` equality here),
-then omsync's extensions: a ``TaskError`` ends the subtask, ``count`` must match the rows split
-from the attachment (§4.7) and ``DeleteOp.row`` must stay within them, in order. Every refusal
-is ``code -1`` with ``delete_task`` set, as in the original, where any exception does that.
-Faults injected with ``fail_next``/``busy_next``/``stall_next`` apply to the next SendData calls
-in the order they were queued, whatever task those calls are for.
+SendData is checked in the original's order (reference §1.6, see ``receiver_checks``), then a
+``TaskError`` ends the subtask before the pack itself is validated. Every refusal is ``code -1``
+with ``delete_task`` set, as in the original, where any exception does that. Faults injected
+with ``fail_next``/``busy_next``/``stall_next`` apply to the next SendData calls in the order
+they were queued, whatever task those calls are for.
 
 Handlers run in the server's worker threads; one lock guards all state and its condition
 variable is notified on every change, so ``wait`` wakes up as soon as a condition may hold.
@@ -27,16 +26,16 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from types import TracebackType
 
-from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, UsageError
+from omsync_tui.core.errors import ClusterError, NotFoundError, UsageError
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.proto import data_sync_pb2 as ds
-from omsync_tui.openmldb.rowcodec import split_rows
 from omsync_tui.rpc.client import BaiduStdClient
 from omsync_tui.rpc.server import RpcServer
 from omsync_tui.rpc.service import CallContext, Routes, Service, text_route
+from omsync_tui.sandbox.receiver_checks import Refused, check, validate
+from omsync_tui.sandbox.receiver_records import Answer, Fault, Subtask, TaskError, copy_subtask
 from omsync_tui.services import syncwire
 
 SYNC_TOOL = "openmldb.datasync.SyncTool"
@@ -51,105 +50,6 @@ _START = SyncPoint.start()
 _ANSWER_LOG = 10_000  # enough for any test; bounded so a long benchmark does not grow without end
 
 log = logging.getLogger("omsync.receiver")
-
-
-@dataclass(frozen=True, slots=True)
-class DeleteOp:
-    """One forwarded binlog delete (``SendDataRequest.deletes``); ``row`` = attachment rows before it."""
-
-    log_index: int
-    row: int
-    idx: int
-    key: bytes
-    ts: int
-    end_ts: int
-    ts_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class TaskError:
-    """A terminal failure a collector reported (``SendDataRequest.error``)."""
-
-    code: str
-    message: str
-    missing_from: int
-    missing_to: int
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """One SendData answer, as logged by ``Receiver.answers()``."""
-
-    tid: int
-    pid: int
-    code: int
-    msg: str
-    delete_task: bool
-    retry_after_ms: int
-    accepted: bool
-
-
-@dataclass(slots=True)
-class Subtask:
-    """What the receiver knows about one ``(tid, pid)``; ``Receiver.subtask`` hands out copies."""
-
-    tid: int
-    pid: int
-    token: str
-    point: SyncPoint
-    """The stored point: the start point the next SendData must carry."""
-    rows: list[bytes] = field(default_factory=list)
-    """Accepted rows in order (empty with ``keep_rows=False``)."""
-    row_count: int = 0
-    byte_count: int = 0
-    deletes: list[DeleteOp] = field(default_factory=list)
-    finished: bool = False
-    error: TaskError | None = None
-    """The TaskError that ended the subtask, if one did."""
-    sends: int = 0
-    """Accepted SendData calls, heartbeats included (a TaskError report is not one)."""
-    heartbeats: int = 0
-    """Accepted calls with no rows and no deletes."""
-    rejected: int = 0
-    """Calls for this subtask that were not accepted (refused or answered by an injected fault)."""
-    forgotten: bool = False
-    last_collector: str = ""
-    binlog_latest: int = 0
-    last_send: float = 0.0
-    """``time.monotonic()`` of the last accepted call (or TaskError report); 0 before any."""
-
-    @property
-    def status(self) -> str:
-        """The original SyncTool's status word (reference §1.7), plus DELETED for ``forget``."""
-        if self.forgotten:
-            return "DELETED"
-        if self.error is not None:
-            return "FAILED"
-        if self.finished:
-            return "SUCCESS"
-        return "RUNNING" if self.sends else "INIT"
-
-    def summary(self) -> str:
-        error = f"{self.error.code}: {self.error.message}" if self.error is not None else "-"
-        return (
-            f"{self.tid}-{self.pid} {self.token[:8]} {self.point} rows={self.row_count} "
-            f"bytes={self.byte_count} finished={self.finished} error={error}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class _Fault:
-    kind: str  # "fail" | "busy" | "stall"
-    code: int = -1
-    msg: str = ""
-    delete_task: bool = False
-    retry_after_ms: int = 0
-    seconds: float = 0.0
-    process_first: bool = False
-
-
-class _Refused(Exception):
-    """A SendData the receiver does not accept: answered code -1 with delete_task."""
 
 
 class Receiver:
@@ -178,7 +78,7 @@ class Receiver:
         self._cond = threading.Condition(threading.Lock())
         self._version = 0  # bumped on every change; wait() sleeps until it moves
         self._tasks: dict[tuple[int, int], Subtask] = {}
-        self._faults: deque[_Fault] = deque()
+        self._faults: deque[Fault] = deque()
         self._answers: deque[Answer] = deque(maxlen=_ANSWER_LOG)
         self._held = 0
         self._calls = 0
@@ -286,12 +186,12 @@ class Receiver:
     def subtask(self, tid: int, pid: int) -> Subtask:
         """A copy of what is known about ``(tid, pid)``; NotFoundError if it was never expected."""
         with self._cond:
-            return _copy(self._get(tid, pid))
+            return copy_subtask(self._get(tid, pid))
 
     def subtasks(self) -> list[Subtask]:
         """Copies of every subtask, ordered by ``(tid, pid)``."""
         with self._cond:
-            return [_copy(self._tasks[key]) for key in sorted(self._tasks)]
+            return [copy_subtask(self._tasks[key]) for key in sorted(self._tasks)]
 
     def answers(self) -> list[Answer]:
         """Recent SendData answers, oldest first (the last 10,000)."""
@@ -343,11 +243,11 @@ class Receiver:
         self, n: int = 1, *, code: int = -1, msg: str = "injected", delete_task: bool = False
     ) -> None:
         """Answer the next ``n`` SendData calls with ``code``/``msg`` without accepting them."""
-        self._queue(n, _Fault("fail", code=code, msg=msg, delete_task=delete_task))
+        self._queue(n, Fault("fail", code=code, msg=msg, delete_task=delete_task))
 
     def busy_next(self, n: int = 1, retry_after_ms: int = 200) -> None:
         """Answer the next ``n`` calls "busy" (``BUSY_CODE``, ``retry_after_ms``); nothing advances."""
-        self._queue(n, _Fault("busy", code=BUSY_CODE, msg="busy", retry_after_ms=retry_after_ms))
+        self._queue(n, Fault("busy", code=BUSY_CODE, msg="busy", retry_after_ms=retry_after_ms))
 
     def stall_next(self, n: int = 1, seconds: float = 1.0, *, process_first: bool = False) -> None:
         """Hold the next ``n`` calls for ``seconds`` (only their worker threads wait).
@@ -356,9 +256,9 @@ class Receiver:
         ``process_first=True`` processes it first and delays only the answer: the pack is
         accepted but a client that timed out does not know it (a lost answer).
         """
-        self._queue(n, _Fault("stall", seconds=seconds, process_first=process_first))
+        self._queue(n, Fault("stall", seconds=seconds, process_first=process_first))
 
-    def _queue(self, n: int, fault: _Fault) -> None:
+    def _queue(self, n: int, fault: Fault) -> None:
         if n < 0:
             raise UsageError(f"cannot inject {n} faults")
         with self._cond:
@@ -403,7 +303,7 @@ class Receiver:
         with self._cond:
             task = self._tasks.get(key)
             try:
-                task = self._check(key, task, request)
+                task = check(key, task, request)
                 if request.HasField("error"):
                     err = request.error
                     task.error = TaskError(err.code, err.message, err.missing_from, err.missing_to)
@@ -411,8 +311,8 @@ class Receiver:
                     log.info("sync task %d-%d reported %s: %s", *key, err.code, err.message)
                     # Accepted as a report, but the subtask is over: the collector should drop it.
                     return self._answer(key, 0, "", True, accepted=True)
-                rows, deletes, next_point = _validate(key, request, attachment, self.keep_rows)
-            except _Refused as exc:
+                rows, deletes, next_point = validate(key, request, attachment, self.keep_rows)
+            except Refused as exc:
                 if task is not None:
                     task.rejected += 1
                 log.info("SendData from %s refused: %s", ctx.peer, exc)
@@ -428,26 +328,6 @@ class Receiver:
                 task.heartbeats += 1
             self._seen(task, request)
             return self._answer(key, 0, "", False, accepted=True)
-
-    def _check(self, key: tuple[int, int], task: Subtask | None, request: ds.SendDataRequest) -> Subtask:
-        """The original's preCheck (§1.6 step 2), with the messages a person needs."""
-        name = f"{key[0]}-{key[1]}"
-        if task is None or task.forgotten:
-            raise _Refused(f"can't find sync task {name}")
-        if task.finished or task.error is not None:
-            raise _Refused(f"sync task {name} is {task.status}, not INIT or RUNNING")
-        if request.token != task.token:
-            raise _Refused(f"token not match for sync task {name}: got {request.token!r}")
-        got: SyncPoint | None = None
-        if request.HasField("start_point"):
-            try:
-                got = syncwire.from_proto(request.start_point)
-            except UsageError:
-                got = None  # a malformed point matches nothing
-        if got != task.point:
-            shown = syncwire.describe(request.start_point) if request.HasField("start_point") else "(none)"
-            raise _Refused(f"start point {shown} of sync task {name} does not match the stored {task.point}")
-        return task
 
     def _seen(self, task: Subtask, request: ds.SendDataRequest) -> None:
         task.last_collector = request.collector
@@ -491,38 +371,3 @@ class Receiver:
 
     def _status_locked(self) -> str:
         return "\n".join(self._tasks[key].summary() for key in sorted(self._tasks))
-
-
-def _validate(
-    key: tuple[int, int], request: ds.SendDataRequest, attachment: bytes, keep_rows: bool
-) -> tuple[list[bytes], list[DeleteOp], SyncPoint]:
-    """Rows, deletes and next point of a pack, or ``_Refused`` saying what is wrong with it."""
-    name = f"{key[0]}-{key[1]}"
-    if not request.HasField("next_point"):
-        raise _Refused(f"SendData for {name} has no next_point")
-    try:
-        next_point = syncwire.from_proto(request.next_point)
-        offsets, lengths = split_rows(attachment)
-    except OmsyncError as exc:
-        raise _Refused(f"SendData for {name}: {exc}") from None
-    if len(offsets) != request.count:
-        raise _Refused(
-            f"SendData for {name} says count {request.count} but its attachment holds {len(offsets)} rows"
-        )
-    deletes: list[DeleteOp] = []
-    for op in request.deletes:
-        before = deletes[-1].row if deletes else 0
-        if not before <= op.row <= request.count:
-            raise _Refused(
-                f"SendData for {name}: delete at log_index {op.log_index} follows row {op.row}, "
-                f"outside {before}..{request.count} (rows must be in order and within count)"
-            )
-        deletes.append(DeleteOp(op.log_index, op.row, op.idx, op.key, op.ts, op.end_ts, op.ts_name))
-    rows: list[bytes] = []
-    if keep_rows:
-        rows = [attachment[o : o + n] for o, n in zip(offsets.tolist(), lengths.tolist(), strict=True)]
-    return rows, deletes, next_point
-
-
-def _copy(task: Subtask) -> Subtask:
-    return replace(task, rows=list(task.rows), deletes=list(task.deletes))

@@ -31,15 +31,8 @@ from omsync_tui.rpc import framing
 from omsync_tui.rpc.client import BaiduStdClient, HttpJsonClient
 from omsync_tui.rpc.server import RpcServer
 from omsync_tui.rpc.service import CallContext, Service
-from omsync_tui.sandbox.receiver import (
-    BUSY_CODE,
-    DATA_COLLECTOR,
-    SYNC_TOOL,
-    Answer,
-    DeleteOp,
-    Receiver,
-    TaskError,
-)
+from omsync_tui.sandbox.receiver import BUSY_CODE, DATA_COLLECTOR, SYNC_TOOL, Receiver
+from omsync_tui.sandbox.receiver_records import Answer, DeleteOp, TaskError
 from omsync_tui.services.syncwire import to_proto
 
 TOKEN = "3f1c9a52-0000-4000-8000-000000000001"

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kazoo.exceptions import NoNodeError
 
 from omsync_tui.core.errors import OmsyncError
 from omsync_tui.openmldb.zkpaths import zk_errors
 from omsync_tui.services.synctool.model import Event
-from omsync_tui.services.synctool.syncpaths import SyncPaths
+from omsync_tui.services.synctool.syncpaths import SyncPaths, get_many
 
 # The store's logger: moving the journal out of store.py must not change where its messages go.
 log = logging.getLogger("omsync.synctool.store")
@@ -33,10 +33,6 @@ class EventJournal:
     max_events: int
     _events_ready: bool
     _oldest_event: int | None  # sequence number of the oldest event kept, if known
-
-    if TYPE_CHECKING:  # Store's parallel read, shared with its task and discovery reads
-
-        def _get_many(self, paths: list[str]) -> list[tuple[str, tuple[bytes, int] | None]]: ...
 
     def add_event(self, event: Event) -> None:
         self._ensure_events()
@@ -102,7 +98,7 @@ class EventJournal:
         chunk = limit if tid is None else max(limit, 200)
         for start in range(0, len(names), chunk):
             paths = [f"{self.paths.events}/{n}" for n in names[start : start + chunk]]
-            for path, got in self._get_many(paths):
+            for path, got in get_many(self.client, paths):
                 if got is None:
                     continue
                 try:

@@ -37,7 +37,7 @@ from omsync_tui.core.states import TaskState
 from omsync_tui.openmldb.zkpaths import zk_errors
 from omsync_tui.services.synctool.journal import EVENT_PREFIX, EventJournal
 from omsync_tui.services.synctool.model import Event, SubtaskRecord, TaskRecord
-from omsync_tui.services.synctool.syncpaths import SyncPaths, lock_holder, now_ms
+from omsync_tui.services.synctool.syncpaths import SyncPaths, get_many, lock_holder, now_ms
 
 T = TypeVar("T")
 log = logging.getLogger("omsync.synctool.store")
@@ -156,7 +156,7 @@ class Store(EventJournal):
             except NoNodeError:
                 return []
         found: list[TaskRecord] = []
-        for path, got in self._get_many([self.paths.task(t) for t in _int_children(names)]):
+        for path, got in get_many(self.client, [self.paths.task(t) for t in _int_children(names)]):
             if got is None:
                 continue
             try:
@@ -184,7 +184,7 @@ class Store(EventJournal):
                 return []
         return [
             Versioned(SubtaskRecord.from_json(got[0], p), got[1])
-            for p, got in self._get_many([f"{path}/{pid}" for pid in _int_children(names)])
+            for p, got in get_many(self.client, [f"{path}/{pid}" for pid in _int_children(names)])
             if got is not None
         ]
 
@@ -264,20 +264,6 @@ class Store(EventJournal):
             raise ClusterError(f"could not update {path}: {type(first).__name__}, {type(second).__name__}")
         self._trim(second)
 
-    def _get_many(self, paths: list[str]) -> list[tuple[str, tuple[bytes, int] | None]]:
-        """(path, (data, version)) for each path, read in parallel; None for a node gone meanwhile."""
-        pending = [(p, self.client.get_async(p)) for p in paths]
-        out: list[tuple[str, tuple[bytes, int] | None]] = []
-        for path, result in pending:
-            with zk_errors(path):
-                try:
-                    data, stat = result.get()
-                except NoNodeError:
-                    out.append((path, None))
-                    continue
-            out.append((path, (bytes(data or b""), int(stat.version))))
-        return out
-
     # -- discovery --------------------------------------------------------------------------------
 
     def synctools(self) -> dict[str, dict[str, object]]:
@@ -288,7 +274,7 @@ class Store(EventJournal):
             except NoNodeError:
                 return {}
         found: dict[str, dict[str, object]] = {}
-        for path, got in self._get_many([f"{self.paths.synctools}/{n}" for n in sorted(names)]):
+        for path, got in get_many(self.client, [f"{self.paths.synctools}/{n}" for n in sorted(names)]):
             if got is None:
                 continue
             endpoint = path.rsplit("/", 1)[1]

@@ -1,4 +1,5 @@
-"""Where the synctool keeps its state in ZooKeeper (``SyncPaths``), and who holds its leader lock.
+"""Where the synctool keeps its state in ZooKeeper (``SyncPaths``), who holds its leader lock, and
+how many of its znodes are read at once (``get_many``).
 
 Layout under ``<root>/sync_tool/omsync/``::
 
@@ -8,8 +9,9 @@ Layout under ``<root>/sync_tool/omsync/``::
     synctools/<endpoint>   ephemeral, {"endpoint", "version", "started_ms"}: every running synctool
     leader_lock            a kazoo Lock whose contenders are named by endpoint; the holder leads
 
-Its own module because two sides share it: the records (``store.Store``) and the registration and
-election (``membership.Membership``); neither has to import the other for the paths.
+Its own module because several sides share it: the records (``store.Store`` and its
+``journal.EventJournal``) and the registration and election (``membership.Membership``); none has
+to import another for the paths.
 """
 
 from __future__ import annotations
@@ -75,6 +77,21 @@ class SyncPaths:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def get_many(client: Any, paths: list[str]) -> list[tuple[str, tuple[bytes, int] | None]]:
+    """(path, (data, version)) for each path, read in parallel; None for a node gone meanwhile."""
+    pending = [(p, client.get_async(p)) for p in paths]
+    out: list[tuple[str, tuple[bytes, int] | None]] = []
+    for path, result in pending:
+        with zk_errors(path):
+            try:
+                data, stat = result.get()
+            except NoNodeError:
+                out.append((path, None))
+                continue
+        out.append((path, (bytes(data or b""), int(stat.version))))
+    return out
 
 
 def lock_holder(client: Any, lock_path: str) -> str | None:

@@ -29,6 +29,7 @@ class SynctoolProcess(DaemonProcess):
         session_timeout_ms: int = 4000,
         extra_synctool: str = "",
         extra_sink: str = "",
+        extra: str = "",
         env: dict[str, str] | None = None,
     ) -> None:
         self._setup(base, host, port, env)
@@ -39,6 +40,7 @@ class SynctoolProcess(DaemonProcess):
             f"[sink]\nroll_seconds = 1\n{extra_sink}\n"
             f'[zookeeper]\nhosts = "{zk_hosts}"\nsession_timeout_ms = {session_timeout_ms}\n'
             f'[log]\ndir = "{self.dir / "log"}"\nlevel = "debug"\n'
+            f"{extra}\n"  # more sections, e.g. [hdfs]
         )
 
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -174,24 +174,30 @@ def _synctool_checks(
             try:
                 info = client.destination(dest)
                 held = f", holds {len(info.partitions)} partitions" if not info.empty else ", empty"
-                checks.append(Check("destination (synctool)", "ok", f"{dest}{held}"))
+                where = f" → {info.resolved} ({info.note})" if info.note else ""
+                checks.append(Check("destination (synctool)", "ok", f"{dest}{where}{held}"))
             except OmsyncError as exc:
                 checks.append(Check("destination (synctool)", "FAIL", exc.message, exc.hint))
     return checks, endpoint
 
 
 def _local_destination(dest: str) -> Check | None:
-    """Write probe when the destination is on this machine's disk; None for remote URIs."""
-    if "://" in dest and not dest.lower().startswith("file://"):
+    """Write probe from this host for the local disk and HDFS (a bare path goes to ``fs.defaultFS``
+    when ``HADOOP_CONF_DIR`` names one); None for S3, whose credentials the synctool holds."""
+    scheme = dest.split("://", 1)[0].lower() if "://" in dest else ""
+    if scheme not in ("", "file", "hdfs", "viewfs"):
         return None
     from omsync_tui.core.errors import OmsyncError
-    from omsync_tui.services.synctool.destination import open_destination, probe_writable
+    from omsync_tui.services.synctool.destination import open_destination, probe_writable, resolve_destination
 
+    name = "destination (write from this host)"
     try:
-        probe_writable(open_destination(dest))
+        resolved = resolve_destination(dest)
+        probe_writable(open_destination(resolved.uri))
     except OmsyncError as exc:
-        return Check("destination (local write)", "FAIL", exc.message, exc.hint)
-    return Check("destination (local write)", "ok", f"wrote and removed a probe under {dest}")
+        return Check(name, "FAIL", exc.message, exc.hint)
+    where = f"{resolved.uri} ({resolved.note})" if resolved.note else dest
+    return Check(name, "ok", f"wrote and removed a probe under {where}")
 
 
 def _existing(path: Path) -> Path:

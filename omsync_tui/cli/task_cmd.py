@@ -162,6 +162,8 @@ def create(
     def go() -> None:
         with _client(synctool, zk, zk_root, token) as c:
             held = c.destination(dest)
+            if held.note:
+                _say(f"destination {held.resolved} ({held.note})")
             if not held.empty and not resume_from_dest and from_offset is None:
                 ranges = "; ".join(
                     f"pid {h.pid}: {h.rows:,} rows in {h.files} files, {h.first} .. {h.next}"

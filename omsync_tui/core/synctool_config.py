@@ -157,10 +157,6 @@ class SinkSection:
     """IANA time zone of timestamps and dates written to CSV (e.g. ``Asia/Shanghai``). The
     original used the JVM's default zone, so its files depended on the host's settings."""
 
-    hadoop_conf_dir: Path | None = field(default=None, metadata={"property": "hadoop.conf.dir"})
-    """Hadoop client config dir for ``hdfs://`` destinations. Default: ``HADOOP_CONF_DIR`` from
-    the environment. Replaces ``hadoop.conf.dir``."""
-
     def __post_init__(self) -> None:
         for key in ("roll_rows", "roll_bytes", "roll_seconds", "memory_per_subtask", "memory_total"):
             _positive(key, getattr(self, key))
@@ -173,6 +169,62 @@ class SinkSection:
                     f"{self.csv_timezone!r} is not a known time zone (write an IANA name such as "
                     "UTC or Asia/Shanghai)",
                 ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class HdfsSection:
+    """``[hdfs]``: the HDFS client of ``hdfs://`` and ``viewfs://`` destinations (hdfs-native, a
+    Rust client: no JVM, no libhdfs). Every call is bounded by these keys, so a NameNode that is
+    down is an error within seconds, never a hung subtask; the synctool retries a failed write
+    itself (``synctool.max_retries``, ``synctool.retry_backoff_s``)."""
+
+    hadoop_conf_dir: Path | None = field(default=None, metadata={"property": "hadoop.conf.dir"})
+    """Hadoop client config dir (``core-site.xml``, ``hdfs-site.xml``): ``fs.defaultFS``, HA
+    nameservices, viewfs mount tables, client keys. A destination given as a bare absolute path
+    goes to ``fs.defaultFS`` when this sets one (as the original did). Default:
+    ``HADOOP_CONF_DIR`` from the environment. Replaces ``hadoop.conf.dir``."""
+
+    attempts: int = 3
+    """Tries of each NameNode call before it fails (``dfs.client.failover.max.attempts``;
+    hdfs-native's own default, 15, makes a dead NameNode take ~3 minutes to report)."""
+
+    retry_sleep_ms: int = 100
+    """First pause between those tries, doubling (``dfs.client.failover.sleep.base.millis``)."""
+
+    retry_sleep_max_ms: int = 2000
+    """Longest pause between tries (``dfs.client.failover.sleep.max.millis``)."""
+
+    socket_timeout_ms: int = 20000
+    """A NameNode or DataNode connection that stays silent this long fails the call
+    (``dfs.client.socket-timeout``)."""
+
+    kerberos_principal: str | None = None
+    """Kerberos principal for a secured cluster (``hadoop.security.authentication = kerberos``
+    in core-site.xml). Needs ``kerberos_keytab`` or a ticket cache from ``kinit``."""
+
+    kerberos_keytab: Path | None = None
+    """Keytab of ``kerberos_principal``."""
+
+    kerberos_ticket_cache: Path | None = None
+    """Ticket cache to use instead of the default (``KRB5CCNAME``)."""
+
+    def __post_init__(self) -> None:
+        for key in ("attempts", "retry_sleep_ms", "retry_sleep_max_ms", "socket_timeout_ms"):
+            _positive(key, getattr(self, key))
+        if self.retry_sleep_max_ms < self.retry_sleep_ms:
+            raise ConfigValueError(
+                "retry_sleep_max_ms",
+                f"{self.retry_sleep_max_ms} is less than retry_sleep_ms = {self.retry_sleep_ms}",
+            )
+
+    def client_config(self) -> dict[str, str]:
+        """The Hadoop client keys these settings stand for (they win over the conf dir's)."""
+        return {
+            "dfs.client.failover.max.attempts": str(self.attempts),
+            "dfs.client.failover.sleep.base.millis": str(self.retry_sleep_ms),
+            "dfs.client.failover.sleep.max.millis": str(self.retry_sleep_max_ms),
+            "dfs.client.socket-timeout": str(self.socket_timeout_ms),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +268,7 @@ class SynctoolConfig(ConfigRoot):
     sink: SinkSection
     zookeeper: ZooKeeperSection
     log: LogSection
+    hdfs: HdfsSection
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     origins: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)

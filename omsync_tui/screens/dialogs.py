@@ -116,6 +116,7 @@ class CreateDialog(ModalScreen[CreateRequest | None]):
         self.list_tables = tables
         self.initial_name = name
         self.pending: CreateRequest | None = None
+        self.shown_where = ""  # a bare path's resolution, said once before the task is created
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -205,17 +206,21 @@ class CreateDialog(ModalScreen[CreateRequest | None]):
         if message.held is None:
             self._say(f"cannot check {message.request.dest}: {message.error}", warn=True)
             return
-        if message.held.empty:
+        held = message.held
+        if held.note and self.shown_where != held.resolved:
+            self.shown_where = held.resolved
+            self._say(f"{message.request.dest} → {held.resolved}\n({held.note}); create again to confirm")
+            return
+        if held.empty:
             self.dismiss(message.request)
             return
-        held = message.held
         ranges = "\n".join(
             f"  pid {h.pid}: {h.rows:,} rows in {h.files} files, {h.first} .. {h.next}"
             for h in held.partitions
         )
         of = f" of {held.table}" if held.table else ""
         self._say(
-            f"{held.uri} already holds data{of}:\n{ranges}\n"
+            f"{held.resolved or held.uri} already holds data{of}:\n{ranges}\n"
             "Creating the task from the start writes these ranges a second time.",
             warn=True,
         )

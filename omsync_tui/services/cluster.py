@@ -152,6 +152,8 @@ class DestinationInfo:
     uri: str
     table: str | None  # db.table of the task that wrote it (``_omsync/table.json``)
     partitions: tuple[HeldRange, ...]
+    resolved: str = ""  # where the synctool will write: a bare path may go to fs.defaultFS
+    note: str = ""  # why, for a bare path ("a bare path: fs.defaultFS hdfs://… from …/core-site.xml")
 
     @property
     def empty(self) -> bool:
@@ -321,6 +323,8 @@ class SyncClient:
                 HeldRange(int(p["pid"]), int(p["files"]), int(p["rows"]), str(p["first"]), str(p["next"]))
                 for p in d.get("partitions", ())
             ),
+            resolved=str(d.get("resolved") or d["uri"]),
+            note=str(d.get("note") or ""),
         )
 
     def tables(self) -> list[TableInfoView]:

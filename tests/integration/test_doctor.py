@@ -77,7 +77,7 @@ def test_doctor_all_ok_then_a_collector_missing(
         f"collector {collectors[1].endpoint} answers",
         "synctool",
         "destination (synctool)",
-        "destination (local write)",
+        "destination (write from this host)",
         f"same filesystem {root}",
         "endpoints routable",
     ):

@@ -124,19 +124,6 @@ def test_unsupported_scheme(uri: str) -> None:
     assert e.value.hint is not None and "s3://" in e.value.hint and "hdfs://" in e.value.hint
 
 
-def test_hdfs_without_hadoop_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("ARROW_LIBHDFS_DIR", "HADOOP_HOME", "JAVA_HOME"):
-        monkeypatch.delenv(var, raising=False)
-    with pytest.raises(DestinationError) as e:
-        open_destination("hdfs://namenode:8020/warehouse/t")
-    err = e.value
-    assert "hdfs://namenode:8020/warehouse/t" in err.message and "libhdfs" in err.message
-    assert "\n" not in err.message and "Traceback" not in err.message
-    assert err.hint is not None
-    for what in ("JAVA_HOME", "HADOOP_HOME", "ARROW_LIBHDFS_DIR", "hadoop classpath --glob"):
-        assert what in err.hint
-
-
 def test_probe_on_an_unwritable_path(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     d = open_destination(str(tmp_path / "file" / "dest"))

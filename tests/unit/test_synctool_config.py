@@ -18,6 +18,7 @@ from omsync_tui.core.errors import UsageError
 from omsync_tui.core.javaprops import read_properties
 from omsync_tui.core.synctool_config import (
     COLLECTOR_HEARTBEAT_S,
+    HdfsSection,
     SinkSection,
     SynctoolConfig,
     SynctoolSection,
@@ -33,6 +34,7 @@ SECTIONS: dict[str, type] = {
     "sink": SinkSection,
     "zookeeper": ZooKeeperSection,
     "log": LogSection,
+    "hdfs": HdfsSection,
 }
 MIB = 1024 * 1024
 
@@ -132,7 +134,7 @@ def test_dataclass_defaults_when_nothing_is_set(tmp_path: Path) -> None:
     assert (s.max_retries, s.retry_backoff_s, s.workers) == (5, 2.0, 16)
     assert (sink.roll_rows, sink.roll_bytes, sink.roll_seconds) == (5_000_000, 256 * MIB, 300.0)
     assert (sink.memory_per_subtask, sink.memory_total) == (64 * MIB, 512 * MIB)
-    assert sink.csv_timezone == "UTC" and sink.hadoop_conf_dir is None
+    assert sink.csv_timezone == "UTC" and cfg.hdfs.hadoop_conf_dir is None
     assert (zk.root_path, zk.session_timeout_ms, zk.auth) == ("/openmldb", 10000, None)
     assert cfg.log.level == "info"
     assert cfg.origin("sink.roll_rows") == "default"
@@ -205,7 +207,7 @@ def test_release_properties_file_migrates_with_an_endpoint_from_elsewhere() -> N
         f"{SHIPPED_PROPERTIES}:8 server.host, {SHIPPED_PROPERTIES}:9 server.port"
     )
     assert (cfg.zookeeper.hosts, cfg.zookeeper.root_path) == ("0.0.0.0:2181", "/openmldb")
-    assert cfg.sink.hadoop_conf_dir == Path("/etc/hadoop/conf")
+    assert cfg.hdfs.hadoop_conf_dir == Path("/etc/hadoop/conf")
     assert cfg.synctool.datadir == paths.data_dir() / "synctool"  # /tmp/sync_task_progress not carried
     [warning] = cfg.warnings
     assert warning.startswith(f"{SHIPPED_PROPERTIES}:8: server.host = '0.0.0.0' only says where to listen")
@@ -336,7 +338,7 @@ def test_every_mapped_property(tmp_path: Path) -> None:
     )
     assert (cfg.synctool.check_period_s, cfg.synctool.request_timeout_s) == (3.0, 11.0)
     # relative paths: from the release dir (the parent of conf/), as for OpenMLDB flags files
-    assert cfg.sink.hadoop_conf_dir == tmp_path / "hadoop"
+    assert cfg.hdfs.hadoop_conf_dir == tmp_path / "hadoop"
     assert warnings_of(cfg) == []
 
 

@@ -11,7 +11,6 @@ close the port; a second signal exits at once.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Any
@@ -90,9 +89,8 @@ class SynctoolDaemon:
             memory_per_subtask=s.memory_per_subtask,
             memory_total=s.memory_total,
             csv_timezone=s.csv_timezone,
+            hdfs=config.hdfs,
         )
-        if s.hadoop_conf_dir is not None:
-            os.environ.setdefault("HADOOP_CONF_DIR", str(s.hadoop_conf_dir))
         self.manager: SyncManager | Any = None
         self.store: Store | Any = None
         self.server: RpcServer | None = None
@@ -145,7 +143,7 @@ class SynctoolDaemon:
             zk_state=lambda: self.membership.zk_state,
             auth_token=self.config.synctool.auth_token,
         )
-        routes = add_destination_route(api_routes(ctx, Routes()))
+        routes = add_destination_route(api_routes(ctx, Routes()), self.config.hdfs)
         routes.add("/status", self._status).add("/healthz", self._healthz).add("/readyz", self._readyz)
         metrics = CollectorRegistry()
         metrics.register(_Metrics(self))

@@ -11,12 +11,14 @@ import json
 import urllib.parse
 
 from omsync_tui.core.errors import OmsyncError, UsageError
+from omsync_tui.core.synctool_config import HdfsSection
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes
 from omsync_tui.services.synctool import destination, readback
 
 
-def describe_destination(uri: str) -> dict[str, object]:
-    dest = destination.open_destination(uri)
+def describe_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> dict[str, object]:
+    resolved = destination.resolve_destination(uri, hdfs_settings)
+    dest = destination.open_destination(resolved.uri, hdfs_settings)
     parts = []
     for pid in readback.list_pids(dest):
         files = readback.list_files(dest, pid)
@@ -34,16 +36,23 @@ def describe_destination(uri: str) -> dict[str, object]:
             }
         )
     table = destination.read_json(dest, "_omsync/table.json")
-    return {"uri": uri, "table": table, "partitions": parts, "empty": not parts}
+    return {
+        "uri": uri,
+        "resolved": resolved.uri,
+        "note": resolved.note,
+        "table": table,
+        "partitions": parts,
+        "empty": not parts,
+    }
 
 
-def add_destination_route(routes: Routes) -> Routes:
+def add_destination_route(routes: Routes, hdfs_settings: HdfsSection | None = None) -> Routes:
     def handle(r: HttpRequest) -> RouteResult:
         q = urllib.parse.parse_qs(r.query)
         try:
             if "uri" not in q:
                 raise UsageError("give the destination as ?uri=...")
-            body: dict[str, object] = describe_destination(q["uri"][0])
+            body: dict[str, object] = describe_destination(q["uri"][0], hdfs_settings)
             status = 200
         except OmsyncError as exc:
             status = 400 if isinstance(exc, UsageError) else 500

@@ -1,12 +1,13 @@
 """A synctool destination: a pyarrow filesystem and a root path, opened from a URI (DESIGN §3).
 
-``open_destination`` takes a local path or ``file://``, ``s3://bucket/prefix?...`` or
-``hdfs://namenode:port/path``; ``probe_writable`` proves a destination takes files before a task
-is created. pyarrow.fs errors (OSError, ArrowException) become ``DestinationError`` here
-(``translated``), naming the URI with any credentials in it masked, with a hint for the scheme.
-The small files omsync keeps under ``_omsync/`` (``write_json``/``read_json``) and whole files
-written at once (``write_whole``) go through a temporary and a rename, like the data files of
-``sink``.
+``open_destination`` takes a local path or ``file://``, ``s3://bucket/prefix?...``,
+``hdfs://namenode:port/path`` or ``viewfs://`` (HDFS through ``hdfs.py``); a bare absolute path
+goes to ``fs.defaultFS`` when a Hadoop config names one (``resolve_destination``).
+``probe_writable`` proves a destination takes files before a task is created. pyarrow.fs errors
+(OSError, ArrowException) become ``DestinationError`` here (``translated``), naming the URI with
+any credentials in it masked, with a hint for the scheme. The small files omsync keeps under
+``_omsync/`` (``write_json``/``read_json``) and whole files written at once (``write_whole``) go
+through a temporary and a rename, like the data files of ``sink``.
 """
 
 from __future__ import annotations
@@ -24,16 +25,14 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from omsync_tui.core.errors import OmsyncError, UsageError
+from omsync_tui.core.synctool_config import HdfsSection
+from omsync_tui.services.synctool import hdfs
 
 TMP_PREFIX = "_tmp-"
 OMSYNC_DIR = "_omsync"
 _SUPPORTED = (
-    "file:///abs/dir (or a plain path), s3://bucket/prefix?endpoint_override=...&region=..., "
-    "hdfs://namenode:port/path"
-)
-_HDFS_HINT = (
-    "hdfs:// needs a Hadoop client on this host: JAVA_HOME (a JDK), HADOOP_HOME or ARROW_LIBHDFS_DIR "
-    "(the directory holding libhdfs.so), and CLASSPATH set from `hadoop classpath --glob`"
+    "file:///abs/dir (or a plain absolute path), s3://bucket/prefix?endpoint_override=...&region=..., "
+    "hdfs://namenode:port/path, hdfs://nameservice/path, viewfs://cluster/path"
 )
 
 
@@ -46,26 +45,67 @@ class Destination:
     uri: str
     fs: pafs.FileSystem
     root: str  # base path inside ``fs``, no trailing slash
+    scheme: str = "file"  # file, s3, hdfs or viewfs
 
     @property
     def display(self) -> str:
         """The URI with credentials masked (``s3://KEY:SECRET@bucket`` → ``s3://***@bucket``)."""
-        return re.sub(r"://[^/@]*@", "://***@", self.uri)
+        return _masked(self.uri)
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root if self.root != "/" else "", *parts])
 
 
-def open_destination(uri: str) -> Destination:
-    """A destination from a URI or path; UsageError for what is malformed, DestinationError else."""
+def _masked(uri: str) -> str:
+    return re.sub(r"://[^/@]*@", "://***@", uri)
+
+
+def _scheme(text: str) -> str:
+    return text.split("://", 1)[0].lower() if "://" in text else ""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A destination as the synctool will write it: ``uri``, and ``note`` saying where a bare
+    path went (``fs.defaultFS`` from which file, or the local disk)."""
+
+    uri: str
+    note: str = ""
+
+
+def resolve_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> Resolved:
+    """Where ``uri`` points: a bare absolute path goes to ``fs.defaultFS`` when the Hadoop config
+    names an HDFS one (as OpenMLDB's SyncTool did), else to the local disk."""
     text = uri.strip()
-    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
-    if not text or (scheme and scheme not in ("file", "s3", "hdfs")):
-        shown = Destination(text, pafs.LocalFileSystem(), "").display
+    if _scheme(text) or not text.startswith("/"):
+        return Resolved(text)
+    found = hdfs.default_fs(hdfs_settings or HdfsSection())
+    if found is None:
+        return Resolved(text, "a bare path: local disk (no fs.defaultFS of HDFS in a Hadoop config)")
+    fs, where = found
+    return Resolved(f"{fs}{_no_slash(text)}", f"a bare path: fs.defaultFS {fs} from {where}")
+
+
+def open_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> Destination:
+    """A destination from a URI or path; UsageError for what is malformed, DestinationError else.
+
+    ``hdfs_settings`` bound HDFS calls and name the Hadoop config (default: ``HdfsSection()``)."""
+    settings = hdfs_settings or HdfsSection()
+    text = resolve_destination(uri, settings).uri
+    scheme = _scheme(text)
+    shown = _masked(text)
+    if not text or (scheme and scheme not in ("file", "s3", *hdfs.SCHEMES)):
         raise UsageError(f"unsupported destination {shown!r}", hint=f"use one of: {_SUPPORTED}")
     if not scheme:
         return Destination(text, pafs.LocalFileSystem(), _no_slash(os.path.abspath(text)))
-    shown = Destination(text, pafs.LocalFileSystem(), "").display
+    if scheme in hdfs.SCHEMES:
+        base, path = hdfs.split_url(text)
+        if base.endswith("://"):
+            raise UsageError(f"destination {shown} names no NameNode", hint="use hdfs://namenode:port/path")
+        try:
+            return Destination(text, hdfs.hdfs_filesystem(base, settings), path, scheme)
+        except OSError as exc:
+            raise DestinationError(f"cannot open {shown}: {exc}", hint=hdfs.hint(exc, base)) from None
     try:
         fs, path = pafs.FileSystem.from_uri(text)
     except ValueError as exc:  # ArrowInvalid: a query parameter pyarrow does not know, a bad URI
@@ -75,17 +115,11 @@ def open_destination(uri: str) -> Destination:
             "credentials as s3://KEY:SECRET@bucket or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
         ) from None
     except (OSError, pa.ArrowException) as exc:
-        cause = cause_of(exc)
-        if scheme == "hdfs" and ("libhdfs" in cause or "libjvm" in cause or "JAVA_HOME" in cause):
-            first = str(exc).strip().splitlines()[0]  # the dlopen details add nothing to the hint
-            raise DestinationError(
-                f"cannot open {shown}: {first} (no Hadoop client on this host)", hint=_HDFS_HINT
-            ) from None
-        raise DestinationError(f"cannot open {shown}: {cause}", hint=_hint(scheme)) from None
+        raise DestinationError(f"cannot open {shown}: {cause_of(exc)}", hint=_hint(scheme)) from None
     root = _no_slash(path)
     if scheme == "s3" and not root:
         raise UsageError(f"destination {shown} names no bucket", hint="use s3://bucket/prefix")
-    return Destination(text, fs, root)
+    return Destination(text, fs, root, "s3" if scheme == "s3" else "file")
 
 
 def probe_writable(dest: Destination) -> None:
@@ -167,7 +201,7 @@ def pid_dirs(dest: Destination, directory: str) -> set[int]:
 
 
 def ensure_dir(dest: Destination, directory: str) -> None:
-    if dest.fs.type_name != "s3":  # S3 has no directories; markers would only add objects
+    if dest.scheme != "s3":  # S3 has no directories; markers would only add objects
         dest.fs.create_dir(directory, recursive=True)
 
 
@@ -189,8 +223,6 @@ def _hint(scheme: str) -> str:
             "check the bucket, the endpoint (?endpoint_override=host:port&scheme=http), the region and the "
             "credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
         )
-    if scheme == "hdfs":
-        return "check that the namenode is reachable and this user may write the path"
     return "check that the directory exists or can be created and that this user may write there"
 
 
@@ -200,12 +232,14 @@ def translated(dest: Destination, what: str) -> Iterator[None]:
     try:
         yield
     except (OSError, pa.ArrowException) as exc:
-        scheme = {"local": "file"}.get(dest.fs.type_name, dest.fs.type_name)
         full = getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc)
-        hint = (
-            "the destination's filesystem is full: free space there; the subtask retries by itself "
-            "within its retry budget, and a FAILED one continues with `omsync task retry <db.table>`"
-            if full
-            else _hint(scheme)
-        )
+        if dest.scheme in hdfs.SCHEMES:
+            hint = hdfs.hint(exc, hdfs.split_url(dest.uri)[0])
+        elif full:
+            hint = (
+                "the destination's filesystem is full: free space there; the subtask retries by itself "
+                "within its retry budget, and a FAILED one continues with `omsync task retry <db.table>`"
+            )
+        else:
+            hint = _hint(dest.scheme)
         raise DestinationError(f"{what} {dest.display}: {cause_of(exc)}", hint=hint) from exc

@@ -22,12 +22,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, UsageError
 from omsync_tui.core.states import State, TaskState, task_state
 from omsync_tui.core.syncpoint import SyncPoint
+from omsync_tui.core.synctool_config import HdfsSection
 from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 from omsync_tui.openmldb.zkpaths import (
@@ -64,6 +65,7 @@ class Settings:
     memory_per_subtask: int = 64 * 1024 * 1024
     memory_total: int = 512 * 1024 * 1024
     csv_timezone: str = "UTC"
+    hdfs: HdfsSection = field(default_factory=HdfsSection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +145,7 @@ class SyncManager:
                 p.close(commit=self.may_write())
 
     def _adopt(self, task: TaskRecord) -> Table:
-        dest = destination.open_destination(task.dest)
+        dest = destination.open_destination(task.dest, self.settings.hdfs)
         try:
             schema = self._schema(task.tid)
         except NotFoundError:
@@ -262,7 +264,8 @@ class SyncManager:
                 hint="start `omsync collector` on each tablet host (same host text as the tablet endpoint)",
             )
         self._assigner.check_answering(sorted({self._assigner.collector_for(ep) for ep in leaders.values()}))
-        dest = destination.open_destination(opts.dest)
+        resolved = destination.resolve_destination(opts.dest, self.settings.hdfs)
+        dest = destination.open_destination(resolved.uri, self.settings.hdfs)
         destination.probe_writable(dest)
         starts = newtask.start_points(opts, dest, sorted(leaders))
         now = int(time.time() * 1000)
@@ -271,7 +274,7 @@ class SyncManager:
             db=info.db,
             table=info.name,
             mode=opts.mode,
-            dest=opts.dest,
+            dest=resolved.uri,
             format=opts.format,
             start_ts=opts.start_ts,
             deletes=opts.deletes,

@@ -211,10 +211,8 @@ def _no_slash(path: str) -> str:
 
 def cause_of(exc: BaseException) -> str:
     """A pyarrow.fs error's message on one line."""
-    return (
-        "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
-        or type(exc).__name__
-    )
+    text = re.sub(r"^\[Errno \d+\] ", "", str(exc).strip())  # the cause says it in words
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip()) or type(exc).__name__
 
 
 def _hint(scheme: str) -> str:

@@ -117,7 +117,7 @@ def hint(exc: BaseException, url: str) -> str:
         return (
             f"the synctool writes as HDFS user {user!r} (HADOOP_USER_NAME, else the login user): grant it "
             f"the path (`hdfs dfs -chown {user} <dir>` or `-chmod`), or run the synctool as a user who "
-            f"may write there; then {retry.split('; ')[1]}"
+            "may write there; a FAILED subtask continues with `omsync task retry <db.table>` after the fix"
         )
     if kind == "safe_mode":
         return f"the NameNode is in safe mode: wait for it to leave (`hdfs dfsadmin -safemode get`); {retry}"

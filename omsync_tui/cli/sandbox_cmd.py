@@ -1,8 +1,10 @@
 """``omsync sandbox``: drive a simulated OpenMLDB cluster by hand (and from ``make demo``).
 
 ``up`` starts a background ``serve`` process that owns a throwaway ZooKeeper (unless ``--zk`` names
-one) and holds the tablets' ephemeral ``<root>/nodes/<endpoint>`` znodes, as live tablets do;
-the other commands are one-shot and work on the files and znodes it set up.
+one), with ``--hdfs`` a real HDFS (a MiniDFSCluster on 127.0.0.1, ``<dir>/sandbox/hdfs``), and
+holds the tablets' ephemeral ``<root>/nodes/<endpoint>`` znodes, as live tablets do; the other
+commands are one-shot and work on the files and znodes it set up. ``up`` and ``status`` print the
+HDFS as a line ``hdfs  hdfs://127.0.0.1:<port>`` (scripts read it).
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ def up(
     seed: Annotated[int, typer.Option(help="seed of generated rows")] = 0,
     binlog_max_kb: Annotated[int, typer.Option(help="rotate binlog files above this size")] = 256,
     snapshot_compression: Annotated[str | None, typer.Option(help="memory snapshots: zlib or snappy")] = None,
+    hdfs: Annotated[
+        bool, typer.Option("--hdfs", help="also run a real HDFS (MiniDFSCluster) on 127.0.0.1")
+    ] = False,
 ) -> None:
     """Start the sandbox cluster (ZooKeeper + tablets' registrations) in the background."""
     from omsync_tui.sandbox.state import SandboxConfig
@@ -89,12 +94,21 @@ def up(
     eps = tuple(t.strip() for t in tablets.split(",") if t.strip())
     config = SandboxConfig(zk or "", zk_root, eps, binlog_max_kb * 1024, seed, snapshot_compression)
     config.save(base)
+    if hdfs:
+        from omsync_tui.sandbox.hdfs import prepare
+
+        # Built here, not in serve: a first build downloads Hadoop's jars, and its errors (no
+        # java, no mvn, offline) belong on this terminal.
+        prepare()
     log = open(base / "sandbox" / "serve.log", "ab")  # noqa: SIM115 - handed to the child
     cmd = [sys.executable, "-m", "omsync_tui", "sandbox", "serve", "--dir", str(base)]
+    if hdfs:
+        cmd.append("--hdfs")
     proc = subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
     )
-    deadline = time.monotonic() + 60
+    ready_within = 180 if hdfs else 60
+    deadline = time.monotonic() + ready_within
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ClusterError(
@@ -104,12 +118,15 @@ def up(
         if _alive(base):
             config = SandboxConfig.load(base)
             typer.echo(f"sandbox up: ZooKeeper {config.zk_hosts}{config.zk_root}, tablets {', '.join(eps)}")
+            if config.hdfs_url:
+                typer.echo(f"hdfs  {config.hdfs_url}")
             typer.echo(f"  dir {base}  (omsync sandbox down --dir {base} stops it)")
             return
         time.sleep(0.1)
     proc.terminate()
     raise ClusterError(
-        "sandbox serve did not become ready in 60 s", hint=f"see {base / 'sandbox' / 'serve.log'}"
+        f"sandbox serve did not become ready in {ready_within} s",
+        hint=f"see {base / 'sandbox' / 'serve.log'}",
     )
 
 
@@ -126,47 +143,75 @@ def _alive(base: Path) -> bool:
 
 
 @app.command(hidden=True)
-def serve(base: DirOpt) -> None:
-    """Run in the foreground: own ZooKeeper (if none was given) and hold the tablets' znodes."""
+def serve(
+    base: DirOpt,
+    hdfs: Annotated[bool, typer.Option("--hdfs", help="also run a MiniDFSCluster")] = False,
+) -> None:
+    """Run in the foreground: own ZooKeeper (if none was given), HDFS (if asked), hold the tablets' znodes."""
     from omsync_tui.sandbox.cluster import SandboxCluster
+    from omsync_tui.sandbox.hdfs import HdfsServer
     from omsync_tui.sandbox.state import SandboxConfig
     from omsync_tui.sandbox.zkserver import ZkServer
 
     base = base.resolve()
     config = SandboxConfig.load(base)
     server = None
-    if not config.zk_hosts:
-        server = ZkServer(base / "sandbox" / "zookeeper")
-        server.start()
-        config.zk_hosts = server.hosts
-        config.save(base)
-    stop = False
-
-    def on_term(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    zk = _connect(config.zk_hosts)
+    hdfs_server = None
     try:
-        cluster = SandboxCluster.create(base, zk, config)
-        cluster.register_tablets(ephemeral=True)
-        _pidfile(base).write_text(json.dumps({"pid": os.getpid(), "zk": config.zk_hosts}))
-        print(f"serving: zk {config.zk_hosts}", flush=True)
-        while not stop:
-            time.sleep(0.2)
+        if not config.zk_hosts:
+            server = ZkServer(base / "sandbox" / "zookeeper")
+            server.start()
+            config.zk_hosts = server.hosts
+            config.save(base)
+        if hdfs:
+            hdfs_server = HdfsServer(base / "sandbox" / "hdfs")
+            hdfs_server.start()
+            config.hdfs_url = hdfs_server.url
+            config.save(base)
+        stop = False
+
+        def on_term(signum: int, frame: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        zk = _connect(config.zk_hosts)
+        try:
+            cluster = SandboxCluster.create(base, zk, config)
+            cluster.register_tablets(ephemeral=True)
+            _pidfile(base).write_text(json.dumps({"pid": os.getpid(), "zk": config.zk_hosts}))
+            print(f"serving: zk {config.zk_hosts}" + (f", {config.hdfs_url}" if hdfs else ""), flush=True)
+            while not stop:
+                time.sleep(0.2)
+        finally:
+            _pidfile(base).unlink(missing_ok=True)
+            zk.stop()
+            zk.close()
     finally:
-        _pidfile(base).unlink(missing_ok=True)
-        zk.stop()
-        zk.close()
+        if hdfs_server is not None:
+            hdfs_server.stop()
+            _forget_hdfs(base)
         if server is not None:
             server.stop()
 
 
+def _forget_hdfs(base: Path) -> None:
+    """Clear the stopped HDFS's URL from the sandbox's state, so no command offers it any more."""
+    from omsync_tui.sandbox.state import SandboxConfig
+
+    if not (base / "sandbox" / "sandbox.json").exists():
+        return
+    config = SandboxConfig.load(base)
+    if config.hdfs_url is not None:
+        config.hdfs_url = None
+        config.save(base)
+
+
 @app.command()
 def down(base: DirOpt) -> None:
-    """Stop the sandbox's background process (and the ZooKeeper it started)."""
+    """Stop the sandbox's background process (and the ZooKeeper and HDFS it started)."""
+    from omsync_tui.sandbox.hdfs import HdfsServer
     from omsync_tui.sandbox.zkserver import ZkServer
 
     base = base.resolve()
@@ -181,10 +226,12 @@ def down(base: DirOpt) -> None:
         if _alive(base):
             os.kill(pid, signal.SIGKILL)
     path.unlink(missing_ok=True)
-    # serve stops the ZooKeeper it started; if serve died or had to be killed, that server is
-    # an orphan now (it runs in its own session) and is stopped here.
+    # serve stops the ZooKeeper and HDFS it started; if serve died or had to be killed, those
+    # servers are orphans now (they run in sessions of their own) and are stopped here.
     orphan = ZkServer.stop_detached(base / "sandbox" / "zookeeper")
-    if was_up or orphan:
+    hdfs_orphan = HdfsServer.stop_detached(base / "sandbox" / "hdfs")
+    _forget_hdfs(base)
+    if was_up or orphan or hdfs_orphan:
         typer.echo(f"sandbox in {base} stopped")
     else:
         typer.echo(f"no sandbox running in {base}")
@@ -311,6 +358,8 @@ def status(base: DirOpt) -> None:
         typer.echo(
             f"sandbox {base} ({up_state}), ZooKeeper {cluster.config.zk_hosts}{cluster.config.zk_root}"
         )
+        if up_state == "up" and cluster.config.hdfs_url:
+            typer.echo(f"hdfs  {cluster.config.hdfs_url}")
         for st in cluster.tables():
             s = st.spec
             typer.echo(

@@ -33,6 +33,7 @@ class SandboxConfig:
     binlog_max_bytes: int = 256 * 1024
     seed: int = 0
     snapshot_compression: str | None = None  # memory tables: None | zlib | snappy
+    hdfs_url: str | None = None  # ``hdfs://127.0.0.1:<port>`` while ``serve`` runs a MiniDFSCluster
 
     def save(self, base: Path) -> None:
         path = base / "sandbox" / "sandbox.json"

@@ -36,6 +36,11 @@ _OFFLINE_MARKERS = re.compile(
     re.IGNORECASE,
 )
 _STAMP = "built"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_MAVEN_BOILERPLATE = re.compile(
+    r"^\[ERROR\]\s*$|[Rr]e-run Maven|For more information about the errors|\[Help 1\] http"
+)
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,9 @@ def _build(target: Path) -> None:
             "-Dstyle.color=never",
             "-f",
             str(work / "pom.xml"),
-            "dependency:build-classpath",
+            # The full coordinates: resolving the "dependency:" prefix needs the network already,
+            # and its failure would not say so.
+            DEPENDENCY_PLUGIN + ":build-classpath",
             f"-Dmdep.outputFile={classpath_file}",
         ],
         cwd=work,
@@ -215,7 +222,9 @@ def _run(command: Sequence[str], *, cwd: Path, timeout: float) -> subprocess.Com
 
 
 def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+    # Maven colours its output even in batch mode, and ends every error with the same advice.
+    kept = [ln for ln in _ANSI.sub("", text).strip().splitlines() if not _MAVEN_BOILERPLATE.search(ln)]
+    return "\n".join(kept[-lines:])
 
 
 def jdk_tool(name: str) -> str | None:

@@ -236,6 +236,10 @@ class _Output:
 
     @_translating
     def write(self, data: Any) -> int:
+        if not isinstance(data, bytes | bytearray):
+            # pyarrow hands over its Buffers; hdfs-native takes anything but bytes element by
+            # element (16 MiB: 1.2 s as a Buffer, 0.03 s as bytes), so one copy is far cheaper
+            data = memoryview(data).tobytes()
         n: int = self._writer.write(data)
         self._pos += n
         return n

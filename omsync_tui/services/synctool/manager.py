@@ -266,8 +266,6 @@ class SyncManager:
         self._assigner.check_answering(sorted({self._assigner.collector_for(ep) for ep in leaders.values()}))
         resolved = destination.resolve_destination(opts.dest, self.settings.hdfs)
         dest = destination.open_destination(resolved.uri, self.settings.hdfs)
-        destination.probe_writable(dest)
-        starts = newtask.start_points(opts, dest, sorted(leaders))
         now = int(time.time() * 1000)
         task = TaskRecord(
             tid=tid,
@@ -282,6 +280,10 @@ class SyncManager:
             created_ms=now,
             storage=storage_name(int(info.storage_mode)),
         )
+        starts = newtask.start_points(opts, dest, sorted(leaders))
+        # writing the table's description proves the destination takes files (a separate probe
+        # file would cost HDFS another close: ~0.5 s while the NameNode waits for the DataNode)
+        destination.write_json(dest, "_omsync/table.json", newtask.table_json(task, info))
         subs = []
         for pid in sorted(leaders):
             rec = SubtaskRecord(tid=tid, pid=pid, committed=starts[pid], updated_ms=now, tablet=leaders[pid])
@@ -289,7 +291,6 @@ class SyncManager:
                 rows, size, files = newtask.held(dest, pid)
                 rec = rec.but(rows=rows, bytes=size, files=files)
             subs.append(rec)
-        destination.write_json(dest, "_omsync/table.json", newtask.table_json(task, info))
         self.store.create_task(task, subs)
         with self._lock:
             table = Table(task, dest, TableSchema.from_proto(info, where=opts.name))

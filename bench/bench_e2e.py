@@ -25,6 +25,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,7 +163,18 @@ class Trial:
     steal: float
 
 
-def trial(dest: Path, s_ep: str, rows: int, procs: list[subprocess.Popen[bytes]]) -> Trial:
+def local_size(dest: str) -> int:
+    return sum(f.stat().st_size for f in Path(dest).rglob("*") if f.suffix in (".parquet", ".csv"))
+
+
+def trial(
+    dest: str,
+    s_ep: str,
+    rows: int,
+    procs: list[subprocess.Popen[bytes]],
+    fmt: str = "parquet",
+    size_of: Callable[[str], int] = local_size,
+) -> Trial:
     """One FULL sync of the table to ``dest``: create, wait for SUCCEEDED, delete the task.
 
     The sync's time runs from just before the create request to the synctool's stamp of the last
@@ -173,7 +186,11 @@ def trial(dest: Path, s_ep: str, rows: int, procs: list[subprocess.Popen[bytes]]
     machine0 = cpu_times()
     t_start = time.perf_counter()
     t_wall = time.time()
-    http("POST", f"http://{s_ep}/api/v1/tasks", {"name": "bench.t", "dest": str(dest), "mode": "full"})
+    http(
+        "POST",
+        f"http://{s_ep}/api/v1/tasks",
+        {"name": "bench.t", "dest": dest, "mode": "full", "format": fmt},
+    )
     while True:
         task = http("GET", f"http://{s_ep}/api/v1/tasks/bench.t")["task"]
         assert isinstance(task, dict)
@@ -187,11 +204,13 @@ def trial(dest: Path, s_ep: str, rows: int, procs: list[subprocess.Popen[bytes]]
     assert 0 < wall <= noticed + 0.01, (wall, noticed)  # same clock; ms stamps round down
     cpu = {what: cpu_seconds(p.pid) - cpu0[what] for what, p in zip(names, procs, strict=True)}
     http("DELETE", f"http://{s_ep}/api/v1/tasks/bench.t")
-    size = sum(f.stat().st_size for f in dest.rglob("*.parquet"))
-    return Trial(rows / wall, wall, int(str(task["files"])), size, cpu, steal)
+    return Trial(rows / wall, wall, int(str(task["files"])), size_of(dest), cpu, steal)
 
 
-def run(tmp: Path, rows: int, partitions: int, trials: int) -> None:
+@contextmanager
+def pipeline(tmp: Path, rows: int, partitions: int) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A ZooKeeper, the bench table's partitions, a collector and a synctool that leads:
+    ``(synctool endpoint, [collector, synctool])``; everything stopped afterwards."""
     zk = ZkServer(tmp / "zk")
     zk.start()
     procs: list[subprocess.Popen[bytes]] = []
@@ -239,14 +258,29 @@ def run(tmp: Path, rows: int, partitions: int, trials: int) -> None:
         wait_ready(f"http://{s_ep}/readyz", procs[1], "synctool")
         while http("GET", f"http://{s_ep}/api/v1/status").get("role") != "leader":
             time.sleep(0.05)
-        results = [trial(tmp / f"out-{k}", s_ep, rows, procs) for k in range(trials)]
+        yield s_ep, procs
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(20)
+        zk.stop()
+
+
+def show(label: str, rows: int, r: Trial) -> None:
+    print(
+        f"{label}: {r.rate:12,.0f} rows/s  ({rows:,} rows in {r.wall:.2f} s, "
+        f"{r.files} files, {r.size / 1e6:.0f} MB; CPU collector {r.cpu['collector']:.2f} s, "
+        f"synctool {r.cpu['synctool']:.2f} s of {2 * r.wall:.2f} core-seconds; "
+        f"steal {r.steal:.0%})"
+    )
+
+
+def run(tmp: Path, rows: int, partitions: int, trials: int) -> None:
+    with pipeline(tmp, rows, partitions) as (s_ep, procs):
+        results = [trial(str(tmp / f"out-{k}"), s_ep, rows, procs) for k in range(trials)]
         for k, r in enumerate(results):
-            print(
-                f"trial {k + 1}   : {r.rate:12,.0f} rows/s  ({rows:,} rows in {r.wall:.2f} s, "
-                f"{r.files} files, {r.size / 1e6:.0f} MB; CPU collector {r.cpu['collector']:.2f} s, "
-                f"synctool {r.cpu['synctool']:.2f} s of {2 * r.wall:.2f} core-seconds; "
-                f"steal {r.steal:.0%})"
-            )
+            show(f"trial {k + 1}   ", rows, r)
         e2e = statistics.median(r.rate for r in results)
         print(f"end to end: {e2e:12,.0f} rows/s  (median of {trials} trials)")
         # Steal time: CPU the hypervisor gave to other guests while a trial ran. The machine then
@@ -264,7 +298,7 @@ def run(tmp: Path, rows: int, partitions: int, trials: int) -> None:
         rss = {what: peak_rss_mib(p.pid) for what, p in zip(("collector", "synctool"), procs, strict=True)}
         print(f"peak RSS  : collector {rss['collector']:.0f} MiB, synctool {rss['synctool']:.0f} MiB")
         (tmp / "straight").mkdir()
-        base = straight_line(root, partitions, tmp / "straight")
+        base = straight_line(tmp / "tablet", partitions, tmp / "straight")
         ratio = e2e / base
         print(f"straight-line read→decode→Parquet in one process: {base:12,.0f} rows/s; ratio {ratio:.2f}")
         goals = [
@@ -273,12 +307,6 @@ def run(tmp: Path, rows: int, partitions: int, trials: int) -> None:
             ("synctool peak RSS < 512 MiB", rss["synctool"] < 512),
         ]
         print("goals: " + "; ".join(f"{g} {'met' if ok else 'MISSED'}" for g, ok in goals))
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(20)
-        zk.stop()
 
 
 def main() -> int:

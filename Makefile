@@ -30,11 +30,18 @@ $(ZK_JAR):
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >/dev/null
 
-setup: $(STAMP) $(ZK_JAR)  ## create .venv, install omsync with test extras, install zookeeper
+setup: $(STAMP) $(ZK_JAR)  ## create .venv, install omsync with test extras, install zookeeper, Java 17 + Maven, build the test HDFS
 	@# tmux runs `omsync tui` in a real terminal for tests/tui/test_tui_tmux.py
 	@command -v tmux >/dev/null || { echo "installing Debian's tmux (for the TUI terminal test)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; }
+	@# a JDK (javac, not only the JRE zookeeper pulls in) and Maven build and run the test HDFS,
+	@# a MiniDFSCluster (omsync_tui/sandbox/minihdfs); the first prepare downloads ~130 MB of jars
+	@{ command -v java && command -v javac && command -v mvn; } >/dev/null || { \
+	  echo "installing Java 17 and Maven (for the test HDFS, a MiniDFSCluster)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null; }
+	$(PY) -m omsync_tui.sandbox.hdfs prepare
 
 test: setup  ## run every test (real ZooKeeper, real files, real processes)
 	$(PY) -m pytest -q

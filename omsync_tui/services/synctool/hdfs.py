@@ -63,11 +63,14 @@ _KINDS = (
     ("NotReplicatedYetException", "datanodes"),
     ("could only be written to 0 of the", "datanodes"),
     ("StandbyException", "standby"),
+    ("No viewfs fallback mount found", "viewfs_fallback"),
 )
 
 
-def classify(exc: BaseException) -> OSError:
-    """hdfs-native's exception → an OSError naming the cause on one line (Java traces dropped)."""
+def classify(exc: BaseException, *, writing: bool = False) -> OSError:
+    """hdfs-native's exception → an OSError naming the cause on one line (Java traces dropped).
+
+    ``writing``: the call streamed a file's data, so a lost connection was to a DataNode."""
     if isinstance(exc, HdfsFault | FileNotFoundError | FileExistsError | IsADirectoryError):
         return exc
     text = str(exc)
@@ -92,7 +95,7 @@ def classify(exc: BaseException) -> OSError:
         text,
         re.I,
     ):
-        return HdfsFault("unreachable", first)
+        return HdfsFault("datanodes" if writing else "unreachable", first)
     short = f"{java_class.rsplit('.', 1)[-1]}: {first}" if java_class else first
     return HdfsFault("hdfs", short, java_class)
 
@@ -128,8 +131,15 @@ def hint(exc: BaseException, url: str) -> str:
         )
     if kind == "datanodes":
         return (
-            "no DataNode took the block: check that DataNodes are up and have space "
-            f"(`hdfs dfsadmin -report`); {retry}"
+            "a DataNode did not take the file's data: check that DataNodes are up, have space and are "
+            f"reachable from this host (`hdfs dfsadmin -report`); {retry}"
+        )
+    if kind == "viewfs_fallback":
+        cluster = url.split("://", 1)[-1]
+        return (
+            "hdfs-native resolves viewfs paths only with a fallback link: add "
+            f"fs.viewfs.mounttable.{cluster}.linkFallback (e.g. hdfs://<namenode>/) to core-site.xml "
+            "in [hdfs] hadoop_conf_dir, or give the destination as hdfs://<namenode>/<path>"
         )
     if kind == "unreachable":
         return (
@@ -227,20 +237,29 @@ def hdfs_filesystem(base_url: str, settings: HdfsSection) -> pafs.PyFileSystem:
 
 
 class _Output:
-    """A file being written: what pyarrow's ``PythonFile`` needs (write, tell, close)."""
+    """A file being written: what pyarrow's ``PythonFile`` needs (write, tell, close).
+
+    After a failed write the file is only dropped (the caller deletes it): closing it would ask
+    the NameNode to complete a file whose pipeline broke, which hdfs-native retries for ~30 s."""
 
     def __init__(self, writer: Any) -> None:
         self._writer = writer
         self._pos = 0
+        self._broken = False
         self.closed = False
 
-    @_translating
     def write(self, data: Any) -> int:
+        if self._broken:
+            raise HdfsFault("hdfs", "an earlier write to this file failed")
         if not isinstance(data, bytes | bytearray):
             # pyarrow hands over its Buffers; hdfs-native takes anything but bytes element by
             # element (16 MiB: 1.2 s as a Buffer, 0.03 s as bytes), so one copy is far cheaper
             data = memoryview(data).tobytes()
-        n: int = self._writer.write(data)
+        try:
+            n: int = self._writer.write(data)
+        except (OSError, RuntimeError, ValueError) as exc:
+            self._broken = True
+            raise classify(exc, writing=True) from exc
         self._pos += n
         return n
 
@@ -253,11 +272,16 @@ class _Output:
     def flush(self) -> None:
         """Data reaches the DataNodes as blocks fill; close() makes the file whole."""
 
-    @_translating
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
+        if self.closed:
+            return
+        self.closed = True
+        if self._broken:
+            return
+        try:
             self._writer.close()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise classify(exc, writing=True) from exc
 
 
 class _Input:
@@ -394,7 +418,9 @@ class HdfsHandler(pafs.FileSystemHandler):  # type: ignore[misc]  # pyarrow ship
     def open_output_stream(self, path: str, metadata: dict[str, str] | None) -> pa.NativeFile:
         import hdfs_native
 
-        writer = self.client.create(path, hdfs_native.WriteOptions(overwrite=True))
+        # the raw writer: hdfs_native.FileWriter is an io.RawIOBase, whose finalizer closes the
+        # file, so a broken one would still be "completed" (retried for ~30 s) when collected
+        writer = self.client.inner.create(path, hdfs_native.WriteOptions(overwrite=True))
         return pa.PythonFile(_Output(writer), mode="w")
 
     def open_append_stream(self, path: str, metadata: dict[str, str] | None) -> pa.NativeFile:

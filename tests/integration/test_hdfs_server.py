@@ -52,7 +52,8 @@ def put(c: Client, path: str, data: bytes) -> None:
 
 def get(c: Client, path: str) -> bytes:
     with c.read(path) as r:
-        return r.read()
+        data: bytes = r.read()
+    return data
 
 
 def refused(port: int) -> bool:
@@ -261,6 +262,14 @@ def test_prepare_says_when_maven_is_offline(tmp_path: Path, monkeypatch: pytest.
         prepare(cache=tmp_path / "cache")
     assert "offline" in e.value.message and "Maven" in e.value.message
     assert e.value.hint is not None and "prepare" in e.value.hint
+
+
+def test_the_module_loads_nothing_heavy() -> None:
+    """``sandbox up --hdfs`` and ``make demo`` import it: no pytest, no pyarrow, no UI."""
+    code = "import sys, omsync_tui.sandbox.hdfs; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = {name.split(".")[0] for name in out.split()}
+    assert loaded.isdisjoint({"pytest", "pyarrow", "textual", "typer", "kazoo", "hdfs_native"})
 
 
 # -- omsync sandbox up --hdfs ---------------------------------------------------------------------

@@ -5,7 +5,7 @@ and a log binding; Maven's ``~/.m2`` keeps them) and writes the classpath; javac
 beside it. The result lives in ``<user cache>/omsync/minihdfs/<hash>/`` (``$OMSYNC_MINIHDFS_CACHE``
 moves it), the hash taken over the sources, so an edited main is rebuilt; concurrent builds (two
 test processes) wait on a lock file. ``omsync_tui.sandbox.hdfs`` runs the result with plain
-``java``.
+``java``. The MiniDFSCluster jar is run unpacked (see ``EXPLODED_JARS``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import time
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,12 @@ _OFFLINE_MARKERS = re.compile(
     re.IGNORECASE,
 )
 _STAMP = "built"
+_LAYOUT = 2  # part of the cache key: bump it when what a build directory holds changes
+RUNTIME_CLASSPATH = "runtime-classpath.txt"
+# The NameNode's web server has Jersey scan packages of this jar, which reads all 56 MB of it
+# through a JarInputStream on every NameNode start (~3 s, more on a busy machine); from a
+# directory it reads one package's files.
+EXPLODED_JARS = ("hadoop-client-minicluster-",)
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.6.1"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MAVEN_BOILERPLATE = re.compile(
@@ -56,7 +63,8 @@ class MiniHdfsBuild:
 
     @property
     def jars(self) -> tuple[Path, ...]:
-        text = (self.directory / "classpath.txt").read_text(encoding="utf-8").strip()
+        """What ``java`` runs with besides ``classes/``: Maven's jars, the exploded ones as directories."""
+        text = (self.directory / RUNTIME_CLASSPATH).read_text(encoding="utf-8").strip()
         return tuple(Path(p) for p in text.split(os.pathsep) if p)
 
     @property
@@ -68,14 +76,14 @@ class MiniHdfsBuild:
         try:
             if not (self.directory / _STAMP).is_file():
                 return False
-            return all(jar.is_file() for jar in self.jars)
+            return all(jar.is_file() or (jar / _STAMP).is_file() for jar in self.jars)
         except OSError:
             return False
 
 
 def source_hash() -> str:
     """The cache key: a hash over the names and bytes of ``pom.xml`` and ``MiniHdfs.java``."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"layout {_LAYOUT}\0".encode())
     for name in SOURCES:
         try:
             data = (SOURCE_DIR / name).read_bytes()
@@ -197,9 +205,35 @@ def _build(target: Path) -> None:
             f"javac failed on MiniHdfs.java with code {compiled.returncode}:\n{_tail(compiled.stdout)}",
             hint="Java 17 or later is needed: " + INSTALL_HINT,
         )
-    (work / _STAMP).write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="ascii")
+    runtime = [
+        _exploded(jar, target.parent / "exploded") if jar.name.startswith(EXPLODED_JARS) else jar
+        for jar in map(Path, classpath.split(os.pathsep))
+    ]
+    (work / RUNTIME_CLASSPATH).write_text(os.pathsep.join(map(str, runtime)) + "\n", encoding="utf-8")
+    _stamp(work)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(work, target)
+
+
+def _exploded(jar: Path, root: Path) -> Path:
+    """``jar`` unpacked into ``<root>/<jar name>/``, shared by the builds of all source versions."""
+    target = root / jar.name
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root / f"{jar.name}.lock"):
+        if (target / _STAMP).is_file():
+            return target
+        work = root / f"{jar.name}.tmp"
+        shutil.rmtree(work, ignore_errors=True)
+        with zipfile.ZipFile(jar) as archive:
+            archive.extractall(work)
+        _stamp(work)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(work, target)
+    return target
+
+
+def _stamp(directory: Path) -> None:
+    (directory / _STAMP).write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n", encoding="ascii")
 
 
 def _run(command: Sequence[str], *, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:

@@ -1,7 +1,9 @@
 """``make demo``: a sandbox OpenMLDB cluster, real-format tables, decoded by ``omsync inspect``,
 then a live sync: one ``omsync collector`` per tablet host, an ``omsync synctool``, a continuous
-task per table to local Parquet while the sandbox keeps writing — watched in ``omsync tui`` (in a
-terminal) or with ``omsync task status`` every few seconds (no TTY), then verified.
+task per table — ``shop.orders`` to local Parquet, ``shop.events`` to the sandbox's real HDFS (a
+MiniDFSCluster on loopback, ``sandbox up --hdfs``) — while the sandbox keeps writing, watched in
+``omsync tui`` (in a terminal) or with ``omsync task status`` every few seconds (no TTY), then
+verified.
 
 Each step prints the command it runs, so a person can repeat it by hand. The collectors stop at
 the end (Ctrl-C too); the sandbox is left running (``make demo-down`` stops it) so its files can be
@@ -43,7 +45,7 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(base)
-    run("sandbox", "up", *d, "--binlog-max-kb", "64", "--snapshot-compression", "snappy")
+    run("sandbox", "up", *d, "--hdfs", "--binlog-max-kb", "64", "--snapshot-compression", "snappy")
     run("sandbox", "create-table", *d, "shop.orders", "--storage", "memory", "--partitions", "2")
     run(
         "sandbox",
@@ -68,6 +70,7 @@ def main() -> None:
     status = run("sandbox", "status", *d)
 
     lines = status.splitlines()
+    hdfs = next(line.split()[1] for line in lines if line.startswith("hdfs  "))
     parts = [Path(line.strip()) for line in lines if line.startswith("         ")]
     orders, events = parts[0], parts[2]
     # where a sync of orders/pid 0 continues after its snapshot: MANIFEST.offset + 1
@@ -77,7 +80,7 @@ def main() -> None:
     run("inspect", "snapshot", str(orders / "snapshot"), head=5)
     run("inspect", "snapshot", str(events / "snapshot"), "-o", "jsonl", head=3)
     run("inspect", "binlog", str(events / "binlog"), tail=3)
-    live_sync(base, seconds=20)
+    live_sync(base, hdfs, seconds=20)
     print(f"\nThe sandbox is still up: explore {base}/tablets, or run `make demo-down`.")
 
 
@@ -90,8 +93,8 @@ def free_port(host: str) -> int:
         return port
 
 
-def live_sync(base: Path, seconds: float) -> None:
-    """Collectors on both simulated hosts, a synctool, continuous tasks to local Parquet."""
+def live_sync(base: Path, hdfs: str, seconds: float) -> None:
+    """Collectors on both simulated hosts, a synctool, continuous tasks to local Parquet and HDFS."""
     import time
     import urllib.request
 
@@ -100,8 +103,13 @@ def live_sync(base: Path, seconds: float) -> None:
     config = SandboxConfig.load(base)
     d = ["--dir", str(base)]
     procs: list[subprocess.Popen[bytes]] = []
-    out = base / "offline"
-    print("\n-- live sync: a collector per tablet host, a synctool, continuous tasks to local Parquet --")
+    dests = {
+        "shop.orders": str(base / "offline" / "shop.orders"),
+        "shop.events": f"{hdfs}/offline/shop.events",
+    }
+    print(
+        "\n-- live sync: a collector per tablet host, a synctool, continuous tasks to local disk and HDFS --"
+    )
 
     def start(args: list[str], ready: str) -> None:
         print(f"$ omsync {' '.join(shlex.quote(a) for a in args)} &")
@@ -150,14 +158,28 @@ def live_sync(base: Path, seconds: float) -> None:
             if _leader(synctool):
                 break
             time.sleep(0.1)
-        for table in ("shop.orders", "shop.events"):
-            run("task", "create", table, "--dest", str(out / table), "--mode", "continuous", *st)
-        print(f"$ omsync sandbox write --dir {base} shop.orders --rate 200 --duration {seconds:g} &")
-        writer = subprocess.Popen(
-            [str(BIN), "sandbox", "write", *d, "shop.orders", "--rate", "200", "--duration", str(seconds)],
-            stdout=subprocess.DEVNULL,
-        )
-        procs.append(writer)
+        for table, dest in dests.items():
+            run("task", "create", table, "--dest", dest, "--mode", "continuous", *st)
+        writers = []
+        for table, rate in (("shop.orders", 200), ("shop.events", 50)):  # events: live rows to HDFS
+            print(f"$ omsync sandbox write --dir {base} {table} --rate {rate} --duration {seconds:g} &")
+            writers.append(
+                subprocess.Popen(
+                    [
+                        str(BIN),
+                        "sandbox",
+                        "write",
+                        *d,
+                        table,
+                        "--rate",
+                        str(rate),
+                        "--duration",
+                        str(seconds),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+        procs.extend(writers)
         if sys.stdin.isatty() and sys.stdout.isatty():
             print(f"$ omsync tui --synctool {synctool}      (q quits; the demo then verifies)")
             subprocess.run([str(BIN), "tui", *st])
@@ -166,17 +188,18 @@ def live_sync(base: Path, seconds: float) -> None:
             while time.monotonic() < end:
                 time.sleep(min(5.0, max(0.0, end - time.monotonic())))
                 run("task", "status", *st)
-        writer.wait(30)
+        for writer in writers:
+            writer.wait(30)
         for table in ("shop.orders", "shop.events"):
             run("task", "wait", table, "--timeout", "60", *st)
-        run("task", "status", "shop.orders", *st)
+        run("task", "status", *st)
         for table in ("shop.orders", "shop.events"):
             run("task", "verify", table, *st)
         run("collector", "list", *st)
         print(f"\n$ curl http://{synctool}/status")
         with urllib.request.urlopen(f"http://{synctool}/status", timeout=5) as r:
             print(r.read().decode().rstrip())
-        _compare(base, out)
+        _compare(base, dests)
     finally:
         for proc in procs:
             proc.terminate()
@@ -196,24 +219,28 @@ def _leader(endpoint: str) -> bool:
         return False
 
 
-def _compare(base: Path, out: Path) -> None:
-    """The Parquet datasets against the sandbox's own record of what was written."""
+def _compare(base: Path, dests: dict[str, str]) -> None:
+    """The Parquet datasets (local disk and HDFS) against the sandbox's record of what was written."""
     import pyarrow.dataset as ds
     from kazoo.client import KazooClient
 
     from omsync_tui.sandbox.cluster import SandboxCluster
     from omsync_tui.sandbox.state import SandboxConfig
+    from omsync_tui.services.synctool.destination import open_destination
 
     config = SandboxConfig.load(base)
     zk = KazooClient(hosts=config.zk_hosts)
     zk.start(timeout=10)
     try:
         cluster = SandboxCluster(base, zk, config)
-        for table in ("shop.orders", "shop.events"):
+        for table, uri in dests.items():
             want = sum(len(rows) for rows in cluster.expected_full_sync(table).values())
-            got = ds.dataset(out / table, format="parquet", partitioning="hive").count_rows()
+            dest = open_destination(uri)
+            got = ds.dataset(
+                dest.root, format="parquet", partitioning="hive", filesystem=dest.fs
+            ).count_rows()
             verdict = "exactly the rows written" if got == want else f"NOT the {want:,} rows written"
-            print(f"{table}: {got:,} rows in {out / table} — {verdict}")
+            print(f"{table}: {got:,} rows in {uri} — {verdict}")
     finally:
         zk.stop()
         zk.close()

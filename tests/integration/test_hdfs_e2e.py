@@ -293,3 +293,55 @@ def test_create_against_an_unreachable_namenode_is_refused_within_seconds(
     assert code >= 400 and url in body["error"], body
     assert "no NameNode answered" in body["hint"], body
     assert get_task(s, "db.t") is None
+
+
+def test_a_bare_path_goes_to_fs_default_fs_and_task_create_and_doctor_say_so(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], hdfs_server: Any, hdfs_url: str
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    conf = tmp_path / "hadoop"
+    conf.mkdir()
+    (conf / "core-site.xml").write_text(
+        "<configuration><property><name>fs.defaultFS</name>"
+        f"<value>{hdfs_server.url}</value></property></configuration>\n"
+    )
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
+    cluster.write("db.t", 200)
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    # as synctool_helper.py create -d /path does with the original: the synctool's Hadoop config decides
+    s = leading_synctool(procs, tmp_path, zk_hosts, extra=f'[hdfs]\nhadoop_conf_dir = "{conf}"\n')
+    path = "/" + hdfs_url.split("/", 3)[3] + "/bare"
+
+    def omsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "omsync_tui.cli.main", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+
+    out = omsync(
+        "task", "create", "db.t", "--dest", path, "--mode", "full", "--synctool", s.endpoint, "--yes"
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    url = f"{hdfs_server.url}{path}"
+    assert f"destination {url} (a bare path: fs.defaultFS {hdfs_server.url} from {conf}" in out.stderr
+    assert url in out.stdout  # created db.t … → hdfs://…
+    task = wait_state(s, "db.t", "SUCCEEDED")
+    assert task["dest"] == url and hdfs_rows(url) == truth_rows(cluster, "db.t")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMSYNC_")} | {
+        "HADOOP_CONF_DIR": str(conf)
+    }
+    doc = omsync("doctor", "--zk", zk_hosts, "--dest", path + "-doctor", "-o", "json", env=env)
+    checks = {c["name"]: c for c in json.loads(doc.stdout)["checks"]}
+    here = checks["destination (write from this host)"]
+    assert here["status"] == "ok" and f"{url}-doctor" in here["detail"] and "fs.defaultFS" in here["detail"]
+    there = checks["destination (synctool)"]
+    assert there["status"] == "ok" and f"→ {url}-doctor" in there["detail"], there

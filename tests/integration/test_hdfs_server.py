@@ -204,6 +204,8 @@ def test_a_stopped_datanode_fails_reads_until_restarted(hdfs_server: HdfsServer,
         assert hdfs_server.restart_datanode(0) == address
     assert get(c, f"{base}/f") == b"block data"
     put(c, f"{base}/g", b"new block")
+    assert hdfs_server.restart_datanode(0) == address  # a running one is restarted
+    assert get(c, f"{base}/g") == b"new block"
 
 
 def test_errors_come_back_as_cluster_errors(hdfs_server: HdfsServer) -> None:

@@ -12,7 +12,8 @@
  *   restart-namenode [nowait]         same port, same metadata; waits until the DataNodes that run
  *                                     have registered and safe mode is off, unless "nowait"
  *   stop-datanode I                   OK <ip:xfer-port>   (the NameNode notices via heartbeats)
- *   restart-datanode I                OK <ip:xfer-port>   (same ports; waits for its block report)
+ *   restart-datanode I                OK <ip:xfer-port>   (same ports; a running one is stopped
+ *                                     first; waits for its block report if the NameNode is up)
  *   safemode enter|leave|get          OK ON|OFF
  *   mkdir PATH OWNER OCTAL            mkdir -p, then owner and mode of PATH (group unchanged)
  *   chmod PATH OCTAL
@@ -21,7 +22,8 @@
  *
  * The user running the JVM is the HDFS superuser (as the user who starts a NameNode is); commands
  * act as that user. EOF on stdin or SIGTERM shuts the cluster down and keeps its data, so a new
- * JVM on the same DIR starts from it (DIR.formatted marks a DIR that was formatted and served). Everything except the protocol lines goes to stderr: the log.
+ * JVM on the same DIR starts from it (DIR.formatted marks a DIR that was formatted and served).
+ * Everything except the protocol lines goes to stderr: the log.
  */
 
 import java.io.BufferedReader;
@@ -114,7 +116,7 @@ public final class MiniHdfs {
 
         Configuration conf = configuration(dir);
         // Formatting wipes the metadata: only a directory that never reached READY is formatted.
-        // The mark lives beside DIR: MiniDFSCluster's shutdown removes files it does not own.
+        // The mark lives beside DIR, whose contents formatting replaces.
         File formatted = new File(dir.getParentFile(), dir.getName() + ".formatted");
         MiniDFSCluster cluster = new MiniDFSCluster.Builder(conf, dir)
                 .nameNodePort(port)
@@ -266,6 +268,10 @@ public final class MiniHdfs {
                 MiniDFSCluster.DataNodeProperties props = stopped.remove(i);
                 if (props == null) {
                     props = cluster.stopDataNode(dataNodeAddrs[i]);
+                    if (props == null) {
+                        throw new IllegalStateException(
+                                "datanode " + i + " (" + dataNodeAddrs[i] + ") is not in the cluster");
+                    }
                 }
                 cluster.restartDataNode(props, true);
                 if (nameNodeUp) {

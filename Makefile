@@ -63,15 +63,17 @@ check: setup  ## ruff, mypy, generated code in step, tests
 	$(PY) tools/gen_protos.py --check
 	$(PY) -m pytest -q
 
-soak: setup  ## kill -9 the leading synctool 50 times (SOAK_TRIALS=N) while the sandbox writes; every row exactly once
+soak: setup  ## kill -9 the leading synctool 50 times (SOAK_TRIALS=N) while the sandbox writes, to local disk and HDFS; every row exactly once
 	OMSYNC_SOAK_TRIALS=$(SOAK_TRIALS) $(PY) -m pytest -q tests/integration/test_synctool_soak.py
+	OMSYNC_HDFS_KILL_TRIALS=$(SOAK_TRIALS) $(PY) -m pytest -q tests/integration/test_hdfs_e2e.py -k kill_9
 
-bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver, end-to-end sync)
+bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver, end-to-end sync, to HDFS)
 	$(PY) bench/bench_binlog.py
 	$(PY) bench/bench_decode.py
 	$(PY) bench/bench_collector.py
 	$(PY) bench/bench_collector_e2e.py
 	$(PY) bench/bench_e2e.py
+	$(PY) bench/bench_hdfs.py
 	$(PY) bench/bench_startup.py
 
 zipapp: setup  ## build dist/omsync.pyz (shiv, every dependency bundled; unpacks to ~/.cache/omsync/pyz)

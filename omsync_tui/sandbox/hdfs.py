@@ -151,9 +151,9 @@ class HdfsServer:
         if proc is None:
             return
         if proc.poll() is None:
-            with contextlib.suppress(OSError):
-                assert proc.stdin is not None
-                proc.stdin.close()
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -184,7 +184,7 @@ class HdfsServer:
         if os.fsencode(server.storage_dir) not in cmdline:
             server.pid_path.unlink(missing_ok=True)
             return False
-        # SIGTERM runs the JVM's shutdown hook, which stops the cluster cleanly.
+        # MiniHdfs handles SIGTERM: it stops the DataNodes and the NameNode, then exits.
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout

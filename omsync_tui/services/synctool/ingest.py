@@ -11,8 +11,11 @@ lock:
 4. rows are decoded vectorised with each row's schema version and appended; deletes are kept
    with the range; the file rolls at a phase or schema change and by rows/bytes/age;
 5. ``commit``: rename the file to its range name, *then* store the committed point in
-   ZooKeeper. A crash in between is repaired at start-up (``reconcile``: the largest committed
-   end at the destination wins), a crash before the rename loses only uncommitted rows, which the
+   ZooKeeper. A file that rolls mid-stream is closed and renamed in a thread of its own
+   (``Closing``) while the next rows go into a new file; its point is stored before anything
+   else changes the record (``_settle``), and if it fails the open file is dropped too. A crash
+   between rename and store is repaired at start-up (``reconcile``: the largest committed end at
+   the destination wins), a crash before the rename loses only uncommitted rows, which the
    collector is asked to send again from the committed point. Nothing is lost, nothing twice.
 """
 
@@ -91,6 +94,35 @@ SaveRecord = Callable[[SubtaskRecord, str | None], SubtaskRecord]
 """Store a changed subtask record (compare-and-set in ZooKeeper); the reason names a state change."""
 
 
+class Closing:
+    """A sealed file closing and renaming in a thread of its own (``Partition._commit_behind``)."""
+
+    def __init__(self, first: SyncPoint, nxt: SyncPoint, finish: Callable[[], sink.FileRange]) -> None:
+        self.first, self.next = first, nxt
+        self._done: sink.FileRange | None = None
+        self._error: BaseException | None = None
+        self._dropped = False
+        self._thread = threading.Thread(target=self._run, args=(finish,), name="omsync-close", daemon=True)
+        self._thread.start()
+
+    def _run(self, finish: Callable[[], sink.FileRange]) -> None:
+        try:
+            self._done = finish()
+        except BaseException as exc:  # handed to result(), in the partition's thread
+            self._error = exc
+
+    def result(self) -> sink.FileRange:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._done is not None
+        return self._done
+
+    def drop(self) -> None:
+        """Leaving without storing: the file may still be renamed (start-up reconciles it)."""
+        self._thread.join()
+
+
 class Partition:
     def __init__(
         self,
@@ -123,6 +155,7 @@ class Partition:
         self.csv_timezone = csv_timezone
         self.writer: sink.PartitionWriter | None = None
         self.writer_schema: pa.Schema | None = None
+        self.closing: Closing | None = None  # the previous file, being closed and renamed
         self.buffered = 0  # budget bytes held by the open file
         self.deletes: list[data_sync_pb2.DeleteOp] = []
         self.last_send = time.monotonic()  # grace from (re)assignment: a full timeout
@@ -148,6 +181,11 @@ class Partition:
                     f"expected {self.accepted}"
                 )
             self.last_send = time.monotonic()
+            if not self._settle():  # the previous file did not close: send again from the stored point
+                return self._trouble(
+                    "destination", f"writing to {self.task.dest} failed: {self.record.last_error}"
+                )
+            rec = self.record
             if req.binlog_latest and req.binlog_latest != rec.binlog_latest:
                 self.record = rec = rec.but(binlog_latest=req.binlog_latest)
             if req.HasField("error"):
@@ -179,7 +217,7 @@ class Partition:
                     return Answer(code=-1, msg="could not commit the last file; send again")
                 self._store(self.record.but(state=State.SUCCESS), "FULL sync reached the binlog's end")
             elif self.writer is not None and self.writer.due():
-                self.commit()
+                self._commit_behind()
             return Answer()
 
     def _decode(self, attachment: bytes, count: int, row_sizes: bytes) -> pa.RecordBatch:
@@ -208,12 +246,14 @@ class Partition:
             return  # a heartbeat
         w = self.writer
         if w is not None and w.first is not None:
+            # a file holds one snapshot; "" (a partition's start) is the one the collector then
+            # pinned, so the first pack's file goes on with the rows after it
             phase_change = w.first.phase is not start.phase or (
-                start.phase is Phase.SNAPSHOT and w.first.snapshot != start.snapshot
+                start.phase is Phase.SNAPSHOT and w.first.snapshot not in ("", start.snapshot)
             )
             schema_change = self.writer_schema is not None and not self.writer_schema.equals(batch.schema)
             if phase_change or schema_change:
-                self.commit()
+                self._commit_behind()
         if self.writer is None:
             self.writer = self._open_writer(batch.schema)
             self.writer_schema = batch.schema
@@ -240,35 +280,94 @@ class Partition:
     def commit(self) -> bool:
         """Rename the open file to its range, then store the committed point; False on failure."""
         with self.lock:
+            if not self._settle():
+                return False
             w = self.writer
             if w is None or w.first is None or w.next is None:
                 return True
             first, nxt = w.first, w.next
             try:
-                done = w.commit()
-                if self.deletes:
-                    sink.write_deletes(self.dest, self.pid, first, nxt, _deletes_table(self.deletes))
+                sealed = w.seal()
+                done = sealed.finish() if sealed is not None else None
+                self._write_deletes(first, nxt)
             except OmsyncError as exc:
-                log.error("%s pid %d: commit of %s..%s failed: %s", self.task.name, self.pid, first, nxt, exc)
-                self._abort()
-                self.accepted = self.record.committed  # the collector must send from there again
-                self._store(self.record.but(last_error=f"commit failed: {exc.message}"), None)
+                self._commit_failed(first, nxt, exc)
                 return False
             finally:
                 self.deletes = []
                 self.writer = self.writer_schema = None  # the next rows open a new file
                 self._release()
-            rec = self.record
-            self._store(
-                rec.but(
-                    committed=nxt,
-                    rows=rec.rows + (done.rows if done else 0),
-                    bytes=rec.bytes + (done.size if done else 0),
-                    files=rec.files + (1 if done else 0),
-                ),
-                None,
-            )
+            self._committed(nxt, done)
             return True
+
+    def _commit_behind(self) -> None:
+        """Seal the open file and close it in the background while the next rows go on into a
+        new file: on HDFS a close waits ~0.5 s for the DataNode's block report. Its point is
+        stored by ``_settle``, before anything else touches the record; a failed close makes the
+        collector send again from the last stored point."""
+        if not self._settle():
+            return
+        w = self.writer
+        if w is None or w.first is None or w.next is None:
+            return
+        first, nxt, deletes = w.first, w.next, self.deletes
+        try:
+            sealed = w.seal()
+        except OmsyncError as exc:
+            self._commit_failed(first, nxt, exc)
+            return
+        finally:
+            self.deletes = []
+            self.writer = self.writer_schema = None
+            self._release()
+        if sealed is None:
+            self._committed(nxt, None)
+            return
+
+        def finish() -> sink.FileRange:
+            done = sealed.finish()
+            if deletes:
+                sink.write_deletes(self.dest, self.pid, first, nxt, _deletes_table(deletes))
+            return done
+
+        self.closing = Closing(first, nxt, finish)
+
+    def _settle(self) -> bool:
+        """Wait for the file being closed in the background; store its point. False when it failed
+        (the open file, which follows it, is dropped too)."""
+        closing, self.closing = self.closing, None
+        if closing is None:
+            return True
+        try:
+            done = closing.result()
+        except OmsyncError as exc:
+            self._abort()
+            self._commit_failed(closing.first, closing.next, exc)
+            return False
+        self._committed(closing.next, done)
+        return True
+
+    def _write_deletes(self, first: SyncPoint, nxt: SyncPoint) -> None:
+        if self.deletes:
+            sink.write_deletes(self.dest, self.pid, first, nxt, _deletes_table(self.deletes))
+
+    def _commit_failed(self, first: SyncPoint, nxt: SyncPoint, exc: OmsyncError) -> None:
+        log.error("%s pid %d: commit of %s..%s failed: %s", self.task.name, self.pid, first, nxt, exc)
+        self._abort()
+        self.accepted = self.record.committed  # the collector must send from there again
+        self._store(self.record.but(last_error=f"commit failed: {exc.message}"), None)
+
+    def _committed(self, nxt: SyncPoint, done: sink.FileRange | None) -> None:
+        rec = self.record
+        self._store(
+            rec.but(
+                committed=nxt,
+                rows=rec.rows + (done.rows if done else 0),
+                bytes=rec.bytes + (done.size if done else 0),
+                files=rec.files + (1 if done else 0),
+            ),
+            None,
+        )
 
     def commit_if_due(self, now: float | None = None) -> None:
         with self.lock:
@@ -305,6 +404,9 @@ class Partition:
         with self.lock:
             if commit:
                 self.commit()
+            elif self.closing is not None:
+                self.closing.drop()
+                self.closing = None
             self._abort()
 
     # -- state ---------------------------------------------------------------------------------

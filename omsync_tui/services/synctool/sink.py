@@ -200,24 +200,32 @@ class PartitionWriter:
 
     def commit(self) -> FileRange | None:
         """Close the file and rename it to its range; None (nothing written) when it has no rows."""
+        sealed = self.seal()
+        return sealed.finish() if sealed is not None else None
+
+    def seal(self) -> Sealed | None:
+        """Finish writing the open file (Parquet footer) and hand it over: ``Sealed.finish()``
+        closes and renames it, possibly in another thread, while this writer starts the next
+        file. None (nothing written) when it has no rows."""
         first, nxt, rows = self.first, self.next, self.rows
         if first is None or nxt is None or rows == 0 or self._out is None or self._tmp is None:
             self.abort()
             return None
         final = f"{self.dir}/{file_name(first, nxt, self.format.value)}"
-        with translated(self.dest, "cannot commit a file to"):
-            if self._parquet is not None:
-                self._flush()
-                self._parquet.add_key_value_metadata(self._footer(first, nxt, rows))
-                self._parquet.close()
-                self._parquet = None
-            size = self._out.tell()
-            self._out.close()
-            self._out = None
-            # LocalFileSystem and S3 replace an existing file; Arrow's HDFS move deletes it first
-            self.dest.fs.move(self._tmp, final)
+        out, tmp = self._out, self._tmp
+        try:
+            with translated(self.dest, "cannot commit a file to"):
+                if self._parquet is not None:
+                    self._flush()
+                    self._parquet.add_key_value_metadata(self._footer(first, nxt, rows))
+                    self._parquet.close()
+                    self._parquet = None
+                size = out.tell()
+        except BaseException:
+            self.abort()
+            raise
         self._reset()
-        return FileRange(self.pid, first, nxt, rows, final, size)
+        return Sealed(self.dest, out, tmp, FileRange(self.pid, first, nxt, rows, final, size))
 
     def abort(self) -> None:
         """Drop the open file (its temporary is deleted); the writer is empty afterwards."""
@@ -270,6 +278,35 @@ class PartitionWriter:
             "omsync.first_point": json.dumps(first.to_dict()),
             "omsync.next_point": json.dumps(nxt.to_dict()),
         }
+
+
+@dataclass
+class Sealed:
+    """A file whose bytes are all written: ``finish`` closes it and renames it to its range."""
+
+    dest: Destination
+    out: pa.NativeFile
+    tmp: str
+    range: FileRange
+
+    def finish(self) -> FileRange:
+        """Close and rename (a replayed range replaces its file); the temporary is removed on failure."""
+        try:
+            with translated(self.dest, "cannot commit a file to"):
+                self.out.close()
+                self.dest.fs.move(self.tmp, self.range.path)
+        except BaseException:
+            self.drop()
+            raise
+        return self.range
+
+    def drop(self) -> None:
+        try:
+            self.out.close()
+        except (OSError, pa.ArrowException) as exc:
+            log.debug("closing a dropped file: %s", exc)
+        with suppress(OSError, pa.ArrowException):
+            self.dest.fs.delete_file(self.tmp)
 
 
 def write_deletes(dest: Destination, pid: int, first: SyncPoint, next: SyncPoint, table: pa.Table) -> str:

@@ -207,7 +207,9 @@ class CreateDialog(ModalScreen[CreateRequest | None]):
             self._say(f"cannot check {message.request.dest}: {message.error}", warn=True)
             return
         held = message.held
-        if held.note and self.shown_where != held.resolved:
+        # a bare path that goes to fs.defaultFS, not where it reads: say so once before creating
+        moved = held.note and held.resolved != message.request.dest
+        if moved and self.shown_where != held.resolved:
             self.shown_where = held.resolved
             self._say(f"{message.request.dest} → {held.resolved}\n({held.note}); create again to confirm")
             return

@@ -231,3 +231,53 @@ def test_unreachable_synctool_banner_and_recovery(tmp_path: Path, zk_hosts: str,
             assert f"synctool {s.endpoint}" in banner(app)
 
     asyncio.run(scenario())
+
+
+def test_create_form_says_where_a_bare_path_goes_before_creating(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], hdfs_server: Any, hdfs_url: str
+) -> None:
+    cluster = SandboxCluster.create(tmp_path / "sb", zk, SandboxConfig(zk_hosts))
+    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
+    cluster.write("db.t", 100)
+    for tablet in TABLETS:
+        host = tablet.split(":")[0]
+        roots = tuple(cluster.tablet_root(tablet, s) for s in ("memory", "ssd", "hdd"))
+        c = CollectorProcess(
+            tmp_path, zk_hosts=zk_hosts, roots=roots, host=host, datadir=tmp_path / f"c-{host}"
+        )
+        procs.append(c)
+        c.start()
+    conf = tmp_path / "hadoop"
+    conf.mkdir()
+    (conf / "core-site.xml").write_text(
+        "<configuration><property><name>fs.defaultFS</name>"
+        f"<value>{hdfs_server.url}</value></property></configuration>\n"
+    )
+    s = SynctoolProcess(tmp_path, zk_hosts=zk_hosts, extra=f'[hdfs]\nhadoop_conf_dir = "{conf}"\n')
+    procs.append(s)
+    s.start()
+    wait_until(s.leading, 20, "leader")
+    path = "/" + hdfs_url.split("/", 3)[3] + "/t"
+
+    async def scenario() -> None:
+        app = OmsyncApp(s.endpoint, refresh=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: "0 task(s)" in banner(app), "first refresh")
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, CreateDialog), "create dialog")
+            app.screen.query_one("#name", Input).value = "db.t"
+            app.screen.query_one("#dest", Input).value = path
+            await pilot.click("#create")
+
+            def message() -> str:
+                return str(app.screen.query_one("#message", Static).content)
+
+            # the first press only says where the bare path goes; the second creates the task
+            await until(pilot, lambda: "fs.defaultFS" in message(), message)
+            assert f"{path} → {hdfs_server.url}{path}" in message() and "create again" in message()
+            assert isinstance(app.screen, CreateDialog) and "db.t" not in rows(app)
+            await pilot.click("#create")
+            await until(pilot, lambda: "db.t" in rows(app), "db.t listed", 20)
+            assert rows(app)["db.t"][-1] == f"{hdfs_server.url}{path}"
+
+    asyncio.run(scenario())

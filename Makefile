@@ -30,7 +30,7 @@ $(ZK_JAR):
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >/dev/null
 
-setup: $(STAMP) $(ZK_JAR)  ## create .venv, install omsync with test extras, install zookeeper, Java 17 + Maven, build the test HDFS
+setup: $(STAMP) $(ZK_JAR)  ## create .venv, install omsync with test extras, install zookeeper, Java 17 + Maven, build the test HDFS and OpenMLDB's SDK probe
 	@# tmux runs `omsync tui` in a real terminal for tests/tui/test_tui_tmux.py
 	@command -v tmux >/dev/null || { echo "installing Debian's tmux (for the TUI terminal test)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -42,6 +42,8 @@ setup: $(STAMP) $(ZK_JAR)  ## create .venv, install omsync with test extras, ins
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null; }
 	$(PY) -m omsync_tui.sandbox.hdfs prepare
+	@# OpenMLDB's released Java SDK (openmldb-jdbc/-native, ~210 MB the first time) for the peer tests
+	$(PY) -m omsync_tui.sandbox.openmldbsdk prepare
 
 test: setup  ## run every test (real ZooKeeper, real files, real processes)
 	$(PY) -m pytest -q

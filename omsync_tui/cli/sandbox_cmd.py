@@ -150,6 +150,7 @@ def serve(
     """Run in the foreground: own ZooKeeper (if none was given), HDFS (if asked), hold the tablets' znodes."""
     from omsync_tui.sandbox.cluster import SandboxCluster
     from omsync_tui.sandbox.hdfs import HdfsServer
+    from omsync_tui.sandbox.responder import ClusterResponder
     from omsync_tui.sandbox.state import SandboxConfig
     from omsync_tui.sandbox.zkserver import ZkServer
 
@@ -180,10 +181,19 @@ def serve(
         try:
             cluster = SandboxCluster.create(base, zk, config)
             cluster.register_tablets(ephemeral=True)
+            # The nameserver's and tablets' RPCs, so OpenMLDB's own SDK can use the sandbox too.
+            responder = ClusterResponder(cluster)
+            answering = responder.start()
             _pidfile(base).write_text(json.dumps({"pid": os.getpid(), "zk": config.zk_hosts}))
             print(f"serving: zk {config.zk_hosts}" + (f", {config.hdfs_url}" if hdfs else ""), flush=True)
-            while not stop:
-                time.sleep(0.2)
+            print(f"nameserver {answering.nameserver}, tablets {', '.join(answering.tablets)}", flush=True)
+            for endpoint, why in answering.refused.items():
+                print(f"tablet {endpoint} does not answer RPCs: {why}", flush=True)
+            try:
+                while not stop:
+                    time.sleep(0.2)
+            finally:
+                responder.stop()
         finally:
             _pidfile(base).unlink(missing_ok=True)
             zk.stop()

@@ -6,6 +6,9 @@ beside it. The result lives in ``<user cache>/omsync/minihdfs/<hash>/`` (``$OMSY
 moves it), the hash taken over the sources, so an edited main is rebuilt; concurrent builds (two
 test processes) wait on a lock file. ``omsync_tui.sandbox.hdfs`` runs the result with plain
 ``java``. The MiniDFSCluster jar is run unpacked (see ``EXPLODED_JARS``).
+
+The same build serves other small Java mains of omsync's (``JavaProgram``; ``build_program``):
+``openmldbsdk`` builds one against OpenMLDB's released SDK this way.
 """
 
 from __future__ import annotations
@@ -51,6 +54,32 @@ _MAVEN_BOILERPLATE = re.compile(
 
 
 @dataclass(frozen=True)
+class JavaProgram:
+    """A small Java main of omsync's: a ``pom.xml`` for its jars and its source, built once."""
+
+    main_class: str
+    """The class ``java`` runs; its source is ``<main_class>.java`` beside the pom."""
+    source_dir: Path
+    """Where ``pom.xml`` and the source live (package data)."""
+    cache_env: str
+    """The environment variable that moves its cache."""
+    cache_name: str
+    """Its directory under ``<user cache>/omsync/``."""
+    purpose: str
+    """What it is, for error messages: ``"the MiniDFSCluster"``."""
+    jars: str
+    """What Maven downloads for it, for error messages: ``"the Hadoop jars"``."""
+    prepare_command: str
+    """The command that builds it, for hints."""
+    exploded: tuple[str, ...] = ()
+    """Jar name prefixes run unpacked."""
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("pom.xml", f"{self.main_class}.java")
+
+
+@dataclass(frozen=True)
 class MiniHdfsBuild:
     """A compiled ``MiniHdfs`` and the jars it runs with: what ``java -cp`` needs."""
 
@@ -81,29 +110,45 @@ class MiniHdfsBuild:
             return False
 
 
-def source_hash() -> str:
-    """The cache key: a hash over the names and bytes of ``pom.xml`` and ``MiniHdfs.java``."""
+JavaBuild = MiniHdfsBuild
+"""A built ``JavaProgram``: its classes and the jars it runs with."""
+
+MINIHDFS = JavaProgram(
+    main_class=MAIN_CLASS,
+    source_dir=SOURCE_DIR,
+    cache_env=CACHE_ENV,
+    cache_name="minihdfs",
+    purpose="the MiniDFSCluster",
+    jars="the Hadoop jars",
+    prepare_command="python -m omsync_tui.sandbox.hdfs prepare",
+    exploded=EXPLODED_JARS,
+)
+
+
+def source_hash(program: JavaProgram = MINIHDFS) -> str:
+    """The cache key: a hash over the names and bytes of the program's pom and source."""
     digest = hashlib.sha256(f"layout {_LAYOUT}\0".encode())
-    for name in SOURCES:
+    for name in program.sources:
         try:
-            data = (SOURCE_DIR / name).read_bytes()
+            data = (program.source_dir / name).read_bytes()
         except FileNotFoundError:
             raise ClusterError(
-                f"{SOURCE_DIR / name} is missing: this omsync was packaged without its MiniHdfs sources",
-                hint="reinstall omsync (pyproject's package-data ships minihdfs/*.xml and *.java)",
+                f"{program.source_dir / name} is missing: this omsync was packaged without the "
+                f"sources of {program.main_class}",
+                hint="reinstall omsync (pyproject's package-data ships the sandbox's *.xml and *.java)",
             ) from None
         digest.update(name.encode() + b"\0" + data + b"\0")
     return digest.hexdigest()[:16]
 
 
-def cache_root() -> Path:
-    """Where builds live: ``$OMSYNC_MINIHDFS_CACHE``, else ``<user cache dir>/omsync/minihdfs``."""
-    configured = os.environ.get(CACHE_ENV)
+def cache_root(program: JavaProgram = MINIHDFS) -> Path:
+    """Where builds live: ``$<cache_env>``, else ``<user cache dir>/omsync/<cache_name>``."""
+    configured = os.environ.get(program.cache_env)
     if configured:
         return Path(configured).expanduser().resolve()
     from platformdirs import user_cache_path
 
-    return user_cache_path("omsync", appauthor=False) / "minihdfs"
+    return user_cache_path("omsync", appauthor=False) / program.cache_name
 
 
 def prepare(*, cache: str | os.PathLike[str] | None = None) -> MiniHdfsBuild:
@@ -113,8 +158,13 @@ def prepare(*, cache: str | os.PathLike[str] | None = None) -> MiniHdfsBuild:
     calls after a build, return at once. ClusterError names what is missing (``java``, ``javac``,
     ``mvn``) or says that Maven could not reach its repository.
     """
-    root = Path(cache).resolve() if cache is not None else cache_root()
-    key = source_hash()
+    return build_program(MINIHDFS, cache=cache)
+
+
+def build_program(program: JavaProgram, *, cache: str | os.PathLike[str] | None = None) -> JavaBuild:
+    """Build ``program`` unless this version of it is built already (see ``prepare``)."""
+    root = Path(cache).resolve() if cache is not None else cache_root(program)
+    key = source_hash(program)
     build = MiniHdfsBuild(root / key)
     if build.is_complete():
         return build
@@ -123,7 +173,7 @@ def prepare(*, cache: str | os.PathLike[str] | None = None) -> MiniHdfsBuild:
         # Another process may have built it while this one waited for the lock.
         if build.is_complete():
             return build
-        _build(build.directory)
+        _build(program, build.directory)
     return build
 
 
@@ -137,7 +187,7 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def _build(target: Path) -> None:
+def _build(program: JavaProgram, target: Path) -> None:
     mvn = shutil.which("mvn")
     javac = jdk_tool("javac")
     missing = [name for name, path in (("mvn", mvn), ("javac", javac)) if path is None]
@@ -145,15 +195,15 @@ def _build(target: Path) -> None:
         missing.insert(0, "java")
     if missing or mvn is None or javac is None:
         raise ClusterError(
-            f"cannot build the MiniDFSCluster main: no {', '.join(missing)} on PATH (or JAVA_HOME)",
+            f"cannot build {program.purpose} main: no {', '.join(missing)} on PATH (or JAVA_HOME)",
             hint=INSTALL_HINT,
         )
     # Built aside and renamed into place: a half-built directory never looks complete.
     work = target.with_name(target.name + ".tmp")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    for name in SOURCES:
-        shutil.copyfile(SOURCE_DIR / name, work / name)
+    for name in program.sources:
+        shutil.copyfile(program.source_dir / name, work / name)
     classpath_file = work / "classpath.txt"
     maven = _run(
         [
@@ -175,14 +225,14 @@ def _build(target: Path) -> None:
         output = _tail(maven.stdout)
         if _OFFLINE_MARKERS.search(maven.stdout):
             raise ClusterError(
-                "Maven could not download the Hadoop jars for the MiniDFSCluster (is this machine "
+                f"Maven could not download {program.jars} for {program.purpose} (is this machine "
                 f"offline, or is Maven Central unreachable?):\n{output}",
                 hint="connect to Maven Central (or a mirror in ~/.m2/settings.xml), then run: "
-                "python -m omsync_tui.sandbox.hdfs prepare",
+                + program.prepare_command,
             )
         raise ClusterError(
             f"mvn dependency:build-classpath failed with code {maven.returncode}:\n{output}",
-            hint=f"the pom is {SOURCE_DIR / 'pom.xml'}",
+            hint=f"the pom is {program.source_dir / 'pom.xml'}",
         )
     classpath = classpath_file.read_text(encoding="utf-8").strip()
     compiled = _run(
@@ -191,22 +241,31 @@ def _build(target: Path) -> None:
             "-nowarn",
             "-encoding",
             "UTF-8",
+            # Compile the one file against the jars' classes only: some jars carry annotation
+            # processors (lombok) or their own .java sources, which javac would otherwise use.
+            "-proc:none",
+            "-implicit:none",
+            "-sourcepath",
+            "",
             "-cp",
             classpath,
             "-d",
             str(work / "classes"),
-            str(work / "MiniHdfs.java"),
+            str(work / f"{program.main_class}.java"),
         ],
         cwd=work,
         timeout=600,
     )
     if compiled.returncode != 0:
         raise ClusterError(
-            f"javac failed on MiniHdfs.java with code {compiled.returncode}:\n{_tail(compiled.stdout)}",
+            f"javac failed on {program.main_class}.java with code {compiled.returncode}:\n"
+            + _tail(compiled.stdout),
             hint="Java 17 or later is needed: " + INSTALL_HINT,
         )
     runtime = [
-        _exploded(jar, target.parent / "exploded") if jar.name.startswith(EXPLODED_JARS) else jar
+        _exploded(jar, target.parent / "exploded")
+        if program.exploded and jar.name.startswith(program.exploded)
+        else jar
         for jar in map(Path, classpath.split(os.pathsep))
     ]
     (work / RUNTIME_CLASSPATH).write_text(os.pathsep.join(map(str, runtime)) + "\n", encoding="utf-8")
@@ -250,8 +309,9 @@ def _run(command: Sequence[str], *, cwd: Path, timeout: float) -> subprocess.Com
         )
     except subprocess.TimeoutExpired:
         raise ClusterError(
-            f"{Path(command[0]).name} did not finish within {timeout:g} s while building MiniHdfs",
-            hint="a very slow download? run: python -m omsync_tui.sandbox.hdfs prepare",
+            f"{Path(command[0]).name} did not finish within {timeout:g} s while building a Java main "
+            "of the sandbox",
+            hint="a very slow download? run the same command again (Maven keeps what it fetched)",
         ) from None
 
 

@@ -144,8 +144,13 @@ class Receiver:
         dest: str = "",
         timeout: float = 10.0,
         collector_auth: bytes | None = b"sdefault",
+        ready: bool = True,
     ) -> str:
         """Expect ``(tid, pid)`` and hand it to ``collector`` with ``DataCollector.AddSyncTask``.
+
+        ``ready`` sets omsync's ``AddSyncTaskRequest.ready`` (this receiver registers the subtask
+        first, as omsync's synctool does, so data may follow at once); ``ready=False`` sends the
+        request the original SyncTool sends, after which a collector waits before its first send.
 
         Returns the token (a new uuid4 unless given). The subtask is registered before the call,
         as the original stores the token first: a collector may send before the answer arrives.
@@ -168,6 +173,8 @@ class Receiver:
             request.start_ts = start_ts
         if deletes:  # unset otherwise, so the request is what the original tool sends
             request.deletes = True
+        if ready:
+            request.ready = True
         with BaiduStdClient(collector, timeout=timeout, auth=collector_auth) as client:
             response, _ = client.call(DATA_COLLECTOR, "AddSyncTask", request, ds.GeneralResponse)
         if response.code != 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,6 +77,7 @@ def add(
     start: SyncPoint | None = None,
     deletes: bool = False,
     token: str | None = None,
+    ready: bool = False,
 ) -> str:
     token = token or str(uuid.uuid4())
     point = start or SyncPoint.start()
@@ -86,6 +88,8 @@ def add(
     request.sync_point.CopyFrom(syncwire.to_proto(point))
     if deletes:
         request.deletes = True
+    if ready:
+        request.ready = True
     m.add(request)
     return token
 
@@ -125,6 +129,33 @@ def test_full_sync_of_each_partition_equals_truth_and_cleans_up(
         # the receiver records `finished` as it answers; the collector drops the task on reading it
         wait_until(lambda: m.tasks() == [], what="finished tasks dropped by the collector")
         assert not (tmp_path / "collector" / f"{tid}-0").exists()  # finished: work dir gone
+    finally:
+        m.close()
+
+
+def test_the_first_send_waits_unless_the_synctool_says_it_is_ready(
+    tmp_path: Path, zk: Any, zk_hosts: str, rx: Receiver
+) -> None:
+    """The original SyncTool records a task only after AddSyncTask returns (rows sent earlier went
+    to ``<hdfs home>/null<uuid>.csv``), so its collector waits ``sync_task_long_interval_ms``
+    first; omsync's synctool sets ``ready`` and gets rows at once."""
+    cluster = make_cluster(tmp_path, zk, zk_hosts)
+    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="ssd"))
+    cluster.write("db.t", 200)
+    tid = cluster.table("db.t").tid
+    m = manager_for(cluster, tmp_path / "collector", dataclasses.replace(FAST, long_interval_s=2.0))
+    try:
+        t0 = time.monotonic()
+        add(m, rx, tid, 0)  # the original's request
+        add(m, rx, tid, 1, ready=True)
+        rx.wait(lambda r: r.subtask(tid, 1).sends > 0, what="the ready subtask's first send")
+        assert rx.subtask(tid, 0).sends == 0
+        rx.wait(lambda r: r.subtask(tid, 0).sends > 0, what="the other subtask's first send")
+        first = {pid: rx.subtask(tid, pid).last_send - t0 for pid in (0, 1)}
+        assert first[1] < 1.0 and first[0] >= 2.0, first
+        rx.wait(lambda r: all(r.subtask(tid, p).finished for p in (0, 1)), what="both finished")
+        for pid in (0, 1):
+            assert decoded(cluster, "db.t", pid, rx.subtask(tid, pid).rows) == truth(cluster, "db.t", pid)
     finally:
         m.close()
 

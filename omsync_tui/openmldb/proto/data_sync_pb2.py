@@ -24,43 +24,43 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)omsync_tui/openmldb/proto/data_sync.proto\x12\x11openmldb.datasync\",\n\x0fGeneralResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0b\n\x03msg\x18\x02 \x01(\t\"\x93\x01\n\tSyncPoint\x12)\n\x04type\x18\x01 \x02(\x0e\x32\x1b.openmldb.datasync.SyncType\x12\n\n\x02pk\x18\x02 \x01(\t\x12\n\n\x02ts\x18\x03 \x01(\x04\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x10\n\x08snapshot\x18\x64 \x01(\t\x12\x0f\n\x07ordinal\x18\x65 \x01(\x04\x12\x10\n\x08pk_bytes\x18\x66 \x01(\x0c\"\xcb\x02\n\x12\x41\x64\x64SyncTaskRequest\x12\x0b\n\x03tid\x18\x01 \x01(\r\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12)\n\x04mode\x18\x03 \x01(\x0e\x32\x1b.openmldb.datasync.SyncMode\x12\x10\n\x08start_ts\x18\x04 \x01(\x04\x12\x30\n\nsync_point\x18\x05 \x01(\x0b\x32\x1c.openmldb.datasync.SyncPoint\x12\x17\n\x0ftablet_endpoint\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65s_endpoint\x18\x07 \x01(\t\x12\r\n\x05token\x18\x08 \x01(\t\x12\x0c\n\x04\x64\x65st\x18\t \x01(\t\x12\x0f\n\x07\x64\x65letes\x18\x64 \x01(\x08\x12\x13\n\x0b\x62inlog_file\x18\x65 \x01(\x04\x12\x13\n\x0b\x62inlog_byte\x18\x66 \x01(\x04\x12\x11\n\trows_sent\x18g \x01(\x04\x12\x12\n\nbytes_sent\x18h \x01(\x04\"|\n\x15\x43reateSyncTaskRequest\x12\n\n\x02\x64\x62\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x04mode\x18\x03 \x01(\x0e\x32\x1b.openmldb.datasync.SyncMode\x12\x10\n\x08start_ts\x18\x04 \x01(\x04\x12\x0c\n\x04\x64\x65st\x18\x05 \x01(\t\"1\n\x15\x44\x65leteSyncTaskRequest\x12\n\n\x02\x64\x62\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"&\n\x11TaskStatusRequest\x12\x11\n\tclear_all\x18\x01 \x01(\x08\"v\n\x04Task\x12\x37\n\x08progress\x18\x01 \x01(\x0b\x32%.openmldb.datasync.AddSyncTaskRequest\x12\x16\n\x0e\x64\x61ta_collector\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12\x0e\n\x06status\x18\x04 \x01(\t\"\x87\x01\n\x12TaskStatusResponse\x12\x34\n\x08response\x18\x01 \x01(\x0b\x32\".openmldb.datasync.GeneralResponse\x12%\n\x04task\x18\x02 \x03(\x0b\x32\x17.openmldb.datasync.Task\x12\x14\n\x0creadableInfo\x18\x03 \x03(\t\"\xd8\x02\n\x0fSendDataRequest\x12\x0b\n\x03tid\x18\x01 \x01(\r\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x31\n\x0bstart_point\x18\x03 \x01(\x0b\x32\x1c.openmldb.datasync.SyncPoint\x12\r\n\x05\x63ount\x18\x04 \x01(\x04\x12\r\n\x05token\x18\x05 \x01(\t\x12\x10\n\x08\x66inished\x18\x06 \x01(\x08\x12\x30\n\nnext_point\x18\x07 \x01(\x0b\x32\x1c.openmldb.datasync.SyncPoint\x12,\n\x07\x64\x65letes\x18\x64 \x03(\x0b\x32\x1b.openmldb.datasync.DeleteOp\x12\x11\n\tcollector\x18\x65 \x01(\t\x12\x15\n\rbinlog_latest\x18\x66 \x01(\x04\x12+\n\x05\x65rror\x18g \x01(\x0b\x32\x1c.openmldb.datasync.TaskError\x12\x11\n\trow_sizes\x18h \x01(\x0c\"q\n\x08\x44\x65leteOp\x12\x11\n\tlog_index\x18\x01 \x01(\x04\x12\x0b\n\x03row\x18\x02 \x01(\r\x12\x0b\n\x03idx\x18\x03 \x01(\r\x12\x0b\n\x03key\x18\x04 \x01(\x0c\x12\n\n\x02ts\x18\x05 \x01(\x04\x12\x0e\n\x06\x65nd_ts\x18\x06 \x01(\x04\x12\x0f\n\x07ts_name\x18\x07 \x01(\t\"T\n\tTaskError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x14\n\x0cmissing_from\x18\x03 \x01(\x04\x12\x12\n\nmissing_to\x18\x04 \x01(\x04\"u\n\x10SendDataResponse\x12\x34\n\x08response\x18\x01 \x02(\x0b\x32\".openmldb.datasync.GeneralResponse\x12\x13\n\x0b\x64\x65lete_task\x18\x02 \x01(\x08\x12\x16\n\x0eretry_after_ms\x18\x64 \x01(\r*&\n\x08SyncType\x12\r\n\tkSNAPSHOT\x10\x00\x12\x0b\n\x07kBINLOG\x10\x01*J\n\x08SyncMode\x12\t\n\x05kFull\x10\x00\x12\x1b\n\x17kIncrementalByTimestamp\x10\x01\x12\x16\n\x12kFullAndContinuous\x10\x02\x32i\n\rDataCollector\x12X\n\x0b\x41\x64\x64SyncTask\x12%.openmldb.datasync.AddSyncTaskRequest\x1a\".openmldb.datasync.GeneralResponse2\xfa\x02\n\x08SyncTool\x12^\n\x0e\x43reateSyncTask\x12(.openmldb.datasync.CreateSyncTaskRequest\x1a\".openmldb.datasync.GeneralResponse\x12^\n\x0e\x44\x65leteSyncTask\x12(.openmldb.datasync.DeleteSyncTaskRequest\x1a\".openmldb.datasync.GeneralResponse\x12Y\n\nTaskStatus\x12$.openmldb.datasync.TaskStatusRequest\x1a%.openmldb.datasync.TaskStatusResponse\x12S\n\x08SendData\x12\".openmldb.datasync.SendDataRequest\x1a#.openmldb.datasync.SendDataResponse')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)omsync_tui/openmldb/proto/data_sync.proto\x12\x11openmldb.datasync\",\n\x0fGeneralResponse\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0b\n\x03msg\x18\x02 \x01(\t\"\x93\x01\n\tSyncPoint\x12)\n\x04type\x18\x01 \x02(\x0e\x32\x1b.openmldb.datasync.SyncType\x12\n\n\x02pk\x18\x02 \x01(\t\x12\n\n\x02ts\x18\x03 \x01(\x04\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x10\n\x08snapshot\x18\x64 \x01(\t\x12\x0f\n\x07ordinal\x18\x65 \x01(\x04\x12\x10\n\x08pk_bytes\x18\x66 \x01(\x0c\"\xda\x02\n\x12\x41\x64\x64SyncTaskRequest\x12\x0b\n\x03tid\x18\x01 \x01(\r\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12)\n\x04mode\x18\x03 \x01(\x0e\x32\x1b.openmldb.datasync.SyncMode\x12\x10\n\x08start_ts\x18\x04 \x01(\x04\x12\x30\n\nsync_point\x18\x05 \x01(\x0b\x32\x1c.openmldb.datasync.SyncPoint\x12\x17\n\x0ftablet_endpoint\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65s_endpoint\x18\x07 \x01(\t\x12\r\n\x05token\x18\x08 \x01(\t\x12\x0c\n\x04\x64\x65st\x18\t \x01(\t\x12\x0f\n\x07\x64\x65letes\x18\x64 \x01(\x08\x12\x13\n\x0b\x62inlog_file\x18\x65 \x01(\x04\x12\x13\n\x0b\x62inlog_byte\x18\x66 \x01(\x04\x12\x11\n\trows_sent\x18g \x01(\x04\x12\x12\n\nbytes_sent\x18h \x01(\x04\x12\r\n\x05ready\x18i \x01(\x08\"|\n\x15\x43reateSyncTaskRequest\x12\n\n\x02\x64\x62\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12)\n\x04mode\x18\x03 \x01(\x0e\x32\x1b.openmldb.datasync.SyncMode\x12\x10\n\x08start_ts\x18\x04 \x01(\x04\x12\x0c\n\x04\x64\x65st\x18\x05 \x01(\t\"1\n\x15\x44\x65leteSyncTaskRequest\x12\n\n\x02\x64\x62\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\"&\n\x11TaskStatusRequest\x12\x11\n\tclear_all\x18\x01 \x01(\x08\"v\n\x04Task\x12\x37\n\x08progress\x18\x01 \x01(\x0b\x32%.openmldb.datasync.AddSyncTaskRequest\x12\x16\n\x0e\x64\x61ta_collector\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x04\x12\x0e\n\x06status\x18\x04 \x01(\t\"\x87\x01\n\x12TaskStatusResponse\x12\x34\n\x08response\x18\x01 \x01(\x0b\x32\".openmldb.datasync.GeneralResponse\x12%\n\x04task\x18\x02 \x03(\x0b\x32\x17.openmldb.datasync.Task\x12\x14\n\x0creadableInfo\x18\x03 \x03(\t\"\xd8\x02\n\x0fSendDataRequest\x12\x0b\n\x03tid\x18\x01 \x01(\r\x12\x0b\n\x03pid\x18\x02 \x01(\r\x12\x31\n\x0bstart_point\x18\x03 \x01(\x0b\x32\x1c.openmldb.datasync.SyncPoint\x12\r\n\x05\x63ount\x18\x04 \x01(\x04\x12\r\n\x05token\x18\x05 \x01(\t\x12\x10\n\x08\x66inished\x18\x06 \x01(\x08\x12\x30\n\nnext_point\x18\x07 \x01(\x0b\x32\x1c.openmldb.datasync.SyncPoint\x12,\n\x07\x64\x65letes\x18\x64 \x03(\x0b\x32\x1b.openmldb.datasync.DeleteOp\x12\x11\n\tcollector\x18\x65 \x01(\t\x12\x15\n\rbinlog_latest\x18\x66 \x01(\x04\x12+\n\x05\x65rror\x18g \x01(\x0b\x32\x1c.openmldb.datasync.TaskError\x12\x11\n\trow_sizes\x18h \x01(\x0c\"q\n\x08\x44\x65leteOp\x12\x11\n\tlog_index\x18\x01 \x01(\x04\x12\x0b\n\x03row\x18\x02 \x01(\r\x12\x0b\n\x03idx\x18\x03 \x01(\r\x12\x0b\n\x03key\x18\x04 \x01(\x0c\x12\n\n\x02ts\x18\x05 \x01(\x04\x12\x0e\n\x06\x65nd_ts\x18\x06 \x01(\x04\x12\x0f\n\x07ts_name\x18\x07 \x01(\t\"T\n\tTaskError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x14\n\x0cmissing_from\x18\x03 \x01(\x04\x12\x12\n\nmissing_to\x18\x04 \x01(\x04\"u\n\x10SendDataResponse\x12\x34\n\x08response\x18\x01 \x02(\x0b\x32\".openmldb.datasync.GeneralResponse\x12\x13\n\x0b\x64\x65lete_task\x18\x02 \x01(\x08\x12\x16\n\x0eretry_after_ms\x18\x64 \x01(\r*&\n\x08SyncType\x12\r\n\tkSNAPSHOT\x10\x00\x12\x0b\n\x07kBINLOG\x10\x01*J\n\x08SyncMode\x12\t\n\x05kFull\x10\x00\x12\x1b\n\x17kIncrementalByTimestamp\x10\x01\x12\x16\n\x12kFullAndContinuous\x10\x02\x32i\n\rDataCollector\x12X\n\x0b\x41\x64\x64SyncTask\x12%.openmldb.datasync.AddSyncTaskRequest\x1a\".openmldb.datasync.GeneralResponse2\xfa\x02\n\x08SyncTool\x12^\n\x0e\x43reateSyncTask\x12(.openmldb.datasync.CreateSyncTaskRequest\x1a\".openmldb.datasync.GeneralResponse\x12^\n\x0e\x44\x65leteSyncTask\x12(.openmldb.datasync.DeleteSyncTaskRequest\x1a\".openmldb.datasync.GeneralResponse\x12Y\n\nTaskStatus\x12$.openmldb.datasync.TaskStatusRequest\x1a%.openmldb.datasync.TaskStatusResponse\x12S\n\x08SendData\x12\".openmldb.datasync.SendDataRequest\x1a#.openmldb.datasync.SendDataResponse')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'omsync_tui.openmldb.proto.data_sync_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SYNCTYPE']._serialized_start=1736
-  _globals['_SYNCTYPE']._serialized_end=1774
-  _globals['_SYNCMODE']._serialized_start=1776
-  _globals['_SYNCMODE']._serialized_end=1850
+  _globals['_SYNCTYPE']._serialized_start=1751
+  _globals['_SYNCTYPE']._serialized_end=1789
+  _globals['_SYNCMODE']._serialized_start=1791
+  _globals['_SYNCMODE']._serialized_end=1865
   _globals['_GENERALRESPONSE']._serialized_start=64
   _globals['_GENERALRESPONSE']._serialized_end=108
   _globals['_SYNCPOINT']._serialized_start=111
   _globals['_SYNCPOINT']._serialized_end=258
   _globals['_ADDSYNCTASKREQUEST']._serialized_start=261
-  _globals['_ADDSYNCTASKREQUEST']._serialized_end=592
-  _globals['_CREATESYNCTASKREQUEST']._serialized_start=594
-  _globals['_CREATESYNCTASKREQUEST']._serialized_end=718
-  _globals['_DELETESYNCTASKREQUEST']._serialized_start=720
-  _globals['_DELETESYNCTASKREQUEST']._serialized_end=769
-  _globals['_TASKSTATUSREQUEST']._serialized_start=771
-  _globals['_TASKSTATUSREQUEST']._serialized_end=809
-  _globals['_TASK']._serialized_start=811
-  _globals['_TASK']._serialized_end=929
-  _globals['_TASKSTATUSRESPONSE']._serialized_start=932
-  _globals['_TASKSTATUSRESPONSE']._serialized_end=1067
-  _globals['_SENDDATAREQUEST']._serialized_start=1070
-  _globals['_SENDDATAREQUEST']._serialized_end=1414
-  _globals['_DELETEOP']._serialized_start=1416
-  _globals['_DELETEOP']._serialized_end=1529
-  _globals['_TASKERROR']._serialized_start=1531
-  _globals['_TASKERROR']._serialized_end=1615
-  _globals['_SENDDATARESPONSE']._serialized_start=1617
-  _globals['_SENDDATARESPONSE']._serialized_end=1734
-  _globals['_DATACOLLECTOR']._serialized_start=1852
-  _globals['_DATACOLLECTOR']._serialized_end=1957
-  _globals['_SYNCTOOL']._serialized_start=1960
-  _globals['_SYNCTOOL']._serialized_end=2338
+  _globals['_ADDSYNCTASKREQUEST']._serialized_end=607
+  _globals['_CREATESYNCTASKREQUEST']._serialized_start=609
+  _globals['_CREATESYNCTASKREQUEST']._serialized_end=733
+  _globals['_DELETESYNCTASKREQUEST']._serialized_start=735
+  _globals['_DELETESYNCTASKREQUEST']._serialized_end=784
+  _globals['_TASKSTATUSREQUEST']._serialized_start=786
+  _globals['_TASKSTATUSREQUEST']._serialized_end=824
+  _globals['_TASK']._serialized_start=826
+  _globals['_TASK']._serialized_end=944
+  _globals['_TASKSTATUSRESPONSE']._serialized_start=947
+  _globals['_TASKSTATUSRESPONSE']._serialized_end=1082
+  _globals['_SENDDATAREQUEST']._serialized_start=1085
+  _globals['_SENDDATAREQUEST']._serialized_end=1429
+  _globals['_DELETEOP']._serialized_start=1431
+  _globals['_DELETEOP']._serialized_end=1544
+  _globals['_TASKERROR']._serialized_start=1546
+  _globals['_TASKERROR']._serialized_end=1630
+  _globals['_SENDDATARESPONSE']._serialized_start=1632
+  _globals['_SENDDATARESPONSE']._serialized_end=1749
+  _globals['_DATACOLLECTOR']._serialized_start=1867
+  _globals['_DATACOLLECTOR']._serialized_end=1972
+  _globals['_SYNCTOOL']._serialized_start=1975
+  _globals['_SYNCTOOL']._serialized_end=2353
 # @@protoc_insertion_point(module_scope)

@@ -50,7 +50,7 @@ class SyncPoint(_message.Message):
     def __init__(self, type: _Optional[_Union[SyncType, str]] = ..., pk: _Optional[str] = ..., ts: _Optional[int] = ..., offset: _Optional[int] = ..., snapshot: _Optional[str] = ..., ordinal: _Optional[int] = ..., pk_bytes: _Optional[bytes] = ...) -> None: ...
 
 class AddSyncTaskRequest(_message.Message):
-    __slots__ = ("tid", "pid", "mode", "start_ts", "sync_point", "tablet_endpoint", "des_endpoint", "token", "dest", "deletes", "binlog_file", "binlog_byte", "rows_sent", "bytes_sent")
+    __slots__ = ("tid", "pid", "mode", "start_ts", "sync_point", "tablet_endpoint", "des_endpoint", "token", "dest", "deletes", "binlog_file", "binlog_byte", "rows_sent", "bytes_sent", "ready")
     TID_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,7 @@ class AddSyncTaskRequest(_message.Message):
     BINLOG_BYTE_FIELD_NUMBER: _ClassVar[int]
     ROWS_SENT_FIELD_NUMBER: _ClassVar[int]
     BYTES_SENT_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
     tid: int
     pid: int
     mode: SyncMode
@@ -79,7 +80,8 @@ class AddSyncTaskRequest(_message.Message):
     binlog_byte: int
     rows_sent: int
     bytes_sent: int
-    def __init__(self, tid: _Optional[int] = ..., pid: _Optional[int] = ..., mode: _Optional[_Union[SyncMode, str]] = ..., start_ts: _Optional[int] = ..., sync_point: _Optional[_Union[SyncPoint, _Mapping]] = ..., tablet_endpoint: _Optional[str] = ..., des_endpoint: _Optional[str] = ..., token: _Optional[str] = ..., dest: _Optional[str] = ..., deletes: _Optional[bool] = ..., binlog_file: _Optional[int] = ..., binlog_byte: _Optional[int] = ..., rows_sent: _Optional[int] = ..., bytes_sent: _Optional[int] = ...) -> None: ...
+    ready: bool
+    def __init__(self, tid: _Optional[int] = ..., pid: _Optional[int] = ..., mode: _Optional[_Union[SyncMode, str]] = ..., start_ts: _Optional[int] = ..., sync_point: _Optional[_Union[SyncPoint, _Mapping]] = ..., tablet_endpoint: _Optional[str] = ..., des_endpoint: _Optional[str] = ..., token: _Optional[str] = ..., dest: _Optional[str] = ..., deletes: _Optional[bool] = ..., binlog_file: _Optional[int] = ..., binlog_byte: _Optional[int] = ..., rows_sent: _Optional[int] = ..., bytes_sent: _Optional[int] = ..., ready: _Optional[bool] = ...) -> None: ...
 
 class CreateSyncTaskRequest(_message.Message):
     __slots__ = ("db", "name", "mode", "start_ts", "dest")

@@ -104,7 +104,11 @@ class TaskManager:
                 raise UsageError(f"another AddSyncTask for {key[0]}-{key[1]} arrived at the same time; retry")
             self._tasks[key] = task
             if self._running:
-                self._scheduler.submit(key, task.step)
+                # The original SyncTool records a task only after AddSyncTask returns: a SendData
+                # before that lands nowhere (it wrote such rows to "<home>/null<uuid>.csv"), so its
+                # collector waits first. omsync's synctool says when it is ready at once.
+                first = 0.0 if request.ready else self.settings.long_interval_s
+                self._scheduler.submit(key, task.step, first)
         self.log.info(
             "task %s-%s added: mode %s, from %s, token %s, sending to %s",
             request.tid,

@@ -135,6 +135,7 @@ class Assigner:
                 des_endpoint=s.endpoint,
                 token=token,
                 dest=t.record.dest,
+                ready=True,  # the record is saved: SendData may come at once
             )
             if t.record.mode is Mode.INCREMENTAL:
                 req.start_ts = t.record.start_ts

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -136,6 +137,30 @@ def _confirm(question: str, yes: bool) -> None:
         raise Exit(EXIT_REFUSED)
 
 
+def _partition_offsets(text: str | None, original: Path | None) -> dict[int, int] | None:
+    """``--from-offsets PID=OFFSET,...`` or ``--from-original-progress DIR`` as pid → offset."""
+    if text is not None and original is not None:
+        raise UsageError("give --from-offsets or --from-original-progress, not both")
+    if original is not None:
+        from omsync_tui.openmldb.synctoolprogress import binlog_offsets
+
+        offsets = binlog_offsets(original)
+        where = ", ".join(f"pid {p} at {o}" for p, o in sorted(offsets.items()))
+        _say(f"the original SyncTool's progress: {where}")
+        return offsets
+    if text is None:
+        return None
+    out: dict[int, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        pid, eq, offset = part.partition("=")
+        if not eq or not pid.strip().isdigit() or not offset.strip().isdigit():
+            raise UsageError(f"--from-offsets {text!r}: {part!r} is not PID=OFFSET", hint="e.g. 0=1201,1=998")
+        out[int(pid)] = int(offset)
+    if not out:
+        raise UsageError(f"--from-offsets {text!r} names no partition", hint="e.g. 0=1201,1=998")
+    return out
+
+
 @app.command()
 def create(
     name: Annotated[str, typer.Argument(help="db.table")],
@@ -146,6 +171,13 @@ def create(
     start_ts: Annotated[int, typer.Option(help="incremental: rows with ts >= this (ms)")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="parquet | csv")] = "parquet",
     from_offset: Annotated[int | None, typer.Option(help="every partition from this binlog offset")] = None,
+    from_offsets: Annotated[
+        str | None, typer.Option(help="per partition: PID=OFFSET,PID=OFFSET (binlog offsets)")
+    ] = None,
+    from_original_progress: Annotated[
+        Path | None,
+        typer.Option(help="per partition, where OpenMLDB's SyncTool stands: its <progress_path>/<tid> dir"),
+    ] = None,
     resume_from_dest: Annotated[bool, typer.Option(help="continue after what --dest already holds")] = False,
     deletes: Annotated[bool, typer.Option(help="also record binlog deletes")] = False,
     dry_run: Annotated[bool, typer.Option(help="say what would happen, change nothing")] = False,
@@ -159,12 +191,14 @@ def create(
     """Create a sync task; refuses to write ranges the destination already holds."""
     from omsync_tui.services.cluster import CreateRequest
 
+    offsets = _partition_offsets(from_offsets, from_original_progress)
+
     def go() -> None:
         with _client(synctool, zk, zk_root, token) as c:
             held = c.destination(dest)
             if held.note:
                 _say(f"destination {held.resolved} ({held.note})")
-            if not held.empty and not resume_from_dest and from_offset is None:
+            if not held.empty and not resume_from_dest and from_offset is None and offsets is None:
                 ranges = "; ".join(
                     f"pid {h.pid}: {h.rows:,} rows in {h.files} files, {h.first} .. {h.next}"
                     for h in held.partitions
@@ -184,6 +218,7 @@ def create(
                 start_ts=start_ts,
                 format=fmt,
                 start_offset=from_offset,
+                start_offsets=offsets,
                 resume_from_dest=resume_from_dest,
                 deletes=deletes,
             )

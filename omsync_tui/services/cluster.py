@@ -168,6 +168,7 @@ class CreateRequest:
     start_ts: int = 0
     format: str = "parquet"
     start_offset: int | None = None
+    start_offsets: dict[int, int] | None = None
     resume_from_dest: bool = False
     deletes: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -184,6 +185,8 @@ class CreateRequest:
         }
         if self.start_offset is not None:
             d["start_offset"] = self.start_offset
+        if self.start_offsets is not None:
+            d["start_offsets"] = {str(pid): off for pid, off in sorted(self.start_offsets.items())}
         return {**d, **self.extra}
 
 

@@ -373,6 +373,11 @@ def _create(m: SyncManager, body: bytes) -> dict[str, object]:
             start_ts=int(obj.get("start_ts", 0)),
             format=Format(str(obj.get("format", "parquet"))),
             start_offset=int(obj["start_offset"]) if obj.get("start_offset") is not None else None,
+            start_offsets=(
+                {int(pid): int(off) for pid, off in dict(obj["start_offsets"]).items()}
+                if obj.get("start_offsets") is not None
+                else None
+            ),
             resume_from_dest=bool(obj.get("resume_from_dest", False)),
             deletes=bool(obj.get("deletes", False)),
         )

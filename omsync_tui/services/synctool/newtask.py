@@ -27,6 +27,7 @@ class CreateOptions:
     start_ts: int = 0
     format: Format = Format.PARQUET
     start_offset: int | None = None  # every partition from this binlog offset
+    start_offsets: dict[int, int] | None = None  # pid → binlog offset, one per partition
     resume_from_dest: bool = False  # every partition from what the destination already holds
     deletes: bool = False
 
@@ -37,8 +38,31 @@ def storage_name(mode: int) -> str:
 
 
 def start_points(opts: CreateOptions, dest: destination.Destination, pids: list[int]) -> dict[int, SyncPoint]:
-    if opts.start_offset is not None and opts.resume_from_dest:
-        raise UsageError("give either a start offset or resume-from-destination, not both")
+    given = [opts.start_offset is not None, opts.start_offsets is not None, opts.resume_from_dest]
+    if sum(given) > 1:
+        raise UsageError(
+            "give one start: a start offset, start offsets per partition or resume-from-destination, not both"
+        )
+    if opts.start_offsets is not None:
+        missing = sorted(set(pids) - set(opts.start_offsets))
+        extra = sorted(set(opts.start_offsets) - set(pids))
+        if missing or extra:
+            raise UsageError(
+                f"start offsets per partition must name each of the table's partitions {pids}: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"missing pid {', '.join(map(str, missing))}" if missing else "",
+                        f"no pid {', '.join(map(str, extra))} in the table" if extra else "",
+                    )
+                    if part
+                ),
+                hint="write them as PID=OFFSET,PID=OFFSET (binlog offsets start at 1)",
+            )
+        bad = {pid: off for pid, off in opts.start_offsets.items() if off < 1}
+        if bad:
+            raise UsageError(f"start offsets {bad}: binlog offsets start at 1")
+        return {pid: SyncPoint.binlog(opts.start_offsets[pid]) for pid in pids}
     if opts.start_offset is not None:
         if opts.start_offset < 1:
             raise UsageError(f"start offset {opts.start_offset}: binlog offsets start at 1")

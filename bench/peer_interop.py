@@ -49,17 +49,23 @@ Lines = Counter[str]
 
 
 def truth_lines(
-    cluster: SandboxCluster, name: str, keep: Callable[[int, TruthRow], bool] | None = None
+    cluster: SandboxCluster,
+    name: str,
+    keep: Callable[[int, TruthRow], bool] | None = None,
+    *,
+    width: int | None = None,
 ) -> Lines:
-    """The rows a FULL sync must produce, as the original's CSV lines (latest schema)."""
-    schema = arrow_schema(cluster.table(name).schema.latest)
-    width = len(schema)
+    """The rows a FULL sync must produce, as the original's CSV lines (latest schema, or its first
+    ``width`` columns)."""
+    latest = cluster.table(name).schema.latest
+    width = len(latest) if width is None else width
+    schema = arrow_schema(latest[:width])
     out: Lines = Counter()
     for pid, rows in cluster.expected_full_sync(name).items():
         rows = [r for r in rows if keep is None or keep(pid, r)]
         if not rows:
             continue
-        padded = [tuple(r.values) + (None,) * (width - len(r.values)) for r in rows]
+        padded = [(tuple(r.values) + (None,) * width)[:width] for r in rows]
         columns = list(zip(*padded, strict=True))
         batch = pa.record_batch([pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)], schema)
         out.update(render_csv(batch, "UTC").decode().splitlines())
@@ -260,11 +266,16 @@ def run_cases(env: Env) -> None:
     got, files = hdfs_lines(env.hdfs.url, "/interop/alter")
     still = [t.get("status") for t in orig.tasks()]
     log = (env.tmp / "original" / "synctool.log").read_text(errors="replace")
-    errors = sorted({line.split(" - ", 1)[-1][:120] for line in log.splitlines() if "Response error" in line})
+    errors = sorted({line.split(" - ", 1)[-1][:220] for line in log.splitlines() if "Response error" in line})
+    base = len(c.table("peer.alter").spec.columns)
     report(
         "ALTER TABLE ADD COLUMN",
         f"create {answer}; after 20 s {files} files, {sum(got.values()):,} of 1,000 rows; tasks still listed "
-        f"{still}; " + describe(got, truth_lines(c, "peer.alter")) + f"; SendData errors: {errors[:2]}",
+        f"{still}; against all {base + 1} columns: "
+        + describe(got, truth_lines(c, "peer.alter"))
+        + f"; against the {base} columns of column_desc: "
+        + describe(got, truth_lines(c, "peer.alter", width=base))
+        + f"; SendData errors: {errors[:2]}",
     )
 
 

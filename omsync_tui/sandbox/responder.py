@@ -43,6 +43,7 @@ NAMESERVER = "openmldb.nameserver.NameServer"
 TABLET = "openmldb.api.TabletServer"
 _LAST_INDEX = re.compile(rb'"i":(\d+)')
 _PUT = b'{"op":"put"'
+_CHUNK = 16 << 20  # journals of large tables are read this much at a time
 # OpenMLDB's ReturnCode values the answers use.
 KTABLE_IS_NOT_EXIST = 100
 KNO_FOLLOWER = 134
@@ -317,23 +318,29 @@ class ClusterResponder:
         """Puts and the last log index of one partition, reading only what was appended since."""
         with self._lock:
             count = self._counts.setdefault((st.tid, pid), _JournalCount())
-            path = self.cluster.journal_path(st, pid)
             try:
-                with open(path, "rb") as f:
+                with open(self.cluster.journal_path(st, pid), "rb") as f:
                     f.seek(count.read_bytes)
-                    data = f.read()
+                    carry = b""
+                    while chunk := f.read(_CHUNK):
+                        data = carry + chunk
+                        end = data.rfind(b"\n") + 1  # a line still being written is read next time
+                        carry = data[end:]
+                        if end:
+                            _add_lines(count, data[:end])
             except FileNotFoundError:
                 return _JournalCount()
-            end = data.rfind(b"\n") + 1  # a line still being written is read next time
-            if end:
-                lines = data[:end]
-                count.puts += lines.count(b"\n" + _PUT) + (1 if lines.startswith(_PUT) else 0)
-                last_line = lines[lines.rfind(b"\n", 0, end - 1) + 1 : end]
-                match = _LAST_INDEX.search(last_line)
-                if match:
-                    count.last_index = int(match.group(1))
-                count.read_bytes += end
             return _JournalCount(count.read_bytes, count.puts, count.last_index)
+
+
+def _add_lines(count: _JournalCount, lines: bytes) -> None:
+    """Fold whole journal lines (ending with a newline) into ``count``."""
+    count.puts += lines.count(b"\n" + _PUT) + (1 if lines.startswith(_PUT) else 0)
+    last_line = lines[lines.rfind(b"\n", 0, len(lines) - 1) + 1 :]
+    match = _LAST_INDEX.search(last_line)
+    if match:
+        count.last_index = int(match.group(1))
+    count.read_bytes += len(lines)
 
 
 def _disk_used(part: Path) -> int:

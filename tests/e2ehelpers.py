@@ -21,12 +21,12 @@ from collectorproc import CollectorProcess
 from synctoolproc import SynctoolProcess
 from zkhelpers import wait_until
 
-from omsync_tui.openmldb.rowbatch import arrow_schema
+from omsync_tui.openmldb.row.batch import arrow_schema
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import BASE_TS
 from omsync_tui.sandbox.state import SandboxConfig
 from omsync_tui.sandbox.truth import TruthRow
-from omsync_tui.services.synctool.csvformat import render_csv
+from omsync_tui.services.sinks.csvformat import render_csv
 
 TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
 Rows = dict[int, Counter[str]]

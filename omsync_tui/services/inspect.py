@@ -115,7 +115,7 @@ class RowDecoder:
         self.snappy = source.snappy if decompress is None else decompress
 
     def __call__(self, value: bytes) -> list[object]:
-        from omsync_tui.openmldb.rowcodec import decode_row_versioned, maybe_decompress
+        from omsync_tui.openmldb.row.codec import decode_row_versioned, maybe_decompress
 
         return decode_row_versioned(maybe_decompress(value, self.snappy), self.source.schema)
 
@@ -189,8 +189,8 @@ def _dir_entries(path: Path, summary: Summary, start: int, verify_crc: bool) -> 
 
     ``start`` 0 means "from the oldest entry still there": tablets delete old binlogs.
     """
-    from omsync_tui.openmldb.binlog import first_log_index, list_binlogs
-    from omsync_tui.openmldb.binlogreader import BinlogReader
+    from omsync_tui.openmldb.binlog.files import first_log_index, list_binlogs
+    from omsync_tui.openmldb.binlog.reader import BinlogReader
 
     if start == 0:
         files = list_binlogs(path)
@@ -216,8 +216,8 @@ def _file_entries(path: Path, summary: Summary, verify_crc: bool) -> Iterator[_I
     from google.protobuf.message import DecodeError
 
     from omsync_tui.core.errors import BadRecordError
-    from omsync_tui.openmldb.logformat import ReadStatus
-    from omsync_tui.openmldb.logreader import LogFileReader
+    from omsync_tui.openmldb.log.format import ReadStatus
+    from omsync_tui.openmldb.log.reader import LogFileReader
 
     last_index: int | None = None
     with LogFileReader(path, verify_crc=verify_crc) as reader:
@@ -249,7 +249,7 @@ def iter_memory_snapshot(
     verify_crc: bool = True,
     skip_bad: bool = False,
 ) -> Iterator[tuple[str, int, Record]]:
-    from omsync_tui.openmldb.memsnapshot import iter_sdb
+    from omsync_tui.openmldb.snapshot.memory import iter_sdb
 
     decode = RowDecoder(source)
     on_bad = summary.skipped.append if skip_bad else None
@@ -271,7 +271,7 @@ def iter_disk_snapshot(
     skip_bad: bool = False,
 ) -> Iterator[tuple[str, int, Record]]:
     """Rows of index 0 of a RocksDB checkpoint, in comparator order, TTL applied as the tablet does."""
-    from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader
+    from omsync_tui.openmldb.snapshot.disk import DiskSnapshotReader
 
     if source.table is None:
         raise UsageError(

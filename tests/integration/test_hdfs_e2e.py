@@ -43,7 +43,7 @@ from zkhelpers import wait_until
 from omsync_tui.openmldb.hashing import partition_of
 from omsync_tui.openmldb.schema import Column, ColumnType
 from omsync_tui.sandbox.datagen import preset_spec
-from omsync_tui.services.synctool.destination import open_destination
+from omsync_tui.services.sinks.destination import open_destination
 
 pytestmark = pytest.mark.hdfs
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from golden import EXAMPLE_HEX, example_schema_json
 
-from omsync_tui.openmldb.binlog import list_binlogs
-from omsync_tui.openmldb.logformat import ReadStatus
-from omsync_tui.openmldb.logreader import LogFileReader
+from omsync_tui.openmldb.binlog.files import list_binlogs
+from omsync_tui.openmldb.log.format import ReadStatus
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.metadata import read_manifest
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
@@ -203,7 +203,7 @@ def test_schema_from_table_info_and_table_meta(sandbox: SandboxCluster, zk: Any,
 
 
 def test_zero_type_record_is_located(tmp_path: Path) -> None:
-    from omsync_tui.openmldb.logformat import encode_records
+    from omsync_tui.openmldb.log.format import encode_records
     from omsync_tui.openmldb.proto import tablet_pb2
 
     entries = [

@@ -26,7 +26,7 @@ from omsync_tui.core.errors import (
 )
 from omsync_tui.core.syncpoint import Phase, SyncPoint
 from omsync_tui.openmldb.proto import data_sync_pb2 as ds
-from omsync_tui.openmldb.rowencode import encode_row
+from omsync_tui.openmldb.row.encode import encode_row
 from omsync_tui.rpc import framing
 from omsync_tui.rpc.client import BaiduStdClient, HttpJsonClient
 from omsync_tui.rpc.server import RpcServer

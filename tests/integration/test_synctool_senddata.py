@@ -21,7 +21,7 @@ from zkhelpers import wait_until
 
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.proto import data_sync_pb2 as ds
-from omsync_tui.openmldb.rowencode import encode_row
+from omsync_tui.openmldb.row.encode import encode_row
 from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.rpc.client import BaiduStdClient
 from omsync_tui.rpc.server import RpcServer

@@ -17,7 +17,7 @@ from typing import Any
 from collectorproc import CollectorProcess
 from synctoolproc import SynctoolProcess
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 from zkhelpers import wait_until
 
 from omsync_tui.sandbox.cluster import SandboxCluster
@@ -275,9 +275,12 @@ def test_create_form_says_where_a_bare_path_goes_before_creating(
             # the first press only says where the bare path goes; the second creates the task
             await until(pilot, lambda: "fs.defaultFS" in message(), message)
             assert f"{path} → {hdfs_server.url}{path}" in message() and "create again" in message()
-            assert isinstance(app.screen, CreateDialog) and "db.t" not in rows(app)
-            await pilot.click("#create")
-            await until(pilot, lambda: "db.t" in rows(app), "db.t listed", 20)
+            assert isinstance(app.screen, CreateDialog)  # still open: nothing created yet
+            assert s.api("GET", "/api/v1/tasks")[1]["tasks"] == []
+            await pilot.pause()
+            app.screen.query_one("#create", Button).press()
+            listed = lambda: isinstance(app.screen, TasksScreen) and "db.t" in rows(app)  # noqa: E731
+            await until(pilot, listed, lambda: f"db.t listed; {app.screen!r}: {message()}", 20)
             assert rows(app)["db.t"][-1] == f"{hdfs_server.url}{path}"
 
     asyncio.run(scenario())

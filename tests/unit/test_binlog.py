@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from omsync_tui.core.errors import BadRecordError, NotFoundError
-from omsync_tui.openmldb.binlog import (
+from omsync_tui.openmldb.binlog.files import (
     BinlogGapError,
     BinlogStartError,
     binlog_name,
@@ -17,9 +17,9 @@ from omsync_tui.openmldb.binlog import (
     parse_binlog_name,
     parse_entries,
 )
-from omsync_tui.openmldb.binlogreader import BinlogReader
-from omsync_tui.openmldb.logformat import LogWriter, encode_records
-from omsync_tui.openmldb.logreader import LogFileReader
+from omsync_tui.openmldb.binlog.reader import BinlogReader
+from omsync_tui.openmldb.log.format import LogWriter, encode_records
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
 
 

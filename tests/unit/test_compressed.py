@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omsync_tui.core.errors import UsageError
-from omsync_tui.openmldb.compressed import (
+from omsync_tui.openmldb.log.compressed import (
     BLOCK_HEADER_SIZE,
     COMPRESS_BLOCK_SIZE,
     COMPRESSED_HEADER_SIZE,
@@ -22,7 +22,7 @@ from omsync_tui.openmldb.compressed import (
     CompressedLogWriter,
     compress_block,
 )
-from omsync_tui.openmldb.logformat import LogRead, ReadStatus, crc32c, mask_crc
+from omsync_tui.openmldb.log.format import LogRead, ReadStatus, crc32c, mask_crc
 
 MiB = COMPRESS_BLOCK_SIZE
 

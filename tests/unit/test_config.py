@@ -555,7 +555,7 @@ def test_shipped_flags_file_keys_are_openmldb_release_keys() -> None:
 # -- defaults and odds -----------------------------------------------------------------------
 
 
-def _under_tmp(p: Path) -> bool:
+def under_tmp(p: Path) -> bool:
     return p == Path("/tmp") or Path("/tmp") in p.parents
 
 
@@ -564,8 +564,8 @@ def test_default_paths_are_never_under_tmp(system: bool) -> None:
     defaults = paths.collector_defaults(system=system)
     for value in (defaults["collector"]["datadir"], defaults["log"]["dir"]):
         assert isinstance(value, Path) and value.is_absolute()
-        assert not _under_tmp(value), value
-    assert all(not _under_tmp(d) for d in paths.config_dirs())
+        assert not under_tmp(value), value
+    assert all(not under_tmp(d) for d in paths.config_dirs())
     for f in dataclasses.fields(CollectorSection) + dataclasses.fields(LogSection):
         assert "/tmp" not in str(f.default)
 

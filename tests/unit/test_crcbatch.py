@@ -14,8 +14,8 @@ import struct
 import numpy as np
 import pytest
 
-from omsync_tui.openmldb.crcbatch import Scratch, first_bad_crc, zero_crcs
-from omsync_tui.openmldb.logformat import BLOCK_SIZE, HEADER_SIZE, RecordType, crc32c, encode_records
+from omsync_tui.openmldb.log.crcbatch import Scratch, first_bad_crc, zero_crcs
+from omsync_tui.openmldb.log.format import BLOCK_SIZE, HEADER_SIZE, RecordType, crc32c, encode_records
 
 
 def physical(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

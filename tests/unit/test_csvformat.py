@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from omsync_tui.core.errors import UsageError
-from omsync_tui.services.synctool.csvformat import (
+from omsync_tui.services.sinks.csvformat import (
     check_timezone,
     escape_json,
     java_double_str,

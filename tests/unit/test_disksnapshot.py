@@ -15,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omsync_tui.core.errors import FormatError, NotFoundError, UsageError
-from omsync_tui.openmldb.diskkeys import (
+from omsync_tui.openmldb.proto import common_pb2, tablet_pb2, type_pb2
+from omsync_tui.openmldb.snapshot.disk import DiskSnapshotReader, SnapshotRow
+from omsync_tui.openmldb.snapshot.diskkeys import (
     AUTO_TS_POS,
     InnerIndex,
     KeyTSComparator,
@@ -26,8 +28,6 @@ from omsync_tui.openmldb.diskkeys import (
     key_sort_key,
     table_inner_indexes,
 )
-from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader, SnapshotRow
-from omsync_tui.openmldb.proto import common_pb2, tablet_pb2, type_pb2
 from omsync_tui.sandbox.rocks_writer import DiskTableWriter
 
 COLUMNS = ("c1", "c2", "ts1", "ts2")  # ts1 is schema position 2, ts2 position 3

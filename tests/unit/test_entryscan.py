@@ -28,15 +28,15 @@ from hypothesis import strategies as st
 
 from omsync_tui.core.errors import BadRecordError, OmsyncError
 from omsync_tui.core.syncpoint import SyncPoint
-from omsync_tui.openmldb.binlog import BinlogBatch, BinlogGapError, binlog_name, list_binlogs
-from omsync_tui.openmldb.binlogreader import BinlogReader
-from omsync_tui.openmldb.entryscan import EntryColumns, resolve_irregular, scan_entries
-from omsync_tui.openmldb.logformat import BLOCK_SIZE, HEADER_SIZE, LogWriter, ReadStatus, encode_records
-from omsync_tui.openmldb.logreader import LogFileReader
-from omsync_tui.openmldb.memsnapshot import iter_sdb_batches, iter_sdb_columns, write_sdb
+from omsync_tui.openmldb.binlog.files import BinlogBatch, BinlogGapError, binlog_name, list_binlogs
+from omsync_tui.openmldb.binlog.reader import BinlogReader
+from omsync_tui.openmldb.entries.scan import EntryColumns, resolve_irregular, scan_entries
+from omsync_tui.openmldb.log.format import BLOCK_SIZE, HEADER_SIZE, LogWriter, ReadStatus, encode_records
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.metadata import write_manifest, write_table_meta
 from omsync_tui.openmldb.proto import tablet_pb2, type_pb2
-from omsync_tui.openmldb.rowcodec import maybe_decompress
+from omsync_tui.openmldb.row.codec import maybe_decompress
+from omsync_tui.openmldb.snapshot.memory import iter_sdb_batches, iter_sdb_columns, write_sdb
 from omsync_tui.openmldb.spans import SPAN_PAD, gather_buffer, padded, spans_of
 from omsync_tui.services.collector import packer as packer_mod
 from omsync_tui.services.collector.pack import Deletion, Filler, Pack, deletions_of

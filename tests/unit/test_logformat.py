@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omsync_tui.core.errors import NotFoundError
-from omsync_tui.openmldb.logblob import split_blob
-from omsync_tui.openmldb.logformat import (
+from omsync_tui.openmldb.log.blob import split_blob
+from omsync_tui.openmldb.log.format import (
     BLOCK_SIZE,
     EOF_RECORD,
     HEADER_SIZE,
@@ -27,7 +27,7 @@ from omsync_tui.openmldb.logformat import (
     mask_crc,
     unmask_crc,
 )
-from omsync_tui.openmldb.logreader import LogFileReader
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
 
 # §4.6's 27-byte row and Appendix B's LogEntry around it.

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omsync_tui.core.errors import BadRecordError, FormatError, UsageError
-from omsync_tui.openmldb.compressed import BLOCK_HEADER_SIZE
-from omsync_tui.openmldb.logformat import EOF_RECORD, ReadStatus
-from omsync_tui.openmldb.logreader import LogFileReader
-from omsync_tui.openmldb.memsnapshot import iter_sdb, iter_sdb_batches, snapshot_compression, write_sdb
+from omsync_tui.openmldb.log.compressed import BLOCK_HEADER_SIZE
+from omsync_tui.openmldb.log.format import EOF_RECORD, ReadStatus
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
+from omsync_tui.openmldb.snapshot.memory import iter_sdb, iter_sdb_batches, snapshot_compression, write_sdb
 
 NAMES = {
     None: "202405172300.sdb",

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from strategies import schema_and_rows
 
 from omsync_tui.core.errors import RowDecodeError, UsageError
-from omsync_tui.openmldb.rowbatch import arrow_schema, decode_batch
-from omsync_tui.openmldb.rowcodec import decode_row, decode_row_versioned, maybe_decompress, split_rows
-from omsync_tui.openmldb.rowencode import compress_value, encode_row
-from omsync_tui.openmldb.rowlayout import layout_for
+from omsync_tui.openmldb.row.batch import arrow_schema, decode_batch
+from omsync_tui.openmldb.row.codec import decode_row, decode_row_versioned, maybe_decompress, split_rows
+from omsync_tui.openmldb.row.encode import compress_value, encode_row
+from omsync_tui.openmldb.row.layout import layout_for
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 
 T = ColumnType

@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 from strategies import schema_and_rows
 
 from omsync_tui.core.errors import RowDecodeError, UsageError
-from omsync_tui.openmldb.rowcodec import (
+from omsync_tui.openmldb.row.codec import (
     decode_row,
     decode_row_versioned,
     maybe_decompress,
     row_size,
     split_rows,
 )
-from omsync_tui.openmldb.rowencode import compress_value, encode_row
-from omsync_tui.openmldb.rowlayout import address_width, layout_for
+from omsync_tui.openmldb.row.encode import compress_value, encode_row
+from omsync_tui.openmldb.row.layout import address_width, layout_for
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 
 T = ColumnType

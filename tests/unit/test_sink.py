@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 from omsync_tui.core.errors import UsageError
 from omsync_tui.core.states import Format
 from omsync_tui.core.syncpoint import Phase, SyncPoint
-from omsync_tui.services.synctool import sink
-from omsync_tui.services.synctool.csvformat import render_csv
-from omsync_tui.services.synctool.destination import (
+from omsync_tui.services.sinks.csvformat import render_csv
+from omsync_tui.services.sinks.destination import (
     Destination,
     DestinationError,
     open_destination,
@@ -29,10 +28,12 @@ from omsync_tui.services.synctool.destination import (
     read_json,
     write_json,
 )
-from omsync_tui.services.synctool.readback import audit, list_files, list_pids, remove_temporaries
-from omsync_tui.services.synctool.sink import (
+from omsync_tui.services.sinks.readback import audit, list_files, list_pids, remove_temporaries
+from omsync_tui.services.sinks.writer import (
+    FileRange,
     PartitionWriter,
     file_name,
+    parse_file_name,
     parse_point_token,
     point_token,
     write_deletes,
@@ -69,7 +70,7 @@ def names(dest: Destination, pid: int) -> list[str]:
 
 def write_file(
     dest: Destination, pid: int, first: SyncPoint, nxt: SyncPoint, n: int, **kw: object
-) -> sink.FileRange:
+) -> FileRange:
     w = PartitionWriter(dest, pid, Format.PARQUET, SCHEMA, **kw)  # type: ignore[arg-type]
     w.append(rows(0, n), first, nxt)
     done = w.commit()
@@ -93,7 +94,7 @@ def test_point_tokens() -> None:
         with pytest.raises(ValueError):
             parse_point_token(bad)
     assert file_name(snap(0), B(5), "parquet") == f"s202611232129-{'0' * 20}_b{'0' * 19}5.parquet"
-    assert sink.parse_file_name(file_name(snap(3, "x.sdb"), B(5), "csv")) == (snap(3, "x.sdb"), B(5), "csv")
+    assert parse_file_name(file_name(snap(3, "x.sdb"), B(5), "csv")) == (snap(3, "x.sdb"), B(5), "csv")
 
 
 @given(st.text(max_size=30), st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1))

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from omsync_tui.openmldb.logblob import _ANOMALY, _NEED_DATA
-from omsync_tui.openmldb.logformat import _BLOCK_MASK, BLOCK_SIZE, HEADER_SIZE, MAX_FRAGMENT, RecordType
+from omsync_tui.openmldb.log.blob import RunStatus
+from omsync_tui.openmldb.log.format import BLOCK_MASK, BLOCK_SIZE, HEADER_SIZE, MAX_FRAGMENT, RecordType
 from omsync_tui.openmldb.spans import I64, SPAN_PAD, U8
 
 EMPTY_I64 = np.zeros(0, dtype=np.int64)
@@ -188,20 +188,24 @@ def _physical(
 def at_problem(u32: npt.NDArray[np.uint32], pos: int, limit: int) -> tuple[int, Framed | None, int]:
     """What ends a window's run at buffer index ``pos``: (status, a record to take, where to go on).
 
-    As ``BulkFramer._scan``: a torn record or header at the end of the data is ``_NEED_DATA``;
+    As ``BulkFramer._scan``: a torn record or header at the end of the data is ``RunStatus.NEED_DATA``;
     a fragmented record that is intact (one running past the window) is taken; a trailer is
-    skipped (status 0); anything else is ``_ANOMALY``.
+    skipped (status 0); anything else is ``RunStatus.ANOMALY``.
     """
-    bend = (pos | _BLOCK_MASK) + 1
+    bend = (pos | BLOCK_MASK) + 1
     lim = min(bend, limit)
     if pos + HEADER_SIZE > lim:
-        return (_NEED_DATA, None, pos) if lim < bend else (0, None, bend)
+        return (RunStatus.NEED_DATA, None, pos) if lim < bend else (0, None, bend)
     w = int(u32[pos + 3])
     n, t = (w >> 8) & 0xFFFF, w >> 24
     if t == _FULL:
-        return (_NEED_DATA if lim < bend and pos + HEADER_SIZE + n <= bend else _ANOMALY), None, pos
+        return (
+            (RunStatus.NEED_DATA if lim < bend and pos + HEADER_SIZE + n <= bend else RunStatus.ANOMALY),
+            None,
+            pos,
+        )
     if t != _FIRST:
-        return _ANOMALY, None, pos
+        return RunStatus.ANOMALY, None, pos
     j, parts = _fragments(u32, pos, limit)
     if j < 0:
         return -j, None, pos
@@ -321,26 +325,26 @@ def _walk_blocks(u32: npt.NDArray[np.uint32], first: I64, lim: I64) -> tuple[I64
 def _fragments(u32: npt.NDArray[np.uint32], i: int, limit: int) -> tuple[int, list[tuple[int, int]]]:
     """The FIRST..LAST record at buffer index ``i``, laid out as a writer does and all buffered.
 
-    Returns (end, [(header, payload length) per fragment]) or (``-_NEED_DATA`` / ``-_ANOMALY``, []),
-    with the rules of ``BulkFramer._scan_fragments``.
+    Returns (end, [(header, payload length) per fragment]) or (``-RunStatus.NEED_DATA`` /
+    ``-RunStatus.ANOMALY``, []), with the rules of ``BulkFramer._scan_fragments``.
     """
     n = (int(u32[i + 3]) >> 8) & 0xFFFF
     j = i + HEADER_SIZE + n
-    if j & _BLOCK_MASK or j - i > BLOCK_SIZE:
-        return -_ANOMALY, []
+    if j & BLOCK_MASK or j - i > BLOCK_SIZE:
+        return -RunStatus.ANOMALY, []
     if j > limit:
-        return -_NEED_DATA, []
+        return -RunStatus.NEED_DATA, []
     parts = [(i, n)]
     while True:
         if j + HEADER_SIZE > limit:
-            return -_NEED_DATA, []
+            return -RunStatus.NEED_DATA, []
         w = int(u32[j + 3])
         n, t = (w >> 8) & 0xFFFF, w >> 24
         e = j + HEADER_SIZE + n
         if n > MAX_FRAGMENT or not (t == _LAST or (t == _MIDDLE and n == MAX_FRAGMENT)):
-            return -_ANOMALY, []
+            return -RunStatus.ANOMALY, []
         if e > limit:
-            return -_NEED_DATA, []
+            return -RunStatus.NEED_DATA, []
         parts.append((j, n))
         j = e
         if t == _LAST:

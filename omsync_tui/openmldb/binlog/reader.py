@@ -24,7 +24,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import BadRecordError
-from omsync_tui.openmldb.binlog import (
+from omsync_tui.openmldb.binlog.files import (
     DEFAULT_BATCH,
     BinlogBatch,
     BinlogColumns,
@@ -40,11 +40,11 @@ from omsync_tui.openmldb.binlog import (
     list_binlogs,
     parse_entries,
 )
-from omsync_tui.openmldb.entryscan import resolve_irregular, scan_entries
-from omsync_tui.openmldb.logblob import RecordBlob, split_blob
-from omsync_tui.openmldb.logformat import LogRead, ReadStatus
-from omsync_tui.openmldb.logreader import LogFileReader
-from omsync_tui.openmldb.logspans import RecordSpans
+from omsync_tui.openmldb.entries.scan import resolve_irregular, scan_entries
+from omsync_tui.openmldb.log.blob import RecordBlob, split_blob
+from omsync_tui.openmldb.log.format import LogRead, ReadStatus
+from omsync_tui.openmldb.log.framer import RecordSpans
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
 
 _Batch = TypeVar("_Batch", BinlogBatch, BinlogColumns)

@@ -22,7 +22,7 @@ import crc32c as _crc32c
 import numpy as np
 import numpy.typing as npt
 
-from omsync_tui.openmldb.logformat import _CRC_MASK_DELTA, BLOCK_SIZE, HEADER_SIZE
+from omsync_tui.openmldb.log.format import BLOCK_SIZE, CRC_MASK_DELTA, HEADER_SIZE
 from omsync_tui.openmldb.spans import I64
 
 U32 = npt.NDArray[np.uint32]
@@ -49,7 +49,7 @@ def zero_crcs() -> U32:
 
 def unmask(masked: U32) -> U32:
     """LevelDB's CRC masking undone, vectorised (``logformat.unmask_crc``)."""
-    rot = masked - np.uint32(_CRC_MASK_DELTA)
+    rot = masked - np.uint32(CRC_MASK_DELTA)
     return (rot >> np.uint32(17)) | (rot << np.uint32(15))
 
 

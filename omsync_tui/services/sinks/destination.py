@@ -26,7 +26,7 @@ import pyarrow.fs as pafs
 
 from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.core.synctool_config import HdfsSection
-from omsync_tui.services.synctool import hdfs
+from omsync_tui.services.sinks import hdfs
 
 TMP_PREFIX = "_tmp-"
 OMSYNC_DIR = "_omsync"

@@ -21,18 +21,18 @@ import cramjam
 import numpy as np
 
 from omsync_tui.core.errors import RowDecodeError
-from omsync_tui.openmldb.rowlayout import (
-    _BOOL,
-    _PLAIN,
-    _U32,
+from omsync_tui.openmldb.row.layout import (
+    BOOL,
     FORMAT_VERSION,
     HEADER_SIZE,
     MAX_DATE_YEAR,
     MIN_DATE_YEAR,
+    PLAIN,
+    U32,
     RowLayout,
-    _describe,
-    _layout,
     address_width,
+    build_layout,
+    describe_column,
 )
 from omsync_tui.openmldb.schema import Column, TableSchema
 
@@ -62,7 +62,7 @@ def _read_address(row: bytes | memoryview, pos: int, width: int) -> int:
         return int(_U16.unpack_from(row, pos)[0])
     if width == 3:
         return (row[pos] << 16) | (row[pos + 1] << 8) | row[pos + 2]
-    return int(_U32.unpack_from(row, pos)[0])
+    return int(U32.unpack_from(row, pos)[0])
 
 
 def _string_bounds(
@@ -124,7 +124,7 @@ def _decode_date(value: int, columns: Sequence[Column], i: int) -> datetime.date
         except ValueError:
             pass
     raise RowDecodeError(
-        f"{_describe(columns, i)}: 0x{value & 0xFFFFFFFF:08x} is not a date "
+        f"{describe_column(columns, i)}: 0x{value & 0xFFFFFFFF:08x} is not a date "
         f"(year {year}, month {month}, day {day})",
         hint=_HINT_ADDRESSES,
     )
@@ -136,7 +136,7 @@ def _check_header(row: bytes | memoryview, layout: RowLayout) -> int:
         raise RowDecodeError(f"row is {length} bytes, shorter than the {HEADER_SIZE}-byte header")
     if row[0] != FORMAT_VERSION:
         raise RowDecodeError(f"row format version is {row[0]}, only 1 is supported", hint=_HINT_NOT_A_ROW)
-    size = int(_U32.unpack_from(row, 2)[0])
+    size = int(U32.unpack_from(row, 2)[0])
     if size != length:
         raise RowDecodeError(
             f"row size field says {size} bytes but the row has {length}", hint=_HINT_NOT_A_ROW
@@ -161,9 +161,9 @@ def _decode(row: bytes | memoryview, layout: RowLayout) -> list[object]:
         if (nulls >> i) & 1:
             continue  # the slot holds whatever the builder left there
         value = values[k]
-        if kind == _PLAIN:
+        if kind == PLAIN:
             out[i] = value
-        elif kind == _BOOL:
+        elif kind == BOOL:
             out[i] = value != 0  # Java's reading; C++ tests == 1, builders only write 0/1
         else:
             out[i] = _decode_date(value, cols, i)
@@ -213,7 +213,7 @@ def decode_row(row: bytes | memoryview, columns: Sequence[Column]) -> list[objec
     columns give the float32 value), ``datetime.date`` and str. Raises ``RowDecodeError`` when the row
     does not fit the columns; never returns values read from the wrong place.
     """
-    return _decode(row, _layout(tuple(columns)))
+    return _decode(row, build_layout(tuple(columns)))
 
 
 def decode_row_versioned(row: bytes | memoryview, schema: TableSchema) -> list[object]:
@@ -242,7 +242,7 @@ def row_size(buf: bytes | memoryview, pos: int) -> int:
         raise RowDecodeError(
             f"truncated row: {len(buf) - pos} byte(s) left, a row header needs {HEADER_SIZE}", offset=pos
         )
-    return int(_U32.unpack_from(buf, pos + 2)[0])
+    return int(U32.unpack_from(buf, pos + 2)[0])
 
 
 def split_rows(buf: bytes | memoryview) -> tuple[np.ndarray, np.ndarray]:
@@ -254,7 +254,7 @@ def split_rows(buf: bytes | memoryview) -> tuple[np.ndarray, np.ndarray]:
     total = len(buf)
     offsets: list[int] = []
     append = offsets.append
-    unpack = _U32.unpack_from
+    unpack = U32.unpack_from
     pos = 0
     try:
         while pos < total:

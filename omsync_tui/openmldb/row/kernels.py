@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from omsync_tui.openmldb.rowlayout import HEADER_SIZE, MAX_DATE_YEAR, RowLayout
+from omsync_tui.openmldb.row.layout import HEADER_SIZE, MAX_DATE_YEAR, RowLayout
 from omsync_tui.openmldb.schema import ColumnType
 
 _SLOT_DTYPE: dict[ColumnType, str] = {
@@ -29,7 +29,7 @@ _SLOT_DTYPE: dict[ColumnType, str] = {
 
 
 @functools.lru_cache(maxsize=256)
-def _prefix_dtype(layout: RowLayout, with_table: bool) -> np.dtype:
+def prefix_dtype(layout: RowLayout, with_table: bool) -> np.dtype:
     """Structured view of a row's bytes [0, S): size field, bitmap and every fixed slot.
 
     ``with_table`` appends the string address table as it is when addresses are 1 byte wide (rows
@@ -51,7 +51,7 @@ def _prefix_dtype(layout: RowLayout, with_table: bool) -> np.dtype:
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": itemsize})
 
 
-def _gather(buf: memoryview, starts: np.ndarray, itemsize: int, at: int = 0) -> np.ndarray:
+def gather(buf: memoryview, starts: np.ndarray, itemsize: int, at: int = 0) -> np.ndarray:
     """Bytes [start + at, start + at + itemsize) of every start, as a contiguous (k, itemsize) array.
 
     The buffer is viewed as overlapping records (stride 1 byte, one record per byte position) so one
@@ -77,7 +77,7 @@ def _month_tables() -> tuple[np.ndarray, np.ndarray]:
     return first[:-1].astype(np.int32), np.diff(first).astype(np.int32)
 
 
-def _dates_to_days(raw: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def dates_to_days(raw: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Days since 1970-01-01 of packed dates (reference §4.1) and a mask of non-NULL invalid ones."""
     first_day, month_days = _month_tables()
     v = raw.astype(np.int32)
@@ -91,7 +91,7 @@ def _dates_to_days(raw: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.n
     return days, valid & ~good
 
 
-def _address_table(
+def address_table(
     buf: memoryview,
     layout: RowLayout,
     offs: np.ndarray,
@@ -121,7 +121,7 @@ def _address_table(
         if w == 1 and one_byte is not None:  # already read with the prefix
             addresses[:] = one_byte if picked is None else np.where(sel[:, None], one_byte, 0)
             continue
-        raw = _gather(buf, offs if picked is None else offs[picked], w * m, layout.string_table)
+        raw = gather(buf, offs if picked is None else offs[picked], w * m, layout.string_table)
         if w == 1:
             table = raw
         elif w == 2:

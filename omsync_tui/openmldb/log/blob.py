@@ -4,25 +4,26 @@
 headers overwritten in place by filler varints (``wrap_payload``, ``split_blob``), for one protobuf
 parse: a Python walk over the headers, then CRC checks and header rewrites with numpy. Anything
 unusual ends a run and is left to ``LogFileReader.read()``. The other bulk path, payload spans
-for ``entryscan``, is ``logspans``; the run statuses ``_NEED_DATA`` / ``_ANOMALY`` are shared.
+for ``entryscan``, is ``logspans``; the run statuses (``RunStatus``) are shared.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
+from enum import IntEnum
 
 import crc32c as _crc32c
 import numpy as np
 
-from omsync_tui.openmldb.logformat import (
-    _BLOCK_MASK,
-    _CRC_MASK_DELTA,
-    _LEN_TYPE,
-    _U32,
+from omsync_tui.openmldb.log.format import (
+    BLOCK_MASK,
     BLOCK_SIZE,
+    CRC_MASK_DELTA,
     HEADER_SIZE,
+    LEN_TYPE,
     MAX_FRAGMENT,
+    U32,
     LogRead,
     RecordType,
     mask_crc,
@@ -95,8 +96,11 @@ def split_blob(data: bytes) -> list[bytes]:
     return out
 
 
-_NEED_DATA = 1
-_ANOMALY = 2
+class RunStatus(IntEnum):
+    """How a framing run over a buffer ended; the blob and the span framers share it."""
+
+    NEED_DATA = 1  # the buffer ends inside a record: read on
+    ANOMALY = 2  # a record the damage rule has to judge
 
 
 class BulkFramer:
@@ -107,7 +111,7 @@ class BulkFramer:
     _pos: int
     _verify: bool
 
-    def _scan(self, max_records: int, chunks: list[bytes], offsets: list[int]) -> int:
+    def _scan(self, max_records: int, chunks: list[bytes], offsets: list[int]) -> RunStatus:
         """Frame intact records from the buffer into ``chunks``; returns why it stopped.
 
         Two passes: a Python walk over the headers that only collects positions (and CRCs), then
@@ -120,7 +124,7 @@ class BulkFramer:
         limit = len(buf)
         verify = self._verify
         crc = _crc32c.crc32c
-        len_type = _LEN_TYPE.unpack_from
+        len_type = LEN_TYPE.unpack_from
         full: list[int] = []
         add_full = full.append
         crcs: list[int] = []
@@ -131,9 +135,9 @@ class BulkFramer:
         # MIDDLE/LAST fragments (the FIRST header is rewritten to announce the whole payload).
         holes: list[tuple[int, int]] = []
         frag_end = -1
-        status = _ANOMALY
+        status = RunStatus.ANOMALY
         while len(full) + len(firsts) < max_records:
-            bend = (i | _BLOCK_MASK) + 1
+            bend = (i | BLOCK_MASK) + 1
             lim = bend if bend < limit else limit
             lim7 = lim - HEADER_SIZE
             if verify:
@@ -155,7 +159,7 @@ class BulkFramer:
                     i = e
             if i > lim7:
                 if lim < bend:
-                    status = _NEED_DATA
+                    status = RunStatus.NEED_DATA
                     break
                 if i < bend:
                     holes.append((i, bend))
@@ -166,13 +170,13 @@ class BulkFramer:
                 # Either the record continues past the buffer (read more) or its length cannot fit
                 # the block (damage: leave it to read()).
                 if lim < bend and i + HEADER_SIZE + n <= bend:
-                    status = _NEED_DATA
+                    status = RunStatus.NEED_DATA
                 break
             if t != RecordType.FIRST:
                 break
             end, total = self._scan_fragments(i, limit, holes, frag_checks)
             if end < 0:
-                status = -end
+                status = RunStatus(-end)
                 break
             firsts.append((i, total))
             i = frag_end = end
@@ -214,9 +218,9 @@ class BulkFramer:
         frag_checks: list[tuple[int, int, int]],
         holes: list[tuple[int, int]],
         i: int,
-        status: int,
+        status: RunStatus,
         max_records: int,
-    ) -> tuple[int, int]:
+    ) -> tuple[int, RunStatus]:
         """Second pass of ``_scan``: cut at ``max_records`` or the first CRC mismatch, rewrite headers.
 
         Trims ``full``, ``firsts`` and ``holes`` in place; returns the new scan end and status.
@@ -228,7 +232,7 @@ class BulkFramer:
         for pos, value, record in frag_checks:
             if record >= cut >= 0:
                 break
-            if _U32.unpack_from(buf, pos)[0] != mask_crc(value):
+            if U32.unpack_from(buf, pos)[0] != mask_crc(value):
                 cut = record
                 break
         a = np.frombuffer(buf, dtype=np.uint8)
@@ -240,7 +244,7 @@ class BulkFramer:
                 stored = a[p].astype(u32) | (a[p + 1].astype(u32) << 8)
                 stored |= (a[p + 2].astype(u32) << 16) | (a[p + 3].astype(u32) << 24)
                 c = np.array(crcs[:keep], dtype=u32)
-                masked = ((c >> 15) | (c << 17)) + u32(_CRC_MASK_DELTA)
+                masked = ((c >> 15) | (c << 17)) + u32(CRC_MASK_DELTA)
                 bad = np.flatnonzero(stored != masked)
                 if len(bad):
                     keep = int(bad[0])
@@ -251,7 +255,7 @@ class BulkFramer:
                 firsts[:] = [f for f in firsts if f[0] < cut]
                 holes[:] = [h for h in holes if h[0] < cut]
                 i = cut
-                status = _ANOMALY
+                status = RunStatus.ANOMALY
             if keep:
                 # Each FULL header (crc4 len2 type1) becomes "field 2 = 0" as a padded 3-byte varint
                 # (10 80 80 00) + "field 1, length n" with a 2-byte varint (0a lo hi): the same 7
@@ -276,33 +280,34 @@ class BulkFramer:
         """Check the FIRST..LAST record at buffer index ``i``: laid out as a writer does, all buffered?
 
         Returns (end, payload length) and appends the ranges to leave out to ``holes`` and the
-        fragments' CRCs to ``checks``, or returns (``-_NEED_DATA`` or ``-_ANOMALY``, 0). Only the
-        writer's layout is accepted here (FIRST and MIDDLE fill their block); anything else, and
-        payloads of 256 MiB or more (``_first_header``), is left to ``read()``.
+        fragments' CRCs to ``checks``, or returns (``-RunStatus.NEED_DATA`` or
+        ``-RunStatus.ANOMALY``, 0). Only the writer's layout is accepted here (FIRST and MIDDLE
+        fill their block); anything else, and payloads of 256 MiB or more (``_first_header``), is
+        left to ``read()``.
         """
         buf = self._buf
-        len_type = _LEN_TYPE.unpack_from
+        len_type = LEN_TYPE.unpack_from
         crc = _crc32c.crc32c if self._verify else None
         n, _ = len_type(buf, i)
         j = i + HEADER_SIZE + n
-        if j & _BLOCK_MASK or j - i > BLOCK_SIZE:
-            return -_ANOMALY, 0
+        if j & BLOCK_MASK or j - i > BLOCK_SIZE:
+            return -RunStatus.ANOMALY, 0
         if j > limit:
-            return -_NEED_DATA, 0
+            return -RunStatus.NEED_DATA, 0
         mine_checks = [(i, crc(buf[i + 6 : j]), i)] if crc is not None else []
         mine_holes: list[tuple[int, int]] = []
         total = n
         while True:
             if j + HEADER_SIZE > limit:
-                return -_NEED_DATA, 0
+                return -RunStatus.NEED_DATA, 0
             n, t = len_type(buf, j)
             e = j + HEADER_SIZE + n
             if n > MAX_FRAGMENT or not (
                 t == RecordType.LAST or (t == RecordType.MIDDLE and n == MAX_FRAGMENT)
             ):
-                return -_ANOMALY, 0
+                return -RunStatus.ANOMALY, 0
             if e > limit:
-                return -_NEED_DATA, 0
+                return -RunStatus.NEED_DATA, 0
             if crc is not None:
                 mine_checks.append((j, crc(buf[j + 6 : e]), i))
             mine_holes.append((j, j + HEADER_SIZE))
@@ -310,7 +315,7 @@ class BulkFramer:
             j = e
             if t == RecordType.LAST:
                 if total >= 1 << 28:
-                    return -_ANOMALY, 0
+                    return -RunStatus.ANOMALY, 0
                 holes.extend(mine_holes)
                 checks.extend(mine_checks)
                 return j, total

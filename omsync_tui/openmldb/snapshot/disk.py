@@ -3,7 +3,7 @@
 This module owns the collector's walk over index 0 (``disk_table_iterator.cc``
 ``DiskTableTraverseIterator``): seeking, skipping the other members of a shared inner index,
 applying index 0's TTL and decompressing values. The key layout, comparator, inner indexes and
-TTLs it walks by live in :mod:`omsync_tui.openmldb.diskkeys`.
+TTLs it walks by live in :mod:`omsync_tui.openmldb.snapshot.diskkeys`.
 
 Reading uses aimrocks' Python API, opened read-only: a collector reads hard links to the tablet's
 files, so nothing may be written next to them.
@@ -27,7 +27,8 @@ import aimrocks
 import cramjam
 
 from omsync_tui.core.errors import FormatError, NotFoundError, UsageError
-from omsync_tui.openmldb.diskkeys import (
+from omsync_tui.openmldb.proto import type_pb2
+from omsync_tui.openmldb.snapshot.diskkeys import (
     MAX_TS,
     TS_LEN,
     TS_POS_LEN,
@@ -38,7 +39,6 @@ from omsync_tui.openmldb.diskkeys import (
     index0_ttl,
     table_inner_indexes,
 )
-from omsync_tui.openmldb.proto import type_pb2
 
 _ROCKS_ERRORS = (
     aimrocks.errors.Corruption,

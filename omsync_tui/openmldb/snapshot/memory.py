@@ -23,12 +23,12 @@ from typing import NoReturn
 from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import BadRecordError, FormatError, UsageError
-from omsync_tui.openmldb.binlog import parse_entries
-from omsync_tui.openmldb.compressed import CompressedLogReader, CompressedLogWriter
-from omsync_tui.openmldb.entryscan import EntryColumns, resolve_irregular, scan_entries
-from omsync_tui.openmldb.logblob import split_blob, wrap_payload
-from omsync_tui.openmldb.logformat import LogRead, LogWriter, ReadStatus
-from omsync_tui.openmldb.logreader import LogFileReader
+from omsync_tui.openmldb.binlog.files import parse_entries
+from omsync_tui.openmldb.entries.scan import EntryColumns, resolve_irregular, scan_entries
+from omsync_tui.openmldb.log.blob import split_blob, wrap_payload
+from omsync_tui.openmldb.log.compressed import CompressedLogReader, CompressedLogWriter
+from omsync_tui.openmldb.log.format import LogRead, LogWriter, ReadStatus
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
 from omsync_tui.openmldb.spans import I64, U8, spans_of
 

@@ -18,28 +18,28 @@ from types import TracebackType
 import numpy as np
 
 from omsync_tui.core.errors import NotFoundError
-from omsync_tui.openmldb.logassembler import (
-    _TYPE_NAMES,
-    _WAIT_PHYS,
+from omsync_tui.openmldb.log.assembler import (
     PHYS_BAD,
     PHYS_OK,
+    TYPE_NAMES,
+    WAIT_PHYS,
     Phys,
     RecordAssembler,
     crc_matches,
     header_at,
     resync_in_block,
 )
-from omsync_tui.openmldb.logblob import _NEED_DATA, BulkFramer, RecordBlob, wrap_payload
-from omsync_tui.openmldb.logformat import (
-    _LEN_TYPE,
+from omsync_tui.openmldb.log.blob import BulkFramer, RecordBlob, RunStatus, wrap_payload
+from omsync_tui.openmldb.log.format import (
     BLOCK_SIZE,
     HEADER_SIZE,
+    LEN_TYPE,
     LogRead,
     ReadStatus,
     RecordType,
 )
-from omsync_tui.openmldb.logframes import SpanPart
-from omsync_tui.openmldb.logspans import RecordSpans, SpanFramer, empty_spans
+from omsync_tui.openmldb.log.framer import RecordSpans, SpanFramer, empty_spans
+from omsync_tui.openmldb.log.frames import SpanPart
 from omsync_tui.openmldb.spans import padded
 
 # The bulk path reads this much at a time: large enough that a read() call and the joins it
@@ -104,7 +104,7 @@ class LogFileReader(RecordAssembler, BulkFramer, SpanFramer):
             buf = self._buf
             room = BLOCK_SIZE - HEADER_SIZE - pos % BLOCK_SIZE
             if room >= 0 and i + HEADER_SIZE <= len(buf):
-                n, t = _LEN_TYPE.unpack_from(buf, i)
+                n, t = LEN_TYPE.unpack_from(buf, i)
                 e = i + HEADER_SIZE + n
                 if (
                     t == RecordType.FULL
@@ -140,7 +140,7 @@ class LogFileReader(RecordAssembler, BulkFramer, SpanFramer):
         if self._eof is None:
             while len(offsets) < max_records:
                 status = self._scan(max_records - len(offsets), chunks, offsets)
-                if status != _NEED_DATA or not self._fill():
+                if status != RunStatus.NEED_DATA or not self._fill():
                     break
         if not offsets:
             r = self.read()
@@ -164,7 +164,7 @@ class LogFileReader(RecordAssembler, BulkFramer, SpanFramer):
                 status, part = self._scan_spans(max_records)
                 # Records up to the end of the buffer make a batch of their own: reading on first
                 # would mean copying them into a new buffer with the next chunk.
-                if part is not None or status != _NEED_DATA or not self._fill():
+                if part is not None or status != RunStatus.NEED_DATA or not self._fill():
                     break
         if part is None:
             r = self.read()
@@ -237,10 +237,10 @@ class LogFileReader(RecordAssembler, BulkFramer, SpanFramer):
             if rem >= HEADER_SIZE:
                 break
             if not self._ensure(pos + rem):
-                return _WAIT_PHYS
+                return WAIT_PHYS
             pos += rem
         if not self._ensure(pos + HEADER_SIZE):
-            return _WAIT_PHYS
+            return WAIT_PHYS
         _, n, t = header_at(self._buf, pos - self._base)
         if n > rem - HEADER_SIZE:
             return Phys(
@@ -253,7 +253,7 @@ class LogFileReader(RecordAssembler, BulkFramer, SpanFramer):
             )
         end = pos + HEADER_SIZE + n
         if not self._ensure(end):
-            return _WAIT_PHYS
+            return WAIT_PHYS
         i = pos - self._base
         buf = self._buf
         if t == RecordType.ZERO:
@@ -261,7 +261,7 @@ class LogFileReader(RecordAssembler, BulkFramer, SpanFramer):
         if t > RecordType.EOF:
             return Phys(PHYS_BAD, pos, end, t, b"", f"unknown record type {t}")
         if self._verify and not crc_matches(buf, i, n, HEADER_SIZE):
-            return Phys(PHYS_BAD, pos, end, t, b"", f"CRC mismatch in a {_TYPE_NAMES[t]} record")
+            return Phys(PHYS_BAD, pos, end, t, b"", f"CRC mismatch in a {TYPE_NAMES[t]} record")
         if t == RecordType.EOF and n:
             return Phys(PHYS_BAD, pos, end, t, b"", f"EOF record with a {n}-byte payload")
         return Phys(PHYS_OK, pos, end, t, bytes(buf[i + HEADER_SIZE : i + HEADER_SIZE + n]), "")

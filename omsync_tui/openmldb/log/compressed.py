@@ -29,7 +29,7 @@ from typing import BinaryIO
 import cramjam
 
 from omsync_tui.core.errors import NotFoundError, UsageError
-from omsync_tui.openmldb.logassembler import (
+from omsync_tui.openmldb.log.assembler import (
     PHYS_BAD,
     PHYS_OK,
     PHYS_WAIT,
@@ -39,13 +39,13 @@ from omsync_tui.openmldb.logassembler import (
     header_at,
     resync_in_block,
 )
-from omsync_tui.openmldb.logformat import RecordType, crc32c, fragment_type, mask_crc
+from omsync_tui.openmldb.log.format import RecordType, crc32c, fragment_type, mask_crc
 
 COMPRESS_BLOCK_SIZE = 1 << 20
 COMPRESSED_HEADER_SIZE = 9
 BLOCK_HEADER_SIZE = 64
 COMPRESS_TYPES = {"zlib": 1, "snappy": 2}
-_TYPE_NAMES = {v: k for k, v in COMPRESS_TYPES.items()}
+TYPE_NAMES = {v: k for k, v in COMPRESS_TYPES.items()}
 _HEADER = struct.Struct("<IIB")
 _BLOCK_HEADER = struct.Struct("<iB59x")
 _TYPE_CRC = tuple(crc32c(bytes([t])) for t in range(len(RecordType)))
@@ -231,7 +231,7 @@ class CompressedLogReader(RecordAssembler):
         if len(head) < BLOCK_HEADER_SIZE:
             return None
         clen, ctype = _BLOCK_HEADER.unpack(head)
-        if ctype not in _TYPE_NAMES or clen <= 0:
+        if ctype not in TYPE_NAMES or clen <= 0:
             raise self._fail(k, f"bad compressed block header (length {clen}, compress type {ctype})", None)
         data = os.pread(self._fd, clen, start + BLOCK_HEADER_SIZE)
         if len(data) < clen:
@@ -242,7 +242,7 @@ class CompressedLogReader(RecordAssembler):
         except ValueError as exc:
             raise self._fail(k, str(exc), after) from None
         except (zlib.error, cramjam.DecompressionError) as exc:
-            raise self._fail(k, f"{_TYPE_NAMES[ctype]} block does not decompress: {exc}", after) from None
+            raise self._fail(k, f"{TYPE_NAMES[ctype]} block does not decompress: {exc}", after) from None
         if len(block) != COMPRESS_BLOCK_SIZE:
             reason = f"block decompresses to {len(block)} bytes, not {COMPRESS_BLOCK_SIZE}"
             raise self._fail(k, reason, after)

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from google.protobuf.message import DecodeError
 
-from omsync_tui.openmldb.pbwalk import U64, Bools, Step, u64_view, walk
+from omsync_tui.openmldb.entries.pbwalk import U64, Bools, Step, u64_view, walk
 from omsync_tui.openmldb.proto import tablet_pb2
 from omsync_tui.openmldb.spans import I64, SPAN_PAD, U8
 

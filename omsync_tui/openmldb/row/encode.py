@@ -18,14 +18,14 @@ import cramjam
 import numpy as np
 
 from omsync_tui.core.errors import UsageError
-from omsync_tui.openmldb.rowlayout import (
-    _U32,
+from omsync_tui.openmldb.row.layout import (
     FORMAT_VERSION,
     HEADER_SIZE,
     MAX_DATE_YEAR,
     MIN_DATE_YEAR,
-    _describe,
-    _layout,
+    U32,
+    build_layout,
+    describe_column,
 )
 from omsync_tui.openmldb.schema import Column, ColumnType
 
@@ -101,7 +101,7 @@ def encode_row(
     instead of deriving it from the size, to reproduce ``FlexibleRowBuilder``'s malformed rows
     (Correction 2). Bad values raise ``UsageError`` naming the column.
     """
-    layout = _layout(tuple(columns))
+    layout = build_layout(tuple(columns))
     cols = layout.columns
     if len(values) != len(cols):
         raise UsageError(f"row has {len(values)} values but the schema has {len(cols)} columns")
@@ -116,7 +116,7 @@ def encode_row(
             null_bits |= 1 << i
             fixed_values.append(0)  # NULL slots still occupy their bytes; zeros are as good as any
         else:
-            fixed_values.append(_encode_fixed(cols[i], value, _describe(cols, i)))
+            fixed_values.append(_encode_fixed(cols[i], value, describe_column(cols, i)))
 
     pieces: list[bytes] = []
     for i in layout.string_columns:
@@ -129,10 +129,10 @@ def encode_row(
         elif isinstance(value, bytes | bytearray | memoryview):
             pieces.append(bytes(value))
         else:
-            raise UsageError(f"{_describe(cols, i)}: expected a str, got {type(value).__name__}")
+            raise UsageError(f"{describe_column(cols, i)}: expected a str, got {type(value).__name__}")
     for i, col in enumerate(cols):
         if col.not_null and values[i] is None:
-            raise UsageError(f"{_describe(cols, i)} is NOT NULL but the value is None")
+            raise UsageError(f"{describe_column(cols, i)} is NOT NULL but the value is None")
 
     m = len(layout.string_columns)
     base = layout.string_table + sum(len(p) for p in pieces)
@@ -153,7 +153,7 @@ def encode_row(
     out = bytearray(size)
     out[0] = FORMAT_VERSION
     out[1] = schema_version
-    _U32.pack_into(out, 2, size)
+    U32.pack_into(out, 2, size)
     bitmap = null_bits
     if bitmap_padding:
         bitmap |= ((1 << (8 * layout.bitmap_size)) - 1) & ~((1 << len(cols)) - 1)

@@ -1,6 +1,6 @@
 """The layout of an OpenMLDB disk table: what its RocksDB holds and in which order (reference §3.8).
 
-This module owns what a reader (:mod:`omsync_tui.openmldb.disksnapshot`) and the sandbox writer
+This module owns what a reader (:mod:`omsync_tui.openmldb.snapshot.disk`) and the sandbox writer
 (:mod:`omsync_tui.sandbox.rocks_writer`) must agree on with OpenMLDB's ``src/storage``: the key
 layout ``pk ‖ [ts_pos u32 LE] ‖ ts u64 LE`` (``key_transform.h``), the ``KeyTSComparator`` order
 (``disk_table.h``), how column keys are grouped into inner indexes and column families

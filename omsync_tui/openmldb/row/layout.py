@@ -22,7 +22,7 @@ __all__ = ["HEADER_SIZE", "RowLayout", "address_width", "layout_for"]
 FORMAT_VERSION = 1
 HEADER_SIZE = 6  # FVersion, SVersion, u32 size
 
-_U32 = struct.Struct("<I")
+U32 = struct.Struct("<I")
 
 # struct codes of the fixed slots; '<' means standard sizes and no alignment, like the row itself.
 _STRUCT_CODE: dict[ColumnType, str] = {
@@ -37,7 +37,7 @@ _STRUCT_CODE: dict[ColumnType, str] = {
 }
 
 # How a decoded fixed value is post-processed (kept as small ints so the hot loop compares ints).
-_PLAIN, _BOOL, _DATE = 0, 1, 2
+PLAIN, BOOL, _DATE = 0, 1, 2
 
 MIN_DATE_YEAR = 1900
 MAX_DATE_YEAR = 9999
@@ -67,7 +67,7 @@ class RowLayout:
 
 
 @functools.lru_cache(maxsize=256)
-def _layout(columns: tuple[Column, ...]) -> RowLayout:
+def build_layout(columns: tuple[Column, ...]) -> RowLayout:
     if not columns:
         raise UsageError("a row needs at least one column")
     bitmap_size = (len(columns) + 7) // 8
@@ -84,7 +84,7 @@ def _layout(columns: tuple[Column, ...]) -> RowLayout:
             continue
         slots.append(pos)
         fixed.append(i)
-        kind = _BOOL if col.type is ColumnType.BOOL else _DATE if col.type is ColumnType.DATE else _PLAIN
+        kind = BOOL if col.type is ColumnType.BOOL else _DATE if col.type is ColumnType.DATE else PLAIN
         kinds.append((i, kind))
         codes.append(_STRUCT_CODE[col.type])
         pos += col.type.width
@@ -102,7 +102,7 @@ def _layout(columns: tuple[Column, ...]) -> RowLayout:
 
 def layout_for(columns: Sequence[Column]) -> RowLayout:
     """The (cached) layout of rows with these columns."""
-    return _layout(tuple(columns))
+    return build_layout(tuple(columns))
 
 
 def address_width(size: int) -> int:
@@ -116,6 +116,6 @@ def address_width(size: int) -> int:
     return 4
 
 
-def _describe(columns: Sequence[Column], i: int) -> str:
+def describe_column(columns: Sequence[Column], i: int) -> str:
     col = columns[i]
     return f"column {col.name!r} (#{i}, {col.type.name.lower()})"

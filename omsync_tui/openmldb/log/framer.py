@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from omsync_tui.openmldb.crcbatch import Scratch, first_bad_crc
-from omsync_tui.openmldb.logblob import _ANOMALY, _NEED_DATA
-from omsync_tui.openmldb.logformat import _BLOCK_MASK, BLOCK_SIZE, HEADER_SIZE, LogRead
-from omsync_tui.openmldb.logframes import (
+from omsync_tui.openmldb.log.blob import RunStatus
+from omsync_tui.openmldb.log.crcbatch import Scratch, first_bad_crc
+from omsync_tui.openmldb.log.format import BLOCK_MASK, BLOCK_SIZE, HEADER_SIZE, LogRead
+from omsync_tui.openmldb.log.frames import (
     EMPTY_I64,
     Framed,
     SpanPart,
@@ -87,15 +87,15 @@ class SpanFramer:
         buf = self._buf
         i0 = self._pos - self._base
         limit = len(buf)
-        if limit - i0 < HEADER_SIZE and limit - i0 < BLOCK_SIZE - (i0 & _BLOCK_MASK):
-            return _NEED_DATA, None
+        if limit - i0 < HEADER_SIZE and limit - i0 < BLOCK_SIZE - (i0 & BLOCK_MASK):
+            return RunStatus.NEED_DATA, None
         u32 = np.ndarray(shape=(limit - 3,), dtype="<u4", buffer=buf, strides=(1,))
         try:
             frames, status, blocks = self._frame_spans(u32, i0, limit, max_records)
             heads, starts, ends, moves, phys = concat_frames(frames)
             kept = min(len(heads), max_records)
             if kept < len(heads):
-                status = _ANOMALY
+                status = RunStatus.ANOMALY
             resume = int(ends[kept - 1]) if kept else 0
             if self._verify and kept:
                 if self._crc_scratch is None:
@@ -104,7 +104,7 @@ class SpanFramer:
                 if bad < kept:
                     # As _frame: a run cut at a damaged record resumes at that record's header
                     # (past a block trailer before it, if any).
-                    kept, status, resume = bad, _ANOMALY, int(heads[bad])
+                    kept, status, resume = bad, RunStatus.ANOMALY, int(heads[bad])
         finally:
             del u32  # the buffer must not stay exported: _fill resizes it
         if not kept:
@@ -127,7 +127,7 @@ class SpanFramer:
             blk0 = at >> 12
             avail = -(-(limit - (blk0 << 12)) // BLOCK_SIZE)
             if at >= limit or avail <= 0:
-                return frames, _NEED_DATA, blocks
+                return frames, RunStatus.NEED_DATA, blocks
             nb = min(avail, max(4, int((max_records - count) / self._per_block * 1.1) + 2))
             blocks += nb
             framed, problem = frame_window(u32, at, limit, blk0, nb)
@@ -143,4 +143,4 @@ class SpanFramer:
                 continue  # a trailer: go on at the next block
             frames.append(chain)
             count += 1
-        return frames, _ANOMALY, blocks
+        return frames, RunStatus.ANOMALY, blocks

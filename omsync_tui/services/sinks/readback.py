@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from omsync_tui.core.states import Format
 from omsync_tui.core.syncpoint import SyncPoint
-from omsync_tui.services.synctool.destination import (
+from omsync_tui.services.sinks.destination import (
     OMSYNC_DIR,
     TMP_PREFIX,
     Destination,
@@ -25,7 +25,7 @@ from omsync_tui.services.synctool.destination import (
     pid_dirs,
     translated,
 )
-from omsync_tui.services.synctool.sink import FileRange, parse_file_name
+from omsync_tui.services.sinks.writer import FileRange, parse_file_name
 
 log = logging.getLogger("omsync.synctool.sink")  # one logger for the destination, both halves
 

@@ -26,11 +26,11 @@ import crc32c as _crc32c
 BLOCK_SIZE = 4096
 HEADER_SIZE = 7
 MAX_FRAGMENT = BLOCK_SIZE - HEADER_SIZE
-_BLOCK_MASK = BLOCK_SIZE - 1
-_CRC_MASK_DELTA = 0xA282EAD8
-_HEADER = struct.Struct("<IHB")
-_U32 = struct.Struct("<I")
-_LEN_TYPE = struct.Struct("<4xHB")  # one call is cheaper than three subscripts in the hot loop
+BLOCK_MASK = BLOCK_SIZE - 1
+CRC_MASK_DELTA = 0xA282EAD8
+HEADER = struct.Struct("<IHB")
+U32 = struct.Struct("<I")
+LEN_TYPE = struct.Struct("<4xHB")  # one call is cheaper than three subscripts in the hot loop
 
 
 class RecordType(IntEnum):
@@ -51,12 +51,12 @@ def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
 
 def mask_crc(crc: int) -> int:
     """LevelDB's CRC masking: rotate right by 15 and add a constant, so CRCs of CRCs stay strong."""
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _CRC_MASK_DELTA) & 0xFFFFFFFF
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + CRC_MASK_DELTA) & 0xFFFFFFFF
 
 
 def unmask_crc(masked: int) -> int:
     """Inverse of ``mask_crc``."""
-    rot = (masked - _CRC_MASK_DELTA) & 0xFFFFFFFF
+    rot = (masked - CRC_MASK_DELTA) & 0xFFFFFFFF
     return ((rot >> 17) | (rot << 15)) & 0xFFFFFFFF
 
 
@@ -64,13 +64,13 @@ def unmask_crc(masked: int) -> int:
 _TYPE_CRC = tuple(crc32c(bytes([t])) for t in range(len(RecordType)))
 
 #: The EOF record OpenMLDB writes when it rotates or repairs a file (Appendix B).
-EOF_RECORD = _HEADER.pack(mask_crc(_TYPE_CRC[RecordType.EOF]), 0, RecordType.EOF)
+EOF_RECORD = HEADER.pack(mask_crc(_TYPE_CRC[RecordType.EOF]), 0, RecordType.EOF)
 
 
 def physical_record(rtype: int, payload: bytes | bytearray | memoryview) -> bytes:
     """One uncompressed physical record: header (masked CRC over type ‖ payload) + payload."""
     crc = mask_crc(crc32c(payload, _TYPE_CRC[rtype]))
-    return _HEADER.pack(crc, len(payload), rtype) + bytes(payload)
+    return HEADER.pack(crc, len(payload), rtype) + bytes(payload)
 
 
 def fragment_type(begin: bool, end: bool) -> RecordType:
@@ -107,7 +107,7 @@ class LogWriter:
         bo = self._block_offset
         if bo + HEADER_SIZE + n <= BLOCK_SIZE:
             # The common case (small entries) is one FULL record; skip the general loop.
-            out = _HEADER.pack(mask_crc(crc32c(payload, _TYPE_CRC[1])), n, 1) + bytes(payload)
+            out = HEADER.pack(mask_crc(crc32c(payload, _TYPE_CRC[1])), n, 1) + bytes(payload)
             self._block_offset = bo + HEADER_SIZE + n
         else:
             out = self._fragment(memoryview(payload).cast("B"))

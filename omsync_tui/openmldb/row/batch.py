@@ -23,9 +23,9 @@ import numpy as np
 import pyarrow as pa
 
 from omsync_tui.core.errors import RowDecodeError, UsageError
-from omsync_tui.openmldb.rowcodec import decode_row, split_rows
-from omsync_tui.openmldb.rowkernels import _address_table, _dates_to_days, _gather, _prefix_dtype
-from omsync_tui.openmldb.rowlayout import HEADER_SIZE, RowLayout, layout_for
+from omsync_tui.openmldb.row.codec import decode_row, split_rows
+from omsync_tui.openmldb.row.kernels import address_table, dates_to_days, gather, prefix_dtype
+from omsync_tui.openmldb.row.layout import HEADER_SIZE, RowLayout, layout_for
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 
 __all__ = ["arrow_schema", "arrow_type", "decode_batch"]
@@ -149,8 +149,8 @@ class _BatchDecoder:
         m = len(layout.string_columns)
         # Reading S + m bytes must stay inside every row (the last one may end the buffer).
         with_table = m > 0 and bool(np.all(lens >= layout.string_table + m))
-        dtype = _prefix_dtype(layout, with_table)
-        prefix = _gather(self.buf, offs, dtype.itemsize).view(dtype).reshape(len(offs))
+        dtype = prefix_dtype(layout, with_table)
+        prefix = gather(self.buf, offs, dtype.itemsize).view(dtype).reshape(len(offs))
         bad = prefix["size"] != lens
         if bad.any():
             raise self.fail(batch_row(int(np.argmax(bad))), columns, "size field does not match")
@@ -163,7 +163,7 @@ class _BatchDecoder:
             if ctype is ColumnType.BOOL:
                 values = raw != 0
             elif ctype is ColumnType.DATE:
-                values, bad = _dates_to_days(raw, valid)
+                values, bad = dates_to_days(raw, valid)
                 if bad.any():
                     raise self.fail(batch_row(int(np.argmax(bad))), columns, f"bad date in column #{i}")
             else:
@@ -202,12 +202,12 @@ class _BatchDecoder:
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Starts (k, m) and ends (per column) relative to each row, validated like ``string_bounds``."""
         width = 1 + (lens > 0xFF) + (lens > 0xFFFF) + (lens > 0xFFFFFF)
-        starts, ends, ok = _address_table(self.buf, layout, offs, lens, width, nulls, one_byte)
+        starts, ends, ok = address_table(self.buf, layout, offs, lens, width, nulls, one_byte)
         if not ok.all():
             # Correction 2: FlexibleRowBuilder may have written addresses one byte narrower.
             retry = np.flatnonzero(~ok & (width > 1))
             if len(retry):
-                s2, e2, ok2 = _address_table(
+                s2, e2, ok2 = address_table(
                     self.buf, layout, offs[retry], lens[retry], width[retry] - 1, nulls[retry]
                 )
                 fixed = retry[ok2]

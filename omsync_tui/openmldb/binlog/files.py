@@ -25,10 +25,10 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import FormatError, NotFoundError
-from omsync_tui.openmldb.entryscan import EntryColumns, resolve_irregular, scan_entries
-from omsync_tui.openmldb.logblob import RecordBlob
-from omsync_tui.openmldb.logformat import BLOCK_SIZE, ReadStatus
-from omsync_tui.openmldb.logreader import LogFileReader
+from omsync_tui.openmldb.entries.scan import EntryColumns, resolve_irregular, scan_entries
+from omsync_tui.openmldb.log.blob import RecordBlob
+from omsync_tui.openmldb.log.format import BLOCK_SIZE, ReadStatus
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
 from omsync_tui.openmldb.spans import spans_of
 

@@ -33,8 +33,8 @@ import pyarrow.parquet as pq
 from omsync_tui.core.errors import UsageError
 from omsync_tui.core.states import Format
 from omsync_tui.core.syncpoint import Phase, SyncPoint
-from omsync_tui.services.synctool import csvformat
-from omsync_tui.services.synctool.destination import (
+from omsync_tui.services.sinks import csvformat
+from omsync_tui.services.sinks.destination import (
     OMSYNC_DIR,
     TMP_PREFIX,
     Destination,

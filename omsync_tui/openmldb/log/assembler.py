@@ -24,9 +24,9 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from omsync_tui.openmldb.logformat import (
-    _HEADER,
-    _U32,
+from omsync_tui.openmldb.log.format import (
+    HEADER,
+    U32,
     LogRead,
     ReadStatus,
     RecordType,
@@ -49,8 +49,8 @@ class Phys(NamedTuple):
 PHYS_OK = 0
 PHYS_WAIT = 1
 PHYS_BAD = 2
-_WAIT_PHYS = Phys(PHYS_WAIT, -1, -1, -1, b"", "")
-_TYPE_NAMES = {t.value: t.name for t in RecordType}
+WAIT_PHYS = Phys(PHYS_WAIT, -1, -1, -1, b"", "")
+TYPE_NAMES = {t.value: t.name for t in RecordType}
 
 
 class RecordAssembler:
@@ -112,7 +112,7 @@ class RecordAssembler:
                 # LevelDB tolerates an empty FIRST followed by a new record (an old writer bug);
                 # an unfinished record with data is damage and is reported before this record.
                 if frag_start >= 0 and frag_len > 0:
-                    name = _TYPE_NAMES[rtype]
+                    name = TYPE_NAMES[rtype]
                     return self._bad(
                         frag_start, ph.start, f"fragmented record has no LAST fragment (next is {name})"
                     )
@@ -129,7 +129,7 @@ class RecordAssembler:
                 pos = ph.end
                 continue
             if frag_start < 0:
-                name = _TYPE_NAMES[rtype]
+                name = TYPE_NAMES[rtype]
                 if rtype == RecordType.LAST:
                     return self._bad(ph.start, ph.end, f"{name} fragment without a FIRST")
                 return self._bad(ph.start, ph.end, f"{name} fragment without a FIRST", extend=True)
@@ -171,7 +171,7 @@ class RecordAssembler:
         return LogRead(ReadStatus.BAD, None, self._where(start), self._where(pos), reason=reason)
 
 
-def header_at(buf: bytes | bytearray, i: int, header: struct.Struct = _HEADER) -> tuple[int, int, int]:
+def header_at(buf: bytes | bytearray, i: int, header: struct.Struct = HEADER) -> tuple[int, int, int]:
     """(masked crc, length, type) of the physical header at ``buf[i]``."""
     crc, n, t = header.unpack_from(buf, i)
     return int(crc), int(n), int(t)
@@ -179,12 +179,12 @@ def header_at(buf: bytes | bytearray, i: int, header: struct.Struct = _HEADER) -
 
 def crc_matches(buf: bytes | bytearray, i: int, n: int, header_size: int) -> bool:
     """Whether the record at ``buf[i]`` with payload length ``n`` carries a correct CRC."""
-    stored = _U32.unpack_from(buf, i)[0]
+    stored = U32.unpack_from(buf, i)[0]
     return bool(unmask_crc(stored) == crc32c(memoryview(buf)[i + header_size - 1 : i + header_size + n]))
 
 
 def plausible_at(
-    buf: bytes | bytearray, i: int, room: int, header: struct.Struct = _HEADER, *, need_complete: bool
+    buf: bytes | bytearray, i: int, room: int, header: struct.Struct = HEADER, *, need_complete: bool
 ) -> bool:
     """Whether a real record could start at ``buf[i]``: known type, length fitting ``room``, valid CRC.
 
@@ -207,7 +207,7 @@ def resync_in_block(
     bad_start: int,
     bad_end: int,
     block_end: int,
-    header: struct.Struct = _HEADER,
+    header: struct.Struct = HEADER,
 ) -> int:
     """Where to resume after a bad physical record, in ``buf`` coordinates (see the module docstring).
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from collectorproc import CollectorProcess
-from zkhelpers import wait_until
+from helpers.collectorproc import CollectorProcess
+from helpers.waiting import wait_until
 
 from omsync_tui.core.errors import ClusterError
 from omsync_tui.openmldb.metadata import read_table_meta

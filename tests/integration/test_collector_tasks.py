@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from zkhelpers import wait_until
+from helpers.waiting import wait_until
 
 from omsync_tui.core.errors import UsageError
 from omsync_tui.core.syncpoint import SyncPoint

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from collectorproc import CollectorProcess, free_port
-from synctoolproc import SynctoolProcess
-from zkhelpers import wait_until
+from helpers.collectorproc import CollectorProcess, free_port
+from helpers.synctoolproc import SynctoolProcess
+from helpers.waiting import wait_until
 
 from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.sandbox.cluster import SandboxCluster

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from e2ehelpers import (
+from helpers.e2e import (
     Rows,
     count,
     create_task,
@@ -38,7 +38,7 @@ from e2ehelpers import (
     wait_state,
     wait_task,
 )
-from zkhelpers import wait_until
+from helpers.waiting import wait_until
 
 from omsync_tui.openmldb.hashing import partition_of
 from omsync_tui.openmldb.schema import Column, ColumnType

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from hdfs_native import Client
-from zkhelpers import wait_until
+from helpers.waiting import wait_until
 
 from omsync_tui.core.errors import ClusterError
 from omsync_tui.sandbox.hdfs import HdfsServer, prepare

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from golden import EXAMPLE_HEX, example_schema_json
+from helpers.golden import EXAMPLE_HEX, example_schema_json
 
 from omsync_tui.openmldb.binlog.files import list_binlogs
 from omsync_tui.openmldb.log.format import ReadStatus
@@ -161,6 +161,20 @@ def test_row_decodes_hex_arguments_and_stdin(tmp_path: Path) -> None:
     assert [json.loads(line) for line in piped.stdout.splitlines()] == [expected, expected]
     bad = omsync("inspect", "row", "--schema", str(schema), ROW_46[:-6])
     assert bad.returncode == 3 and "row #1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_row_with_a_flat_schema_ignores_the_version_byte_and_says_so_once(tmp_path: Path) -> None:
+    schema = tmp_path / "s.json"
+    schema.write_text(example_schema_json(c2="kInt", c4="varchar"))
+    expected = ["ab", 7, 1700000000000, None, "2024-03-05"]
+    v3 = ROW_46[:2] + "03" + ROW_46[4:]  # byte 1, the schema version: 3
+    proc = omsync("inspect", "row", "--schema", str(schema), "-", stdin=f"{v3}\n{v3}\n{ROW_46}\n")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line) for line in proc.stdout.splitlines()] == [expected] * 3
+    assert proc.stderr.count("note: rows carry schema version 3") == 1, proc.stderr
+    assert "as OpenMLDB's RowView does" in proc.stderr and "--table-info" in proc.stderr
+    plain = omsync("inspect", "row", "--schema", str(schema), ROW_46)
+    assert plain.returncode == 0 and plain.stderr == ""
 
 
 @pytest.mark.parametrize(

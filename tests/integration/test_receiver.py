@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from golden import EXAMPLE_COLUMNS
+from helpers.golden import EXAMPLE_COLUMNS
 
 from omsync_tui.core.errors import (
     ClusterError,

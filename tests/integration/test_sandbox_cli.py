@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from zkhelpers import wait_until
+from helpers.waiting import wait_until
 
 from omsync_tui.sandbox.state import SandboxConfig
 

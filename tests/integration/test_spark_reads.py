@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from e2ehelpers import (
+from helpers.e2e import (
     Rows,
     canon,
     count,

@@ -9,16 +9,14 @@ deadline while the app keeps running (``pilot.pause``).
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from collectorproc import CollectorProcess
-from synctoolproc import SynctoolProcess
-from textual.pilot import Pilot
+from helpers.collectorproc import CollectorProcess
+from helpers.pilot import until
+from helpers.synctoolproc import SynctoolProcess
+from helpers.waiting import wait_until
 from textual.widgets import Button, DataTable, Input, Select, Static
-from zkhelpers import wait_until
 
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
@@ -31,17 +29,6 @@ from omsync_tui.screens.tasks import TasksScreen
 
 TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
 SIZE = (220, 50)
-
-
-async def until(
-    pilot: Pilot[Any], cond: Callable[[], bool], what: str | Callable[[], str], timeout: float = 30
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            said = what if isinstance(what, str) else what()
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {said}")
-        await pilot.pause(0.05)
 
 
 def banner(app: OmsyncApp) -> str:

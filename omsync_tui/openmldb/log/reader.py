@@ -116,16 +116,6 @@ class LogFileReader(RecordAssembler, BulkFramer, SpanFramer):
                     return LogRead(ReadStatus.RECORD, bytes(buf[i + HEADER_SIZE : e]), pos, end)
         return super().read()
 
-    def read_many(self, max_records: int) -> list[LogRead]:
-        """Up to ``max_records`` outcomes; a non-RECORD outcome ends the list (and is included)."""
-        out: list[LogRead] = []
-        while len(out) < max_records:
-            r = self.read()
-            out.append(r)
-            if r.status is not ReadStatus.RECORD:
-                break
-        return out
-
     def read_blob(self, max_records: int) -> RecordBlob:
         """Up to ``max_records`` records framed for one protobuf parse (see ``RecordBlob``).
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, UsageError
-from omsync_tui.core.states import State, TaskState, task_state
+from omsync_tui.core.states import State
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.core.synctool_config import SynctoolConfig
 from omsync_tui.openmldb.proto import data_sync_pb2
@@ -359,11 +359,6 @@ class SyncManager:
         except OmsyncError as exc:
             log.warning("cannot read the tasks from ZooKeeper: %s", exc.message)
         return out
-
-    def table_state(self, tid: int) -> TaskState | None:
-        with self._lock:
-            t = self._tables.get(tid)
-        return task_state(p.record.state for p in t.parts.values()) if t is not None else None
 
     def destination(self, name: str) -> tuple[TaskRecord, Destination]:
         t = self._find(name)

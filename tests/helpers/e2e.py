@@ -17,10 +17,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-from collectorproc import CollectorProcess
-from synctoolproc import SynctoolProcess
-from zkhelpers import wait_until
 
+from helpers.collectorproc import CollectorProcess
+from helpers.synctoolproc import SynctoolProcess
+from helpers.waiting import wait_until
 from omsync_tui.openmldb.row.batch import arrow_schema
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import BASE_TS

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from kazoo.client import KazooClient, KazooState
 
-DEFAULT_TIMEOUT = 15.0
+from helpers.waiting import DEFAULT_TIMEOUT
 
 
 class StateRecorder:
@@ -54,15 +53,6 @@ def recording(client: KazooClient) -> Iterator[StateRecorder]:
         yield recorder
     finally:
         client.remove_listener(recorder)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = DEFAULT_TIMEOUT, what: str = "") -> None:
-    """Poll ``condition`` every 20 ms until it holds; AssertionError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition!r}")
-        time.sleep(0.02)
 
 
 def drop_connection(client: KazooClient, timeout: float = DEFAULT_TIMEOUT) -> None:

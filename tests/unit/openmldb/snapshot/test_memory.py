@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
+from helpers.logs import read_many
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -60,7 +61,7 @@ def test_uncompressed_offsets_are_record_offsets_and_file_ends_with_eof(tmp_path
     write_sdb(path, [e.SerializeToString() for e in entries(50)], None)
     assert path.read_bytes().endswith(EOF_RECORD)
     with LogFileReader(path) as r:
-        expected = [res.offset for res in r.read_many(100) if res.status is ReadStatus.RECORD]
+        expected = [res.offset for res in read_many(r, 100) if res.status is ReadStatus.RECORD]
     assert [o for o, _ in iter_sdb(path)] == expected
 
 

@@ -26,7 +26,7 @@ from omsync_tui.core.errors import UsageError
 from omsync_tui.core.gflags import parse_gflags, read_tablet_flags
 from omsync_tui.services import paths
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHIPPED_TOML = REPO / "conf" / "collector.toml"
 SHIPPED_FLAGS = REPO / "conf" / "data_collector.flags"
 SECTIONS: dict[str, type] = {

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from daemonproc import DaemonProcess
+from helpers.daemonproc import DaemonProcess
 
 
 class SynctoolProcess(DaemonProcess):

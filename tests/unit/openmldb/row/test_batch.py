@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pyarrow as pa
 import pytest
-from golden import EXAMPLE_COLUMNS, EXAMPLE_HEX  # reference §4.6
+from helpers.golden import EXAMPLE_COLUMNS, EXAMPLE_HEX  # reference §4.6
+from helpers.strategies import schema_and_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import schema_and_rows
 
 from omsync_tui.core.errors import RowDecodeError, UsageError
 from omsync_tui.openmldb.row.batch import arrow_schema, decode_batch

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.logs import read_many
 
 from omsync_tui.core.errors import BadRecordError, NotFoundError
 from omsync_tui.openmldb.binlog.files import (
@@ -125,7 +126,7 @@ def test_selects_newest_file_whose_first_index_is_at_most_start(
 def test_find_offset_bisects_blocks(tmp_path: Path) -> None:
     path = write_binlog(tmp_path, 0, range(1, 5001), eof=False, size=90)
     with LogFileReader(path) as f:
-        offsets = [r.offset for r in f.read_many(6000)[:-1]]
+        offsets = [r.offset for r in read_many(f, 6000)[:-1]]
     for target in (1, 2, 37, 38, 39, 1000, 2500, 4999, 5000, 6000):
         offset = find_offset(path, target)
         assert offset in offsets
@@ -137,7 +138,7 @@ def test_find_offset_bisects_blocks(tmp_path: Path) -> None:
 def test_find_offset_with_damage_never_overshoots(tmp_path: Path) -> None:
     path = write_binlog(tmp_path, 0, range(1, 3001), eof=False, size=90)
     with LogFileReader(path) as f:
-        ends = {r.offset: r.end for r in f.read_many(4000)[:-1]}
+        ends = {r.offset: r.end for r in read_many(f, 4000)[:-1]}
     # Entries whose records touch block 40 are lost when it is overwritten with garbage.
     lost = [i + 1 for i, (o, e) in enumerate(ends.items()) if o < 41 * 4096 and e > 40 * 4096]
     data = bytearray(path.read_bytes())

@@ -26,7 +26,7 @@ from omsync_tui.core.synctool_config import (
 )
 from omsync_tui.services import paths
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHIPPED_TOML = REPO / "conf" / "synctool.toml"
 SHIPPED_PROPERTIES = REPO / "conf" / "synctool.properties"
 SECTIONS: dict[str, type] = {

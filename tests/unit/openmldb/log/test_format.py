@@ -9,6 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from helpers.logs import read_many
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -516,9 +517,9 @@ def test_round_trip(tmp_path: Path, sizes: list[int], seed: int, batch: int) -> 
 def test_read_many_stops_at_the_first_non_record(tmp_path: Path) -> None:
     path = write(tmp_path, encode_records([b"a", b"b", b"c"], eof=True))
     with LogFileReader(path) as r:
-        first = r.read_many(2)
+        first = read_many(r, 2)
         assert [x.payload for x in first] == [b"a", b"b"]
-        rest = r.read_many(10)
+        rest = read_many(r, 10)
         assert [x.status for x in rest] == [ReadStatus.RECORD, ReadStatus.EOF]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemonproc import DaemonProcess, free_port
+from helpers.daemonproc import DaemonProcess, free_port
 
 __all__ = ["CollectorProcess", "free_port"]
 

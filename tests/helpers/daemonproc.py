@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Self
 
-from zkhelpers import wait_until
+from helpers.waiting import wait_until
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli import omsync
 from helpers.golden import EXAMPLE_HEX, example_schema_json
 
 from omsync_tui.openmldb.binlog.files import list_binlogs
@@ -21,12 +20,6 @@ from omsync_tui.sandbox.state import SandboxConfig
 from omsync_tui.services.inspect import json_values
 
 ROW_46 = EXAMPLE_HEX.replace(" ", "")
-
-
-def omsync(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "omsync_tui", *args], capture_output=True, text=True, input=stdin, timeout=120
-    )
 
 
 @pytest.fixture

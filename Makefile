@@ -58,10 +58,11 @@ typecheck: setup
 protos: setup  ## regenerate omsync_tui/*/proto/*_pb2.py from the .proto files
 	$(PY) tools/gen_protos.py
 
-check: setup  ## ruff, mypy, generated code in step, tests
+check: setup  ## ruff, mypy, import contracts, generated code in step, tests
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(PY) tools/gen_protos.py --check
 	$(PY) -m pytest -q
 

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mixed_table import row_pool
 
-from omsync_tui.openmldb.binlog import binlog_name
-from omsync_tui.openmldb.binlogreader import BinlogReader
-from omsync_tui.openmldb.logformat import LogWriter, ReadStatus
-from omsync_tui.openmldb.logreader import LogFileReader
+from omsync_tui.openmldb.binlog.files import binlog_name
+from omsync_tui.openmldb.binlog.reader import BinlogReader
+from omsync_tui.openmldb.log.format import LogWriter, ReadStatus
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
 
 GOAL_ENTRIES_PER_S = 1_000_000

@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mixed_table import COLUMNS, row_pool
 
 from omsync_tui.core.syncpoint import Phase, SyncPoint
-from omsync_tui.openmldb.binlog import binlog_name
-from omsync_tui.openmldb.logformat import LogWriter
-from omsync_tui.openmldb.memsnapshot import write_sdb
+from omsync_tui.openmldb.binlog.files import binlog_name
+from omsync_tui.openmldb.log.format import LogWriter
 from omsync_tui.openmldb.metadata import write_manifest, write_table_meta
 from omsync_tui.openmldb.proto import tablet_pb2
+from omsync_tui.openmldb.snapshot.memory import write_sdb
 from omsync_tui.services.collector.packer import PartitionPacker
 
 GOAL = 1_000_000

@@ -28,8 +28,8 @@ import numpy as np
 import pyarrow as pa
 from mixed_table import COLUMNS, row_pool
 
-from omsync_tui.openmldb.rowbatch import decode_batch
-from omsync_tui.openmldb.rowcodec import decode_row, split_rows
+from omsync_tui.openmldb.row.batch import decode_batch
+from omsync_tui.openmldb.row.codec import decode_row, split_rows
 from omsync_tui.openmldb.schema import TableSchema
 
 CHUNK_ROWS = 64 * 1024

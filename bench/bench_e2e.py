@@ -123,7 +123,7 @@ def straight_line(root: Path, partitions: int, out: Path) -> float:
 
     from omsync_tui.core.syncpoint import SyncPoint
     from omsync_tui.openmldb.metadata import read_table_meta
-    from omsync_tui.openmldb.rowbatch import decode_batch
+    from omsync_tui.openmldb.row.batch import decode_batch
     from omsync_tui.openmldb.schema import TableSchema
     from omsync_tui.services.collector.packer import PartitionPacker
 

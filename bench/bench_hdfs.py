@@ -36,7 +36,7 @@ from omsync_tui.sandbox.hdfs import HdfsServer, prepare
 def hdfs_size(url: str) -> int:
     import pyarrow.fs as pafs
 
-    from omsync_tui.services.synctool.destination import open_destination
+    from omsync_tui.services.sinks.destination import open_destination
 
     dest = open_destination(url)
     infos = dest.fs.get_file_info(pafs.FileSelector(dest.root, recursive=True))

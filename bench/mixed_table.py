@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import random
 
-from omsync_tui.openmldb.rowencode import encode_row
+from omsync_tui.openmldb.row.encode import encode_row
 from omsync_tui.openmldb.schema import Column, ColumnType
 
 COLUMNS = (

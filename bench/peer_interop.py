@@ -33,7 +33,7 @@ from original_synctool import OriginalSyncTool, Unavailable, locate
 
 from omsync_tui.openmldb.metadata import read_manifest
 from omsync_tui.openmldb.proto import tablet_pb2
-from omsync_tui.openmldb.rowbatch import arrow_schema
+from omsync_tui.openmldb.row.batch import arrow_schema
 from omsync_tui.openmldb.schema import Column, ColumnType
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import BASE_TS, preset_spec
@@ -43,7 +43,7 @@ from omsync_tui.sandbox.responder import ClusterResponder
 from omsync_tui.sandbox.state import SandboxConfig
 from omsync_tui.sandbox.truth import TruthRow
 from omsync_tui.sandbox.zkserver import ZkServer
-from omsync_tui.services.synctool.csvformat import render_csv
+from omsync_tui.services.sinks.csvformat import render_csv
 
 Lines = Counter[str]
 

@@ -16,7 +16,9 @@
 When a test that used a server fails, the tail of the server's log is attached to the report
 as a "zookeeper log" / "hdfs log" section, and the tail of each of its daemons' logs as a section
 of its own. Tests that use the HDFS get the ``hdfs`` marker (``-m 'not hdfs'`` leaves them out).
-Helpers to drop or expire sessions live in ``zkhelpers``.
+Helpers live in the ``helpers`` package (``helpers.zk`` drops or expires sessions, ``helpers.waiting``
+has the one ``wait_until``). Every test runs without ``OMSYNC_*`` and ``XDG_*`` variables of the
+environment it was started from (``clean_environ``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 
 import pytest
 
-# Tests import helper modules (``zkhelpers``) by their top-level name whatever the import mode.
+# Tests import the ``helpers`` package by its top-level name whatever the import mode.
 _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
@@ -55,6 +57,14 @@ _LOG_TAIL_LINES = 25
 _ZK_SERVER_KEY = pytest.StashKey[ZkServer]()
 _HDFS_SERVER_KEY = pytest.StashKey[HdfsServer]()
 _PROCS_KEY = pytest.StashKey[list[Any]]()
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's ``OMSYNC_*`` or ``XDG_*`` settings must not change what a test sees."""
+    for name in list(os.environ):
+        if name.startswith(("OMSYNC_", "XDG_")):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

@@ -226,7 +226,7 @@ def _compare(base: Path, dests: dict[str, str]) -> None:
 
     from omsync_tui.sandbox.cluster import SandboxCluster
     from omsync_tui.sandbox.state import SandboxConfig
-    from omsync_tui.services.synctool.destination import open_destination
+    from omsync_tui.services.sinks.destination import open_destination
 
     config = SandboxConfig.load(base)
     zk = KazooClient(hosts=config.zk_hosts)

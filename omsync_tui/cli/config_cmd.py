@@ -7,22 +7,10 @@ from typing import Annotated
 
 import typer
 
+from omsync_tui.cli import common
 from omsync_tui.core.errors import UsageError
 
 app = typer.Typer(help="Show omsync's resolved configuration.", no_args_is_help=True)
-
-
-def load_client(config: Path | None = None) -> object:
-    """The clients' config: ``client.toml`` (omsync's config dirs, or ``config``) + environment."""
-    from omsync_tui.core.client_config import ClientConfig
-    from omsync_tui.core.config import load_config
-    from omsync_tui.services.paths import find_config_file
-
-    if config is not None and not config.is_file():
-        raise UsageError(f"config file {config} does not exist")
-    return load_config(
-        ClientConfig, toml_path=config if config is not None else find_config_file("client.toml")
-    )
 
 
 @app.command()
@@ -33,12 +21,11 @@ def show(
     properties: Annotated[Path | None, typer.Option(help="synctool: OpenMLDB synctool.properties")] = None,
 ) -> None:
     """Print every setting as ``section.key = value  # origin`` (secrets as ***)."""
-    from omsync_tui.cli.collector_cmd import describe
     from omsync_tui.core.config import load_config
     from omsync_tui.services.paths import collector_defaults, find_config_file, synctool_defaults
 
     if which == "client":
-        cfg = load_client(config)
+        cfg = common.load_client(config)
     elif which in ("collector", "synctool"):
         if config is not None and not config.is_file():
             raise UsageError(f"config file {config} does not exist")
@@ -57,4 +44,4 @@ def show(
             )
     else:
         raise UsageError(f"{which!r}: show client, collector or synctool")
-    typer.echo(describe(cfg))
+    typer.echo(common.describe(cfg))

@@ -188,7 +188,7 @@ def _local_destination(dest: str) -> Check | None:
     if scheme not in ("", "file", "hdfs", "viewfs"):
         return None
     from omsync_tui.core.errors import OmsyncError
-    from omsync_tui.services.synctool.destination import open_destination, probe_writable, resolve_destination
+    from omsync_tui.services.sinks.destination import open_destination, probe_writable, resolve_destination
 
     name = "destination (write from this host)"
     try:

@@ -6,6 +6,7 @@ log_index), also when ``--skip-bad`` skipped some; 2 bad options; 4 a missing fi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -70,9 +71,10 @@ def _source(
     from omsync_tui.services.inspect import load_schema
 
     default = partition_dir / "table_meta.txt" if partition_dir is not None else None
-    return load_schema(
+    source = load_schema(
         schema_file=schema, table_info_file=table_info, table_meta_file=table_meta, default_table_meta=default
     )
+    return dataclasses.replace(source, on_note=lambda text: print(text, file=sys.stderr))
 
 
 @app.command()

@@ -359,7 +359,7 @@ def restart_tablet(base: DirOpt, table: TableArg) -> None:
 @app.command()
 def status(base: DirOpt) -> None:
     """Tables, partitions, leaders, binlog files and snapshots of the sandbox."""
-    from omsync_tui.openmldb.binlog import list_binlogs
+    from omsync_tui.openmldb.binlog.files import list_binlogs
     from omsync_tui.openmldb.metadata import read_manifest
 
     base = base.resolve()

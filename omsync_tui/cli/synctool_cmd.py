@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from omsync_tui.cli import common
+
 app = typer.Typer(help="Run a synctool.", invoke_without_command=True)
 
 
@@ -35,12 +37,11 @@ def synctool(
     check: Annotated[bool, typer.Option("--check", help="print the resolved config and exit")] = False,
 ) -> None:
     """Run a synctool: tasks, SendData → Parquet/CSV at the destination, exactly once (Ctrl-C stops)."""
-    from omsync_tui.cli.collector_cmd import config_file, describe, flag_overrides, run_daemon
     from omsync_tui.core.config import load_config
     from omsync_tui.core.synctool_config import SynctoolConfig
     from omsync_tui.services.paths import synctool_defaults
 
-    overrides = flag_overrides(
+    overrides = common.flag_overrides(
         ("synctool", "endpoint", endpoint),
         ("synctool", "bind", bind),
         ("zookeeper", "hosts", zk),
@@ -48,7 +49,7 @@ def synctool(
         ("log", "level", log_level),
         ("log", "dir", log_dir),
     )
-    toml_path = config_file(config, "synctool.toml")
+    toml_path = common.config_file(config, "synctool.toml")
     cfg = load_config(
         SynctoolConfig,
         toml_path=toml_path,
@@ -57,8 +58,8 @@ def synctool(
         defaults=synctool_defaults(system=system),
     )
     if check:
-        typer.echo(describe(cfg))
+        typer.echo(common.describe(cfg))
         return
     from omsync_tui.services.synctool.daemon import SynctoolDaemon
 
-    run_daemon("synctool", cfg.log.dir, cfg.log.level, SynctoolDaemon(cfg).run)
+    common.run_daemon("synctool", cfg.log.dir, cfg.log.level, SynctoolDaemon(cfg).run)

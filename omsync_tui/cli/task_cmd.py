@@ -10,131 +10,40 @@ Exit codes (also in ``omsync task --help`` and the README):
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from omsync_tui.core.errors import OmsyncError, RpcError, UsageError
+from omsync_tui.cli import common
+from omsync_tui.cli.common import (
+    EXIT_CODES,
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_REFUSED,
+    EXIT_TIMEOUT,
+    Exit,
+    OutOpt,
+    SynctoolOpt,
+    TokenOpt,
+    ZkOpt,
+    ZkRootOpt,
+)
+from omsync_tui.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from omsync_tui.services.cluster import SyncClient, TaskInfo
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_REFUSED, EXIT_TIMEOUT = (
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    124,
-)
-SCHEMA_VERSION = 1
-
-EXIT_CODES = (
-    "Exit codes: 0 ok; 1 error; 2 usage; 3 some subtask FAILED; 4 synctool unreachable; "
-    "5 refused to avoid duplicate data (or no --yes without a TTY); 124 wait timed out."
-)
+    from omsync_tui.services.cluster import TaskInfo
 
 app = typer.Typer(help=f"Create, watch, verify and delete sync tasks. {EXIT_CODES}", no_args_is_help=True)
-
-SynctoolOpt = Annotated[
-    str | None, typer.Option("--synctool", "-s", help="synctool host:port (else OMSYNC_SYNCTOOL, else --zk)")
-]
-ZkOpt = Annotated[str | None, typer.Option("--zk", help="ZooKeeper hosts, to discover the synctool")]
-ZkRootOpt = Annotated[str, typer.Option("--zk-root", help="cluster root znode")]
-OutOpt = Annotated[str, typer.Option("--output", "-o", help="text or json")]
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="OMSYNC_AUTH_TOKEN", help="auth token")]
-
-
-class Exit(Exception):
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-
-def _client(synctool: str | None, zk: str | None, zk_root: str, token: str | None) -> SyncClient:
-    """Flags first, then ``OMSYNC_SYNCTOOL``, then client.toml / ``OMSYNC_CLIENT__*``, then ZooKeeper."""
-    from omsync_tui.cli.config_cmd import load_client
-    from omsync_tui.core.client_config import ClientConfig
-    from omsync_tui.services.cluster import SyncClient, locate_synctool
-
-    cfg = load_client()
-    assert isinstance(cfg, ClientConfig)
-    c = cfg.client
-    endpoint = locate_synctool(
-        synctool,
-        zk_hosts=zk or c.zk,
-        zk_root=zk_root if zk_root != "/openmldb" else c.zk_root,
-        config_value=c.synctool,
-    )
-    return SyncClient(endpoint, auth_token=token or c.auth_token)
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr)
-
-
-def _emit(output: str, obj: dict[str, Any], text: str) -> None:
-    if output == "json":
-        print(json.dumps({"schema_version": SCHEMA_VERSION, **obj}, ensure_ascii=False, default=str))
-    elif output == "text":
-        print(text)
-    else:
-        raise UsageError(f"--output {output!r}: use text or json")
-
-
-def _run(fn: Any) -> None:
-    """Call ``fn`` and map omsync errors to this command group's exit codes."""
-    try:
-        fn()
-    except Exit as e:
-        raise typer.Exit(e.code) from None
-    except RpcError as exc:
-        _say(f"error: {exc.message}")
-        if exc.hint:
-            _say(f"hint: {exc.hint}")
-        raise typer.Exit(
-            EXIT_UNREACHABLE if exc.transient or "no synctool" in exc.message else EXIT_ERROR
-        ) from None
-    except OmsyncError as exc:
-        _say(f"error: {exc.message}")
-        if exc.hint:
-            _say(f"hint: {exc.hint}")
-        raise typer.Exit(EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR) from None
-
-
-def _color(text: str, fg: str) -> str:
-    if os.environ.get("NO_COLOR") or not sys.stdout.isatty():
-        return text
-    return typer.style(text, fg=fg, bold=True)
 
 
 def _states(t: TaskInfo) -> str:
     order = ("FAILED", "REASSIGNING", "INIT", "RUNNING", "SUCCESS")
     parts = [f"{n} {s}" for s in order if (n := t.states.get(s, 0))]
     text = ", ".join(parts) or "-"
-    return _color(f"!! {text}", "red") if t.failed else text
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-
-
-def _confirm(question: str, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        _say("refused: no TTY to confirm on; pass --yes to go ahead")
-        raise Exit(EXIT_REFUSED)
-    if not typer.confirm(question, default=False, err=True):
-        _say("cancelled")
-        raise Exit(EXIT_REFUSED)
+    return common.color(f"!! {text}", "red") if t.failed else text
 
 
 def _partition_offsets(text: str | None, original: Path | None) -> dict[int, int] | None:
@@ -146,7 +55,7 @@ def _partition_offsets(text: str | None, original: Path | None) -> dict[int, int
 
         offsets = binlog_offsets(original)
         where = ", ".join(f"pid {p} at {o}" for p, o in sorted(offsets.items()))
-        _say(f"the original SyncTool's progress: {where}")
+        common.say(f"the original SyncTool's progress: {where}")
         return offsets
     if text is None:
         return None
@@ -194,23 +103,23 @@ def create(
     offsets = _partition_offsets(from_offsets, from_original_progress)
 
     def go() -> None:
-        with _client(synctool, zk, zk_root, token) as c:
+        with common.client(synctool, zk, zk_root, token) as c:
             held = c.destination(dest)
             if held.note:
-                _say(f"destination {held.resolved} ({held.note})")
+                common.say(f"destination {held.resolved} ({held.note})")
             if not held.empty and not resume_from_dest and from_offset is None and offsets is None:
                 ranges = "; ".join(
                     f"pid {h.pid}: {h.rows:,} rows in {h.files} files, {h.first} .. {h.next}"
                     for h in held.partitions
                 )
-                _say(
+                common.say(
                     f"{dest} already holds data{f' of {held.table}' if held.table else ''}: {ranges}.\n"
                     "Creating the task from the start writes these ranges a second time. Use "
                     "--resume-from-dest to continue after them, or another --dest."
                 )
                 if dry_run:
                     raise Exit(EXIT_REFUSED)
-                _confirm("write them again anyway?", yes)
+                common.confirm("write them again anyway?", yes)
             request = CreateRequest(
                 name=name,
                 dest=dest,
@@ -223,20 +132,20 @@ def create(
                 deletes=deletes,
             )
             if dry_run:
-                _emit(
+                common.emit(
                     output,
                     {"dry_run": True, "request": request.to_json()},
                     f"would create: {request.to_json()}",
                 )
                 return
             t = c.create(request)
-            _emit(
+            common.emit(
                 output,
                 {"task": asdict(t)},
                 f"created {t.name} (tid {t.tid}, {t.partitions} partitions) → {t.dest}",
             )
 
-    _run(go)
+    common.run(go)
 
 
 @app.command()
@@ -252,17 +161,17 @@ def delete(
     """Delete a sync task (its files stay at the destination)."""
 
     def go() -> None:
-        with _client(synctool, zk, zk_root, token) as c:
+        with common.client(synctool, zk, zk_root, token) as c:
             t = c.task(name)
-            _say(
+            common.say(
                 f"{t.name} has written {t.rows:,} rows in {t.files} files to {t.dest}. Deleting the task "
                 "keeps them; re-creating it from the start writes them again (use --resume-from-dest then)."
             )
-            _confirm(f"delete the sync task of {t.name}?", yes)
+            common.confirm(f"delete the sync task of {t.name}?", yes)
             c.delete(name)
-            _emit(output, {"deleted": t.name, "rows": t.rows, "files": t.files}, f"deleted {t.name}")
+            common.emit(output, {"deleted": t.name, "rows": t.rows, "files": t.files}, f"deleted {t.name}")
 
-    _run(go)
+    common.run(go)
 
 
 @app.command()
@@ -278,15 +187,15 @@ def retry(
     """Retry FAILED subtasks from their committed points."""
 
     def go() -> None:
-        with _client(synctool, zk, zk_root, token) as c:
+        with common.client(synctool, zk, zk_root, token) as c:
             pids = c.retry(name, pid)
-            _emit(
+            common.emit(
                 output,
                 {"retried": pids},
                 f"retrying pid {', '.join(map(str, pids))}" if pids else "nothing FAILED",
             )
 
-    _run(go)
+    common.run(go)
 
 
 def _status_text(tasks: list[TaskInfo], detail: bool) -> str:
@@ -298,8 +207,8 @@ def _status_text(tasks: list[TaskInfo], detail: bool) -> str:
         rows.append(
             [t.name, t.mode, t.state, _states(t), f"{t.rows:,}", str(t.files), str(t.lag_offsets), t.dest]
         )
-    out = [_color(f"{failed} task(s) with FAILED subtasks", "red")] if failed else []
-    out.append(_table(rows))
+    out = [common.color(f"{failed} task(s) with FAILED subtasks", "red")] if failed else []
+    out.append(common.table(rows))
     if detail:
         for t in tasks:
             sub = [["PID", "STATE", "COLLECTOR", "POSITION", "ROWS", "FILES", "RETRIES", "LAST ERROR"]]
@@ -317,7 +226,7 @@ def _status_text(tasks: list[TaskInfo], detail: bool) -> str:
                         error,
                     ]
                 )
-            out += ["", t.name, _table(sub)]
+            out += ["", t.name, common.table(sub)]
     return "\n".join(out)
 
 
@@ -333,10 +242,12 @@ def status(
     """Tasks and their subtasks; exit 3 when a subtask is FAILED."""
 
     def go() -> None:
-        with _client(synctool, zk, zk_root, None) as c:
+        with common.client(synctool, zk, zk_root, None) as c:
             while True:
                 tasks = [c.task(name)] if name else c.tasks()
-                _emit(output, {"tasks": [asdict(t) for t in tasks]}, _status_text(tasks, detail=bool(name)))
+                common.emit(
+                    output, {"tasks": [asdict(t) for t in tasks]}, _status_text(tasks, detail=bool(name))
+                )
                 if watch is None:
                     break
                 time.sleep(watch)
@@ -345,7 +256,7 @@ def status(
             if any(t.failed for t in tasks):
                 raise Exit(EXIT_FAILED)
 
-    _run(go)
+    common.run(go)
 
 
 @app.command()
@@ -361,11 +272,11 @@ def wait(
 
     def go() -> None:
         deadline = time.monotonic() + timeout
-        with _client(synctool, zk, zk_root, None) as c:
+        with common.client(synctool, zk, zk_root, None) as c:
             while True:
                 t = c.task(name)
                 if t.failed:
-                    _emit(output, {"task": asdict(t)}, _status_text([t], detail=True))
+                    common.emit(output, {"task": asdict(t)}, _status_text([t], detail=True))
                     raise Exit(EXIT_FAILED)
                 caught_up = (
                     t.mode != "full"
@@ -376,18 +287,18 @@ def wait(
                     )
                 )
                 if t.state == "SUCCEEDED" or caught_up:
-                    _emit(
+                    common.emit(
                         output,
                         {"task": asdict(t)},
                         f"{t.name}: {t.state}, {t.rows:,} rows in {t.files} files",
                     )
                     return
                 if time.monotonic() > deadline:
-                    _say(f"timed out after {timeout:g} s: {t.name} is {t.state} ({_states(t)})")
+                    common.say(f"timed out after {timeout:g} s: {t.name} is {t.state} ({_states(t)})")
                     raise Exit(EXIT_TIMEOUT)
                 time.sleep(0.5)
 
-    _run(go)
+    common.run(go)
 
 
 @app.command()
@@ -401,7 +312,7 @@ def verify(
     """Audit the destination: per partition, ranges contiguous, disjoint, row counts matching."""
 
     def go() -> None:
-        with _client(synctool, zk, zk_root, None) as c:
+        with common.client(synctool, zk, zk_root, None) as c:
             r = c.verify(name)
             lines = [f"{r.name}: {'OK' if r.ok else 'PROBLEMS'}"]
             for p in r.partitions:
@@ -412,8 +323,8 @@ def verify(
                 lines += [f"    gap {a} .. {b}" for a, b in p.gaps]
                 lines += [f"    overlap {a} / {b}" for a, b in p.overlaps]
                 lines += [f"    rows do not match in {f} ({n})" for f, n in p.bad_rows]
-            _emit(output, {"verify": asdict(r)}, "\n".join(lines))
+            common.emit(output, {"verify": asdict(r)}, "\n".join(lines))
             if not r.ok:
                 raise Exit(EXIT_ERROR)
 
-    _run(go)
+    common.run(go)

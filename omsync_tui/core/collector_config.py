@@ -256,7 +256,7 @@ class CollectorConfig(ConfigRoot):
 
     def check(self) -> list[str]:
         out = []
-        if _under_tmp(self.collector.datadir):
+        if under_tmp(self.collector.datadir):
             out.append(
                 f"collector.datadir {self.collector.datadir} ({self.origin('collector.datadir')}) is under "
                 "a temporary directory: progress and links may vanish on reboot"
@@ -273,7 +273,7 @@ class CollectorConfig(ConfigRoot):
         return out
 
 
-def _under_tmp(path: Path) -> bool:
+def under_tmp(path: Path) -> bool:
     p = os.path.abspath(path)
     return any(
         p == t or p.startswith(t.rstrip("/") + "/") for t in {"/tmp", "/var/tmp", tempfile.gettempdir()}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from omsync_tui.core.collector_config import MIB, LogSection, _under_tmp, parse_endpoint
+from omsync_tui.core.collector_config import MIB, LogSection, parse_endpoint, under_tmp
 from omsync_tui.core.config import ConfigRoot, ConfigValueError, PropertyValue, Setting
 from omsync_tui.core.errors import UsageError
 
@@ -332,7 +332,7 @@ class SynctoolConfig(ConfigRoot):
     def check(self) -> list[str]:
         out = []
         s, sink = self.synctool, self.sink
-        if _under_tmp(s.datadir):
+        if under_tmp(s.datadir):
             out.append(
                 f"synctool.datadir {s.datadir} ({self.origin('synctool.datadir')}) is under a "
                 "temporary directory: local state may vanish on reboot"

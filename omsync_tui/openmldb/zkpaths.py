@@ -56,10 +56,6 @@ class ZkPaths:
         return hash(self.root)
 
     @property
-    def table_root(self) -> str:
-        return self._join("table")
-
-    @property
     def db_table_data(self) -> str:
         """Parent of one persistent node per table, named by tid, holding a binary TableInfo."""
         return self._join("table", "db_table_data")

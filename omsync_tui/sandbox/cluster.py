@@ -24,7 +24,7 @@ from typing import Any
 from omsync_tui.core.errors import NotFoundError, UsageError
 from omsync_tui.openmldb.hashing import index_key, partition_of
 from omsync_tui.openmldb.proto import name_server_pb2, tablet_pb2
-from omsync_tui.openmldb.rowencode import compress_value, encode_row
+from omsync_tui.openmldb.row.encode import compress_value, encode_row
 from omsync_tui.openmldb.schema import Column
 from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.sandbox.datagen import RowGenerator, TableSpec

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from omsync_tui.core.errors import FormatError
-from omsync_tui.openmldb.binlog import binlog_name, list_binlogs
-from omsync_tui.openmldb.logformat import LogWriter, ReadStatus
-from omsync_tui.openmldb.logreader import LogFileReader
-from omsync_tui.openmldb.memsnapshot import write_sdb
+from omsync_tui.openmldb.binlog.files import binlog_name, list_binlogs
+from omsync_tui.openmldb.log.format import LogWriter, ReadStatus
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.metadata import read_manifest, write_manifest, write_table_meta
 from omsync_tui.openmldb.proto import tablet_pb2
+from omsync_tui.openmldb.snapshot.memory import write_sdb
 
 Dimension = tuple[int, str]
 

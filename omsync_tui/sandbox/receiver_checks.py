@@ -14,7 +14,7 @@ from __future__ import annotations
 from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.proto import data_sync_pb2 as ds
-from omsync_tui.openmldb.rowcodec import split_rows
+from omsync_tui.openmldb.row.codec import split_rows
 from omsync_tui.sandbox.receiver_records import DeleteOp, Subtask
 from omsync_tui.services import syncwire
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from omsync_tui.core.errors import FormatError, NotFoundError, OmsyncError
-from omsync_tui.openmldb.diskkeys import COMPARATOR_NAME, compare_keys
+from omsync_tui.openmldb.snapshot.diskkeys import COMPARATOR_NAME, compare_keys
 
 _vp = ctypes.c_void_p
 _size = ctypes.c_size_t

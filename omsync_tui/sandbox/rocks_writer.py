@@ -4,7 +4,7 @@ Column families ``default`` + one per inner index (named after its first index),
 ``pk ‖ [ts_pos] ‖ ts`` under the ``KeyTSComparator``, values stored as given (already snappy
 compressed for kSnappy tables, as in the binlog), deletes as range deletions over
 ``(end_ts, start_ts]``, WAL disabled, checkpoints by RocksDB's ``Checkpoint`` — so a
-:class:`~omsync_tui.openmldb.disksnapshot.DiskSnapshotReader` cannot tell it from a real tablet's.
+:class:`~omsync_tui.openmldb.snapshot.disk.DiskSnapshotReader` cannot tell it from a real tablet's.
 
 The RocksDB calls go through the ctypes binding in :mod:`omsync_tui.sandbox.rocks_capi`, whose
 comparator is a Python callback, slow on RocksDB's background threads. So writes avoid the
@@ -24,8 +24,14 @@ from pathlib import Path
 from types import TracebackType
 
 from omsync_tui.core.errors import UsageError
-from omsync_tui.openmldb.diskkeys import TS_LEN, TS_POS_LEN, InnerIndex, encode_key, table_inner_indexes
 from omsync_tui.openmldb.proto import tablet_pb2
+from omsync_tui.openmldb.snapshot.diskkeys import (
+    TS_LEN,
+    TS_POS_LEN,
+    InnerIndex,
+    encode_key,
+    table_inner_indexes,
+)
 from omsync_tui.sandbox.rocks_capi import ErrorSlot, load_rocks, release_db
 
 _U64_MAX = (1 << 64) - 1

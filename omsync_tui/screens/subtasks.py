@@ -30,7 +30,11 @@ COLUMNS = (
 
 
 def error_of(s: SubtaskInfo) -> str:
-    return (f"{s.cause}: " if s.cause else "") + s.last_error
+    """The last fault: its cause and message. ``cause`` also names why a healthy subtask was last
+    assigned ("retry", a new leader's takeover), which is no error and is not shown."""
+    if s.state in ("REASSIGNING", "FAILED"):
+        return ": ".join(part for part in (s.cause, s.last_error) if part)
+    return s.last_error
 
 
 def subtask_cells(s: SubtaskInfo) -> list[Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,20 @@ class SchemaSource:
     """The schema rows are decoded with, where it came from, and whether values are snappy.
 
     ``table`` is the TableMeta or TableInfo it was read from: disk snapshots need its indexes.
+    Without one (``--schema F``, a flat column list) the schema has no versions: every row is
+    decoded with its columns whatever its version byte says, as OpenMLDB's ``RowView`` does, and
+    ``on_note`` (when given) hears that once.
     """
 
     schema: TableSchema
     snappy: bool
     origin: str
     table: tablet_pb2.TableMeta | name_server_pb2.TableInfo | None = None
+    on_note: Callable[[str], None] | None = None
+
+    @property
+    def flat(self) -> bool:
+        return self.table is None
 
 
 def load_schema(
@@ -113,11 +121,23 @@ class RowDecoder:
     def __init__(self, source: SchemaSource, *, decompress: bool | None = None) -> None:
         self.source = source
         self.snappy = source.snappy if decompress is None else decompress
+        self._noted = False
 
     def __call__(self, value: bytes) -> list[object]:
-        from omsync_tui.openmldb.rowcodec import decode_row_versioned, maybe_decompress
+        from omsync_tui.openmldb.row.codec import decode_row, decode_row_versioned, maybe_decompress
 
-        return decode_row_versioned(maybe_decompress(value, self.snappy), self.source.schema)
+        row = maybe_decompress(value, self.snappy)
+        if not self.source.flat:
+            return decode_row_versioned(row, self.source.schema)
+        columns = self.source.schema.latest
+        if len(row) > 1 and row[1] != 1 and not self._noted and self.source.on_note is not None:
+            self._noted = True
+            self.source.on_note(
+                f"note: rows carry schema version {row[1]}; {self.source.origin} lists columns without "
+                f"versions, so every row is decoded with its {len(columns)} columns (as OpenMLDB's RowView "
+                "does); --table-info or --table-meta pick the columns by each row's version"
+            )
+        return decode_row(row, columns)
 
 
 def entry_record(entry: tablet_pb2.LogEntry, decode: RowDecoder) -> Record:
@@ -189,8 +209,8 @@ def _dir_entries(path: Path, summary: Summary, start: int, verify_crc: bool) -> 
 
     ``start`` 0 means "from the oldest entry still there": tablets delete old binlogs.
     """
-    from omsync_tui.openmldb.binlog import first_log_index, list_binlogs
-    from omsync_tui.openmldb.binlogreader import BinlogReader
+    from omsync_tui.openmldb.binlog.files import first_log_index, list_binlogs
+    from omsync_tui.openmldb.binlog.reader import BinlogReader
 
     if start == 0:
         files = list_binlogs(path)
@@ -216,8 +236,8 @@ def _file_entries(path: Path, summary: Summary, verify_crc: bool) -> Iterator[_I
     from google.protobuf.message import DecodeError
 
     from omsync_tui.core.errors import BadRecordError
-    from omsync_tui.openmldb.logformat import ReadStatus
-    from omsync_tui.openmldb.logreader import LogFileReader
+    from omsync_tui.openmldb.log.format import ReadStatus
+    from omsync_tui.openmldb.log.reader import LogFileReader
 
     last_index: int | None = None
     with LogFileReader(path, verify_crc=verify_crc) as reader:
@@ -249,7 +269,7 @@ def iter_memory_snapshot(
     verify_crc: bool = True,
     skip_bad: bool = False,
 ) -> Iterator[tuple[str, int, Record]]:
-    from omsync_tui.openmldb.memsnapshot import iter_sdb
+    from omsync_tui.openmldb.snapshot.memory import iter_sdb
 
     decode = RowDecoder(source)
     on_bad = summary.skipped.append if skip_bad else None
@@ -271,7 +291,7 @@ def iter_disk_snapshot(
     skip_bad: bool = False,
 ) -> Iterator[tuple[str, int, Record]]:
     """Rows of index 0 of a RocksDB checkpoint, in comparator order, TTL applied as the tablet does."""
-    from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader
+    from omsync_tui.openmldb.snapshot.disk import DiskSnapshotReader
 
     if source.table is None:
         raise UsageError(

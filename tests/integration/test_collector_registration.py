@@ -9,9 +9,10 @@ import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from helpers.waiting import wait_until
+from helpers.zk import drop_connection, expire_session
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import NoAuthError
-from zkhelpers import drop_connection, expire_session, wait_until
 
 from omsync_tui.core.errors import ClusterError
 from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors

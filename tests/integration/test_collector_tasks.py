@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from zkhelpers import wait_until
+from helpers.waiting import wait_until
 
 from omsync_tui.core.errors import UsageError
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.metadata import read_table_meta
 from omsync_tui.openmldb.proto import data_sync_pb2
-from omsync_tui.openmldb.rowcodec import decode_row_versioned
+from omsync_tui.openmldb.row.codec import decode_row_versioned
 from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from collectorproc import CollectorProcess, free_port
-from synctoolproc import SynctoolProcess
-from zkhelpers import wait_until
+from helpers.cli import omsync
+from helpers.collectorproc import CollectorProcess, free_port
+from helpers.synctoolproc import SynctoolProcess
+from helpers.waiting import wait_until
 
 from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.sandbox.cluster import SandboxCluster
@@ -18,16 +17,6 @@ from omsync_tui.sandbox.datagen import preset_spec
 from omsync_tui.sandbox.state import SandboxConfig
 
 TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
-
-
-def doctor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "omsync_tui.cli.main", "doctor", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_doctor_all_ok_then_a_collector_missing(
@@ -62,7 +51,7 @@ def test_doctor_all_ok_then_a_collector_missing(
         str(root),
     ]
 
-    out = doctor(*common, "-o", "json")
+    out = omsync("doctor", *common, "-o", "json")
     assert out.returncode == 0, out.stdout + out.stderr
     doc = json.loads(out.stdout)
     assert doc["schema_version"] == 1 and doc["ok"] is True
@@ -89,7 +78,7 @@ def test_doctor_all_ok_then_a_collector_missing(
     gone = collectors[1]
     gone.stop()
     wait_until(lambda: zk.exists(ZkPaths().collector(gone.endpoint)) is None, 15, "collector node gone")
-    out = doctor("--zk", zk_hosts, "--synctool", s.endpoint)
+    out = omsync("doctor", "--zk", zk_hosts, "--synctool", s.endpoint)
     assert out.returncode == 1, out.stdout + out.stderr
     failed = [line for line in out.stdout.splitlines() if line.startswith("FAIL")]
     assert len(failed) == 1 and "127.0.0.2" in failed[0] and "fix:" in failed[0], out.stdout
@@ -98,7 +87,7 @@ def test_doctor_all_ok_then_a_collector_missing(
 
 def test_doctor_unreachable_zookeeper() -> None:
     dead = f"127.0.0.1:{free_port()}"
-    out = doctor("--zk", dead, "--timeout", "1")
+    out = omsync("doctor", "--zk", dead, "--timeout", "1")
     assert out.returncode == 1
     assert out.stdout.startswith("FAIL  zookeeper:") and dead in out.stdout and "fix:" in out.stdout
     assert "Traceback" not in out.stdout + out.stderr

@@ -18,8 +18,8 @@ import pytest
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.core.synctool_config import HdfsSection
 from omsync_tui.sandbox.zkserver import free_port
-from omsync_tui.services.synctool import readback
-from omsync_tui.services.synctool.destination import (
+from omsync_tui.services.sinks import readback
+from omsync_tui.services.sinks.destination import (
     DestinationError,
     open_destination,
     probe_writable,
@@ -27,7 +27,7 @@ from omsync_tui.services.synctool.destination import (
     resolve_destination,
     write_json,
 )
-from omsync_tui.services.synctool.sink import Format, PartitionWriter
+from omsync_tui.services.sinks.writer import Format, PartitionWriter
 
 pytestmark = pytest.mark.hdfs
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 from hdfs_native import Client
-from zkhelpers import wait_until
+from helpers.cli import omsync
+from helpers.waiting import wait_until
 
 from omsync_tui.core.errors import ClusterError
 from omsync_tui.sandbox.hdfs import HdfsServer, prepare
@@ -277,14 +278,8 @@ def test_the_module_loads_nothing_heavy() -> None:
 # -- omsync sandbox up --hdfs ---------------------------------------------------------------------
 
 
-def omsync(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "omsync_tui", *args], capture_output=True, text=True, timeout=240
-    )
-
-
 def ok(*args: str) -> str:
-    proc = omsync(*args)
+    proc = omsync(*args, timeout=240)
     assert proc.returncode == 0, f"omsync {' '.join(args)}: {proc.stderr}"
     return proc.stdout
 

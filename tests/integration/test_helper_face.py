@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2ehelpers import (
+from helpers.e2e import (
     as_rows,
     count,
     dataset_rows,

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from golden import EXAMPLE_HEX, example_schema_json
+from helpers.cli import omsync
+from helpers.golden import EXAMPLE_HEX, example_schema_json
 
-from omsync_tui.openmldb.binlog import list_binlogs
-from omsync_tui.openmldb.logformat import ReadStatus
-from omsync_tui.openmldb.logreader import LogFileReader
+from omsync_tui.openmldb.binlog.files import list_binlogs
+from omsync_tui.openmldb.log.format import ReadStatus
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.metadata import read_manifest
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
@@ -21,12 +20,6 @@ from omsync_tui.sandbox.state import SandboxConfig
 from omsync_tui.services.inspect import json_values
 
 ROW_46 = EXAMPLE_HEX.replace(" ", "")
-
-
-def omsync(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "omsync_tui", *args], capture_output=True, text=True, input=stdin, timeout=120
-    )
 
 
 @pytest.fixture
@@ -163,6 +156,20 @@ def test_row_decodes_hex_arguments_and_stdin(tmp_path: Path) -> None:
     assert bad.returncode == 3 and "row #1" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_row_with_a_flat_schema_ignores_the_version_byte_and_says_so_once(tmp_path: Path) -> None:
+    schema = tmp_path / "s.json"
+    schema.write_text(example_schema_json(c2="kInt", c4="varchar"))
+    expected = ["ab", 7, 1700000000000, None, "2024-03-05"]
+    v3 = ROW_46[:2] + "03" + ROW_46[4:]  # byte 1, the schema version: 3
+    proc = omsync("inspect", "row", "--schema", str(schema), "-", stdin=f"{v3}\n{v3}\n{ROW_46}\n")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line) for line in proc.stdout.splitlines()] == [expected] * 3
+    assert proc.stderr.count("note: rows carry schema version 3") == 1, proc.stderr
+    assert "as OpenMLDB's RowView does" in proc.stderr and "--table-info" in proc.stderr
+    plain = omsync("inspect", "row", "--schema", str(schema), ROW_46)
+    assert plain.returncode == 0 and plain.stderr == ""
+
+
 @pytest.mark.parametrize(
     ("args", "code", "words"),
     [
@@ -203,7 +210,7 @@ def test_schema_from_table_info_and_table_meta(sandbox: SandboxCluster, zk: Any,
 
 
 def test_zero_type_record_is_located(tmp_path: Path) -> None:
-    from omsync_tui.openmldb.logformat import encode_records
+    from omsync_tui.openmldb.log.format import encode_records
     from omsync_tui.openmldb.proto import tablet_pb2
 
     entries = [

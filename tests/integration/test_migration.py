@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2ehelpers import as_rows, count, dataset_rows, leading_synctool, sandbox, start_collectors, wait_rows
+from helpers.e2e import as_rows, count, dataset_rows, leading_synctool, sandbox, start_collectors, wait_rows
 
 from omsync_tui.core.errors import FormatError, UsageError
 from omsync_tui.openmldb.proto import data_sync_pb2

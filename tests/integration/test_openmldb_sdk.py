@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemonproc import free_port
+from helpers.daemonproc import free_port
 
 from omsync_tui.openmldb.schema import Column, ColumnType
 from omsync_tui.sandbox.cluster import SandboxCluster

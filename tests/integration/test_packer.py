@@ -10,9 +10,9 @@ import pytest
 
 from omsync_tui.core.errors import FormatError
 from omsync_tui.core.syncpoint import Phase, SyncPoint
-from omsync_tui.openmldb.binlog import list_binlogs
+from omsync_tui.openmldb.binlog.files import list_binlogs
 from omsync_tui.openmldb.metadata import read_table_meta
-from omsync_tui.openmldb.rowcodec import decode_row_versioned, split_rows
+from omsync_tui.openmldb.row.codec import decode_row_versioned, split_rows
 from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
@@ -78,8 +78,8 @@ def test_full_sync_of_every_partition_equals_truth(
 
 def cluster_last_index(part: Path) -> int:
     """The newest log_index the tablet wrote, read from its oldest remaining binlog on."""
-    from omsync_tui.openmldb.binlog import first_log_index
-    from omsync_tui.openmldb.binlogreader import BinlogReader
+    from omsync_tui.openmldb.binlog.files import first_log_index
+    from omsync_tui.openmldb.binlog.reader import BinlogReader
 
     oldest = first_log_index(list_binlogs(part / "binlog")[0][1]) or 1
     with BinlogReader(part / "binlog", start=oldest) as reader:

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from golden import EXAMPLE_COLUMNS
+from helpers.golden import EXAMPLE_COLUMNS
 
 from omsync_tui.core.errors import (
     ClusterError,
@@ -26,7 +26,7 @@ from omsync_tui.core.errors import (
 )
 from omsync_tui.core.syncpoint import Phase, SyncPoint
 from omsync_tui.openmldb.proto import data_sync_pb2 as ds
-from omsync_tui.openmldb.rowencode import encode_row
+from omsync_tui.openmldb.row.encode import encode_row
 from omsync_tui.rpc import framing
 from omsync_tui.rpc.client import BaiduStdClient, HttpJsonClient
 from omsync_tui.rpc.server import RpcServer

@@ -13,12 +13,13 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import h11
 import pytest
+from helpers.waiting import wait_until
 from prometheus_client import CollectorRegistry, Counter
 
 from omsync_tui.core.errors import (
@@ -39,14 +40,6 @@ from omsync_tui.rpc.service import CallContext, HttpRequest, Routes, Service, pr
 TOOL = "openmldb.datasync.SyncTool"
 COLLECTOR = "openmldb.datasync.DataCollector"
 WAIT = 5.0
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 # -- the demo services ------------------------------------------------------------------------
@@ -159,7 +152,7 @@ class LogRecords(logging.Handler):
         return None
 
     def wait_for(self, *parts: str) -> logging.LogRecord:
-        wait_until(lambda: self.find(*parts) is not None, f"a log line with {parts}")
+        wait_until(lambda: self.find(*parts) is not None, WAIT, f"a log line with {parts}", every=0.005)
         record = self.find(*parts)
         assert record is not None
         return record
@@ -790,7 +783,7 @@ def test_stop_lets_a_running_call_answer(demo: Demo, logs: LogRecords) -> None:
         except (ConnectionRefusedError, ConnectionResetError):  # reset: was queued when it closed
             return True
 
-    wait_until(refused, "the server to stop accepting")
+    wait_until(refused, WAIT, "the server to stop accepting", every=0.005)
     demo.release.set()
     answer = read_frame(sock)
     assert answer.meta.correlation_id == 7 and answer.meta.response.error_code == 0

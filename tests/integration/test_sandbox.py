@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from omsync_tui.openmldb.binlog import list_binlogs
-from omsync_tui.openmldb.binlogreader import BinlogReader
-from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader
+from omsync_tui.openmldb.binlog.files import list_binlogs
+from omsync_tui.openmldb.binlog.reader import BinlogReader
 from omsync_tui.openmldb.hashing import partition_of
-from omsync_tui.openmldb.logformat import ReadStatus
-from omsync_tui.openmldb.logreader import LogFileReader
-from omsync_tui.openmldb.memsnapshot import iter_sdb
+from omsync_tui.openmldb.log.format import ReadStatus
+from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.metadata import read_manifest, read_table_meta
 from omsync_tui.openmldb.proto import tablet_pb2
-from omsync_tui.openmldb.rowcodec import decode_row_versioned, maybe_decompress
+from omsync_tui.openmldb.row.codec import decode_row_versioned, maybe_decompress
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
+from omsync_tui.openmldb.snapshot.disk import DiskSnapshotReader
+from omsync_tui.openmldb.snapshot.memory import iter_sdb
 from omsync_tui.openmldb.zkpaths import ZkPaths, list_tablets, partition_leaders, resolve_table
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec

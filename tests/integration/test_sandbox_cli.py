@@ -6,20 +6,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from zkhelpers import wait_until
+from helpers.cli import omsync
+from helpers.waiting import wait_until
 
 from omsync_tui.sandbox.state import SandboxConfig
-
-
-def omsync(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "omsync_tui", *args], capture_output=True, text=True, timeout=120
-    )
 
 
 def ok(*args: str) -> str:

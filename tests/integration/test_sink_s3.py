@@ -15,15 +15,15 @@ import pytest
 
 from omsync_tui.core.states import Format
 from omsync_tui.core.syncpoint import SyncPoint
-from omsync_tui.services.synctool.destination import (
+from omsync_tui.services.sinks.destination import (
     DestinationError,
     open_destination,
     probe_writable,
     read_json,
     write_json,
 )
-from omsync_tui.services.synctool.readback import audit, list_files, list_pids, remove_temporaries
-from omsync_tui.services.synctool.sink import PartitionWriter, file_name
+from omsync_tui.services.sinks.readback import audit, list_files, list_pids, remove_temporaries
+from omsync_tui.services.sinks.writer import PartitionWriter, file_name
 
 moto_server = pytest.importorskip("moto.server")
 

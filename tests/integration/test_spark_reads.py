@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from e2ehelpers import (
+from helpers.e2e import (
     Rows,
     canon,
     count,
@@ -50,7 +50,7 @@ from pyspark.sql import types as T
 from omsync_tui.openmldb.schema import Column, ColumnType
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
-from omsync_tui.services.synctool.destination import OMSYNC_DIR, TMP_PREFIX, open_destination
+from omsync_tui.services.sinks.destination import OMSYNC_DIR, TMP_PREFIX, open_destination
 
 pytestmark = [pytest.mark.slow, pytest.mark.hdfs]
 

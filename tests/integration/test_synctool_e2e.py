@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from e2ehelpers import (
+from helpers.e2e import (
     dataset_rows,
     sandbox,
     start_collectors,
@@ -18,8 +18,8 @@ from e2ehelpers import (
     truth_rows,
     wait_state,
 )
-from synctoolproc import SynctoolProcess
-from zkhelpers import wait_until
+from helpers.synctoolproc import SynctoolProcess
+from helpers.waiting import wait_until
 
 from omsync_tui.sandbox.datagen import preset_spec
 

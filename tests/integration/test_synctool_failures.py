@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2ehelpers import (
+from helpers.e2e import (
     TABLETS,
     collector,
     count,
@@ -31,7 +31,7 @@ from e2ehelpers import (
     wait_rows,
     wait_task,
 )
-from zkhelpers import wait_until
+from helpers.waiting import wait_until
 
 from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.sandbox.datagen import preset_spec

@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from e2ehelpers import (
+from helpers.e2e import (
     as_rows,
     count,
     create_task,
@@ -40,7 +40,7 @@ from e2ehelpers import (
     wait_rows,
     wait_state,
 )
-from zkhelpers import wait_until
+from helpers.waiting import wait_until
 
 from omsync_tui.openmldb.hashing import partition_of
 from omsync_tui.openmldb.metadata import read_manifest

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2ehelpers import TABLETS, canon, create_task, dataset_rows, get_task, leading_synctool, sandbox
-from synctoolproc import SynctoolProcess
-from zkhelpers import wait_until
+from helpers.e2e import TABLETS, canon, create_task, dataset_rows, get_task, leading_synctool, sandbox
+from helpers.synctoolproc import SynctoolProcess
+from helpers.waiting import wait_until
 
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.proto import data_sync_pb2 as ds
-from omsync_tui.openmldb.rowencode import encode_row
+from omsync_tui.openmldb.row.encode import encode_row
 from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.rpc.client import BaiduStdClient
 from omsync_tui.rpc.server import RpcServer

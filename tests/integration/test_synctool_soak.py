@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2ehelpers import (
+from helpers.e2e import (
     count,
     create_task,
     dataset_rows,
@@ -30,8 +30,8 @@ from e2ehelpers import (
     verify_ok,
     wait_rows,
 )
-from synctoolproc import SynctoolProcess
-from zkhelpers import wait_until
+from helpers.synctoolproc import SynctoolProcess
+from helpers.waiting import wait_until
 
 from omsync_tui.sandbox.datagen import preset_spec
 

@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from helpers.waiting import wait_until
+from helpers.zk import drop_connection, expire_session
 from kazoo.client import KazooClient, KazooState
-from zkhelpers import drop_connection, expire_session, wait_until
 
 from omsync_tui.core.errors import ClusterError, NotFoundError, UsageError
-from omsync_tui.core.states import Mode, State
+from omsync_tui.core.states import TRANSITIONS, Mode, State, can_move
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.services.synctool.membership import Membership
 from omsync_tui.services.synctool.model import Event, SubtaskRecord, TaskRecord
@@ -163,10 +164,33 @@ def test_events_on_state_changes_only(store: Store) -> None:
     assert store.events(limit=0) == []
 
 
+def test_the_state_machine_guards_every_state_change_the_store_writes(store: Store) -> None:
+    task, subs = _task()
+    store.create_task(task, subs)
+    to = {State.RUNNING: "first data", State.SUCCESS: "FULL sync done"}
+    for state, reason in to.items():
+        store.update_subtask(7, 0, lambda r, s=state: r.but(state=s), reason=reason)
+    before = len(store.events())
+    # a finished subtask never runs again, and a FAILED one comes back only through REASSIGNING
+    with pytest.raises(ClusterError, match=r"subtask 7-0: SUCCESS → RUNNING is not a state change"):
+        store.update_subtask(7, 0, lambda r: r.but(state=State.RUNNING), reason="a bug")
+    store.update_subtask(7, 1, lambda r: r.but(state=State.FAILED, cause="destination"))
+    with pytest.raises(ClusterError, match="FAILED → RUNNING"):
+        store.update_subtask(7, 1, lambda r: r.but(state=State.RUNNING))
+    got = {v.record.pid: v.record.state for v in store.subtasks(7)}
+    assert (got[0], got[1]) == (State.SUCCESS, State.FAILED)  # nothing stored
+    assert len(store.events()) == before + 1  # only the FAILED one is journalled
+    store.update_subtask(7, 1, lambda r: r.but(state=State.REASSIGNING, cause="retry"))
+    store.update_subtask(7, 1, lambda r: r.but(state=State.RUNNING))
+    for old, allowed in TRANSITIONS.items():
+        for new in State:
+            assert can_move(old, new) == (new == old or new in allowed)
+
+
 def test_events_are_trimmed_and_filtered(zk: KazooClient) -> None:
     store = Store(zk, ROOT, max_events=5)
     for i in range(12):
-        store.add_event(Event(ts_ms=i, tid=i % 2, pid=i, old="INIT", new="RUNNING", reason=f"r{i}"))
+        store.journal.add(Event(ts_ms=i, tid=i % 2, pid=i, old="INIT", new="RUNNING", reason=f"r{i}"))
     assert len(zk.get_children(PATHS.events)) == 5
     assert [e.pid for e in store.events()] == [7, 8, 9, 10, 11]  # the newest, newest last
     assert [e.pid for e in store.events(limit=2)] == [10, 11]
@@ -176,7 +200,7 @@ def test_events_are_trimmed_and_filtered(zk: KazooClient) -> None:
     assert all(n.startswith("e-") and len(n) == 12 for n in zk.get_children(PATHS.events))
 
     # A second writer (a new leader) keeps the same bound.
-    Store(zk, ROOT, max_events=5).add_event(Event(ts_ms=99, tid=1, pid=99, old="", new="X", reason=""))
+    Store(zk, ROOT, max_events=5).journal.add(Event(ts_ms=99, tid=1, pid=99, old="", new="X", reason=""))
     assert [e.pid for e in store.events()] == [8, 9, 10, 11, 99]
 
 

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from collectorproc import CollectorProcess, free_port
-from synctoolproc import SynctoolProcess
-from zkhelpers import wait_until
+from helpers.cli import omsync
+from helpers.collectorproc import CollectorProcess, free_port
+from helpers.synctoolproc import SynctoolProcess
+from helpers.waiting import wait_until
 
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
 from omsync_tui.sandbox.state import SandboxConfig
 
 TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
-
-
-def omsync(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "omsync_tui.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,  # no TTY: guarded actions need --yes
-        env=env,
-    )
 
 
 def test_task_commands_end_to_end(tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]) -> None:

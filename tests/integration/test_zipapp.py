@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from collectorproc import free_port
-from zkhelpers import wait_until
+from helpers.collectorproc import free_port
+from helpers.waiting import wait_until
 
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec

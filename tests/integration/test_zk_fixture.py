@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.waiting import wait_until
+from helpers.zk import drop_connection, expire_session, recording
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import NodeExistsError
-from zkhelpers import drop_connection, expire_session, recording, wait_until
 
 from omsync_tui.core.errors import ClusterError
 from omsync_tui.sandbox.zkserver import ZkServer, four_letter_word

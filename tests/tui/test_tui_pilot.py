@@ -9,16 +9,14 @@ deadline while the app keeps running (``pilot.pause``).
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from collectorproc import CollectorProcess
-from synctoolproc import SynctoolProcess
-from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select, Static
-from zkhelpers import wait_until
+from helpers.e2e import start_collectors
+from helpers.pilot import until
+from helpers.synctoolproc import SynctoolProcess
+from helpers.waiting import wait_until
+from textual.widgets import Button, DataTable, Input, Select, Static
 
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
@@ -29,19 +27,7 @@ from omsync_tui.screens.dialogs import CreateDialog, DeleteDialog
 from omsync_tui.screens.subtasks import SubtasksScreen
 from omsync_tui.screens.tasks import TasksScreen
 
-TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
 SIZE = (220, 50)
-
-
-async def until(
-    pilot: Pilot[Any], cond: Callable[[], bool], what: str | Callable[[], str], timeout: float = 30
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            said = what if isinstance(what, str) else what()
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {said}")
-        await pilot.pause(0.05)
 
 
 def banner(app: OmsyncApp) -> str:
@@ -70,14 +56,7 @@ def test_tasks_live_failed_delete_and_readonly(
     cluster.create_table(preset_spec("mixed", "db", "f", partition_num=2, storage="memory"))
     cluster.write("db.t", 3000)
     cluster.write("db.f", 100)
-    for tablet in TABLETS:
-        host = tablet.split(":")[0]
-        roots = tuple(cluster.tablet_root(tablet, s) for s in ("memory", "ssd", "hdd"))
-        c = CollectorProcess(
-            tmp_path, zk_hosts=zk_hosts, roots=roots, host=host, datadir=tmp_path / f"c-{host}"
-        )
-        procs.append(c)
-        c.start()
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
     # a retry budget of one: an unwritable destination ends FAILED quickly
     s = SynctoolProcess(tmp_path, zk_hosts=zk_hosts, extra_synctool="max_retries = 1")
     procs.append(s)
@@ -239,14 +218,7 @@ def test_create_form_says_where_a_bare_path_goes_before_creating(
     cluster = SandboxCluster.create(tmp_path / "sb", zk, SandboxConfig(zk_hosts))
     cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
     cluster.write("db.t", 100)
-    for tablet in TABLETS:
-        host = tablet.split(":")[0]
-        roots = tuple(cluster.tablet_root(tablet, s) for s in ("memory", "ssd", "hdd"))
-        c = CollectorProcess(
-            tmp_path, zk_hosts=zk_hosts, roots=roots, host=host, datadir=tmp_path / f"c-{host}"
-        )
-        procs.append(c)
-        c.start()
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
     conf = tmp_path / "hadoop"
     conf.mkdir()
     (conf / "core-site.xml").write_text(
@@ -275,9 +247,12 @@ def test_create_form_says_where_a_bare_path_goes_before_creating(
             # the first press only says where the bare path goes; the second creates the task
             await until(pilot, lambda: "fs.defaultFS" in message(), message)
             assert f"{path} → {hdfs_server.url}{path}" in message() and "create again" in message()
-            assert isinstance(app.screen, CreateDialog) and "db.t" not in rows(app)
-            await pilot.click("#create")
-            await until(pilot, lambda: "db.t" in rows(app), "db.t listed", 20)
+            assert isinstance(app.screen, CreateDialog)  # still open: nothing created yet
+            assert s.api("GET", "/api/v1/tasks")[1]["tasks"] == []
+            await pilot.pause()
+            app.screen.query_one("#create", Button).press()
+            listed = lambda: isinstance(app.screen, TasksScreen) and "db.t" in rows(app)  # noqa: E731
+            await until(pilot, listed, lambda: f"db.t listed; {app.screen!r}: {message()}", 20)
             assert rows(app)["db.t"][-1] == f"{hdfs_server.url}{path}"
 
     asyncio.run(scenario())

@@ -9,10 +9,10 @@ and look at the SVGs in ``tests/tui/__snapshots__/`` before committing them.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from typing import Any
 
+from helpers.pilot import until
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -119,14 +119,6 @@ def snapshot(*tasks: TaskInfo, focus: TaskInfo | None = None, events: tuple[Even
 
 def app_of(source: Callable[[], Snapshot]) -> OmsyncApp:
     return OmsyncApp(ENDPOINT, source=source, clock=CLOCK)
-
-
-async def until(pilot: Pilot[Any], cond: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        await pilot.pause(0.02)
 
 
 def banner(app: OmsyncApp) -> str:

@@ -10,12 +10,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.waiting import wait_until
 
 TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (make setup installs it)")
@@ -31,14 +31,6 @@ def dead_port() -> int:
 def omsync_exe() -> str:
     beside = Path(sys.executable).parent / "omsync"
     return str(beside) if beside.exists() else shutil.which("omsync") or "omsync"
-
-
-def wait_for(cond: Callable[[], bool], what: Callable[[], str], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what()}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -64,12 +56,18 @@ def test_tui_shows_unreachable_banner_and_quits(
     def screen() -> str:
         return tmux("capture-pane", "-p", "-t", "tui").stdout
 
-    wait_for(lambda: "unreachable" in screen(), lambda: f"the unreachable banner; screen:\n{screen()}")
+    wait_until(
+        lambda: "unreachable" in screen(),
+        20,
+        lambda: f"the unreachable banner; screen:\n{screen()}",
+        every=0.1,
+    )
     assert endpoint in screen()
 
     tmux("send-keys", "-t", "tui", "q")
-    wait_for(
+    wait_until(
         lambda: tmux("has-session", "-t", "tui").returncode != 0,
-        lambda: f"the session to end after q; screen:\n{screen()}",
         10,
+        lambda: f"the session to end after q; screen:\n{screen()}",
+        every=0.1,
     )

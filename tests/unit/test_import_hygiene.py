@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-import pytest
+REPO = Path(__file__).resolve().parents[2]
 
 
 def loaded_after(statement: str) -> set[str]:
@@ -15,57 +17,87 @@ def loaded_after(statement: str) -> set[str]:
     return {name.split(".")[0] for name in json.loads(out)} | set(json.loads(out))
 
 
-def test_core_is_stdlib_only() -> None:
-    mods = loaded_after(
-        "import omsync_tui.core.errors, omsync_tui.core.config, omsync_tui.core.gflags, "
-        "omsync_tui.core.collector_config"
-    )
-    third_party = {
-        m
-        for m in mods
-        if m.split(".")[0] in {"kazoo", "pyarrow", "numpy", "textual", "typer", "google", "cramjam", "crc32c"}
+def test_contracts_hold() -> None:
+    """The layer rules of pyproject's ``[tool.importlinter]`` (per package: new modules are covered)."""
+    linter = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(linter), "--no-cache"], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+
+
+def _module_files() -> dict[str, Path]:
+    return {
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in (REPO / "omsync_tui").rglob("*.py")
+        if not p.name.endswith("_pb2.py")
     }
-    assert third_party == set()
 
 
-# (module, on the collector's path: must not load pyarrow either)
-LAYERS = [
-    ("omsync_tui.openmldb.logformat", True),
-    ("omsync_tui.openmldb.logassembler", True),
-    ("omsync_tui.openmldb.logblob", True),
-    ("omsync_tui.openmldb.logspans", True),
-    ("omsync_tui.openmldb.logframes", True),
-    ("omsync_tui.openmldb.crcbatch", True),
-    ("omsync_tui.openmldb.spans", True),
-    ("omsync_tui.openmldb.pbwalk", True),
-    ("omsync_tui.openmldb.entryscan", True),
-    ("omsync_tui.openmldb.logreader", True),
-    ("omsync_tui.openmldb.binlog", True),
-    ("omsync_tui.openmldb.binlogreader", True),
-    ("omsync_tui.openmldb.memsnapshot", True),
-    ("omsync_tui.rpc.server", True),
-    ("omsync_tui.rpc.client", True),
-    ("omsync_tui.services.collector.pack", True),
-    ("omsync_tui.services.collector.packer", True),
-    ("omsync_tui.services.collector.clients", True),
-    ("omsync_tui.services.collector.failures", True),
-    ("omsync_tui.services.collector.daemon", True),
-    ("omsync_tui.services.collector.registration", True),
-    ("omsync_tui.openmldb.rowcodec", False),
-    ("omsync_tui.openmldb.metadata", False),
-    ("omsync_tui.openmldb.zkpaths", False),
-    ("omsync_tui.sandbox.cluster", False),
-    ("omsync_tui.services.inspect", False),
-]
+def _imports(path: Path, module: str) -> list[tuple[str, list[str], int]]:
+    """(imported module, names taken from it, line) for every import in ``path``."""
+    out = []
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(a.name, [], node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            out.append((base, [a.name for a in node.names], node.lineno))
+    return out
 
 
-@pytest.mark.parametrize(("module", "collector_path"), LAYERS)
-def test_formats_and_services_never_load_ui(module: str, collector_path: bool) -> None:
-    mods = loaded_after(f"import {module}")
-    assert "textual" not in mods
-    assert "typer" not in mods
-    if collector_path:
-        assert "pyarrow" not in mods
+def test_no_module_takes_another_modules_private_names() -> None:
+    """STYLE 17: an ``_underscore`` name is its module's own; what others need is public."""
+    files = _module_files()
+    taken = [
+        f"{files[m].relative_to(REPO)}:{line} takes {name} from {source}"
+        for m in files
+        for source, names, line in _imports(files[m], m)
+        if source in files and source != m
+        for name in names
+        if name.startswith("_") and not name.startswith("__")
+    ]
+    assert taken == []
+
+
+def test_no_import_cycles() -> None:
+    """STYLE 19: modules that import each other (at any depth, lazy imports too) are one concept."""
+    files = _module_files()
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for m, path in files.items():
+        for source, names, _ in _imports(path, m):
+            targets = {f"{source}.{n}" for n in names} & files.keys() or ({source} & files.keys())
+            graph[m] |= {t for t in targets if t != m and not m.startswith(t + ".")}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert cycles == []
 
 
 def test_cli_entry_point_is_light() -> None:

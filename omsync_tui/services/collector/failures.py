@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from omsync_tui.core.errors import BadRecordError, NotFoundError, OmsyncError
 from omsync_tui.core.syncpoint import Phase, SyncPoint
-from omsync_tui.openmldb.binlog import BinlogGapError, BinlogStartError
+from omsync_tui.openmldb.binlog.files import BinlogGapError, BinlogStartError
 from omsync_tui.openmldb.proto import data_sync_pb2
 
 

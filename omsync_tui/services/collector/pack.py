@@ -14,9 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from omsync_tui.core.syncpoint import SyncPoint
-from omsync_tui.openmldb.entryscan import EntryColumns
+from omsync_tui.openmldb.entries.scan import EntryColumns
 from omsync_tui.openmldb.proto import tablet_pb2
-from omsync_tui.openmldb.rowcodec import maybe_decompress
+from omsync_tui.openmldb.row.codec import maybe_decompress
 from omsync_tui.openmldb.spans import gather_buffer
 
 

@@ -38,14 +38,14 @@ import numpy.typing as npt
 
 from omsync_tui.core.errors import BadRecordError, NotFoundError, OmsyncError
 from omsync_tui.core.syncpoint import Phase, SyncPoint
-from omsync_tui.openmldb.binlog import BinlogColumns, BinlogGapError, list_binlogs
-from omsync_tui.openmldb.binlogreader import BinlogReader
-from omsync_tui.openmldb.disksnapshot import DiskSnapshotReader, SnapshotRow
-from omsync_tui.openmldb.entryscan import DELETE, EntryColumns
-from omsync_tui.openmldb.memsnapshot import iter_sdb_columns
+from omsync_tui.openmldb.binlog.files import BinlogColumns, BinlogGapError, list_binlogs
+from omsync_tui.openmldb.binlog.reader import BinlogReader
+from omsync_tui.openmldb.entries.scan import DELETE, EntryColumns
 from omsync_tui.openmldb.metadata import read_manifest
 from omsync_tui.openmldb.proto import tablet_pb2, type_pb2
-from omsync_tui.openmldb.rowcodec import maybe_decompress
+from omsync_tui.openmldb.row.codec import maybe_decompress
+from omsync_tui.openmldb.snapshot.disk import DiskSnapshotReader, SnapshotRow
+from omsync_tui.openmldb.snapshot.memory import iter_sdb_columns
 from omsync_tui.services.collector.pack import Deletion, Filler, Pack, deletions_of
 
 MODE_FULL, MODE_INCREMENTAL, MODE_CONTINUOUS = 0, 1, 2

@@ -117,9 +117,6 @@ class Registration(ZkWorker):
         client = self._client
         return self._ok.is_set() and client is not None and client.state == KazooState.CONNECTED
 
-    def wait_may_send(self, timeout: float) -> bool:
-        return self._ok.wait(timeout) and self.may_send
-
     def wait_active(self, timeout: float) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: self._role is Role.ACTIVE, timeout)

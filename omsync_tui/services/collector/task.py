@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from omsync_tui.core.errors import BadRecordError, NotFoundError, OmsyncError, RpcError
 from omsync_tui.core.syncpoint import Phase, SyncPoint
-from omsync_tui.openmldb.binlog import BinlogGapError, BinlogStartError, first_log_index, list_binlogs
+from omsync_tui.openmldb.binlog.files import BinlogGapError, BinlogStartError, first_log_index, list_binlogs
 from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.services import syncwire
 from omsync_tui.services.collector.clients import Send

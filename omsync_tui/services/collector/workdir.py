@@ -30,7 +30,7 @@ from pathlib import Path
 from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import FormatError, NotFoundError, OmsyncError, UsageError
-from omsync_tui.openmldb.binlog import list_binlogs
+from omsync_tui.openmldb.binlog.files import list_binlogs
 from omsync_tui.openmldb.metadata import read_manifest, read_table_meta, write_table_meta
 from omsync_tui.openmldb.proto import data_sync_pb2, tablet_pb2
 

@@ -41,7 +41,7 @@ from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors, list_tables
 from omsync_tui.rpc.service import CallContext, HttpRequest, RouteResult, Routes, Service
 from omsync_tui.services import syncwire
-from omsync_tui.services.synctool import readback
+from omsync_tui.services.sinks import readback
 from omsync_tui.services.synctool.manager import PartitionView, SyncManager
 from omsync_tui.services.synctool.model import TaskRecord
 from omsync_tui.services.synctool.newtask import CreateOptions, storage_name

@@ -22,21 +22,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, RpcRemoteError
 from omsync_tui.core.states import Mode, State
+from omsync_tui.core.synctool_config import SynctoolSection
 from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors, partition_leaders, table_by_tid
 from omsync_tui.rpc.client import BaiduStdClient
 from omsync_tui.services import syncwire
-from omsync_tui.services.synctool import destination
+from omsync_tui.services.sinks import destination
 from omsync_tui.services.synctool.ingest import Partition
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
-
-if TYPE_CHECKING:  # the manager imports this module: its Settings, for types only, makes no import cycle
-    from omsync_tui.services.synctool.manager import Settings
 
 DATA_COLLECTOR = "openmldb.datasync.DataCollector"
 log = logging.getLogger("omsync.synctool")
@@ -66,7 +64,7 @@ class Assigner:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: SynctoolSection,
         zk: Any,
         paths: ZkPaths,
         *,

@@ -28,7 +28,7 @@ from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes, prometheus_
 from omsync_tui.services.signals import serve_until_signalled
 from omsync_tui.services.synctool.api import Context, api_routes, sync_tool_service, task_view
 from omsync_tui.services.synctool.destapi import add_destination_route
-from omsync_tui.services.synctool.manager import Settings, SyncManager
+from omsync_tui.services.synctool.manager import SyncManager
 from omsync_tui.services.synctool.membership import Membership
 from omsync_tui.services.synctool.store import Store
 
@@ -62,7 +62,6 @@ class SynctoolDaemon:
     def __init__(self, config: SynctoolConfig) -> None:
         self.config = config
         c = config.synctool
-        s = config.sink
         self.endpoint = c.endpoint
         self.membership = Membership(
             config.zookeeper.hosts,
@@ -74,22 +73,6 @@ class SynctoolDaemon:
             on_follower=self._on_follower,
             logger=log,
             version=__version__,
-        )
-        self.settings = Settings(
-            endpoint=c.endpoint,
-            collector_timeout_s=c.collector_timeout_s,
-            init_timeout_s=c.init_timeout_s,
-            check_period_s=c.check_period_s,
-            request_timeout_s=c.request_timeout_s,
-            max_retries=c.max_retries,
-            retry_backoff_s=c.retry_backoff_s,
-            roll_rows=s.roll_rows,
-            roll_bytes=s.roll_bytes,
-            roll_seconds=s.roll_seconds,
-            memory_per_subtask=s.memory_per_subtask,
-            memory_total=s.memory_total,
-            csv_timezone=s.csv_timezone,
-            hdfs=config.hdfs,
         )
         self.manager: SyncManager | Any = None
         self.store: Store | Any = None
@@ -125,7 +108,7 @@ class SynctoolDaemon:
         client = self.membership.client
         self.store = Store(client, self.config.zookeeper.root_path, by=self.endpoint)
         self.manager = SyncManager(
-            self.settings,
+            self.config,
             client,
             self.store,
             root_path=self.config.zookeeper.root_path,

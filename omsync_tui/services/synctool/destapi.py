@@ -13,7 +13,7 @@ import urllib.parse
 from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.core.synctool_config import HdfsSection
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes
-from omsync_tui.services.synctool import destination, readback
+from omsync_tui.services.sinks import destination, readback
 
 
 def describe_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> dict[str, object]:

@@ -35,10 +35,11 @@ from omsync_tui.core.errors import OmsyncError, RowDecodeError
 from omsync_tui.core.states import State
 from omsync_tui.core.syncpoint import Phase, SyncPoint
 from omsync_tui.openmldb.proto import data_sync_pb2
-from omsync_tui.openmldb.rowbatch import arrow_schema, decode_batch
+from omsync_tui.openmldb.row.batch import arrow_schema, decode_batch
 from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.services import syncwire
-from omsync_tui.services.synctool import destination, sink
+from omsync_tui.services.sinks import destination
+from omsync_tui.services.sinks.writer import FileRange, PartitionWriter, write_deletes
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 
 BUSY_CODE = 1  # "not accepted, not an error: send the same pack again after retry_after_ms"
@@ -97,21 +98,21 @@ SaveRecord = Callable[[SubtaskRecord, str | None], SubtaskRecord]
 class Closing:
     """A sealed file closing and renaming in a thread of its own (``Partition._commit_behind``)."""
 
-    def __init__(self, first: SyncPoint, nxt: SyncPoint, finish: Callable[[], sink.FileRange]) -> None:
+    def __init__(self, first: SyncPoint, nxt: SyncPoint, finish: Callable[[], FileRange]) -> None:
         self.first, self.next = first, nxt
-        self._done: sink.FileRange | None = None
+        self._done: FileRange | None = None
         self._error: BaseException | None = None
         self._dropped = False
         self._thread = threading.Thread(target=self._run, args=(finish,), name="omsync-close", daemon=True)
         self._thread.start()
 
-    def _run(self, finish: Callable[[], sink.FileRange]) -> None:
+    def _run(self, finish: Callable[[], FileRange]) -> None:
         try:
             self._done = finish()
         except BaseException as exc:  # handed to result(), in the partition's thread
             self._error = exc
 
-    def result(self) -> sink.FileRange:
+    def result(self) -> FileRange:
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -153,7 +154,7 @@ class Partition:
         self.budget = budget
         self.roll = (roll_rows, roll_bytes, roll_seconds)
         self.csv_timezone = csv_timezone
-        self.writer: sink.PartitionWriter | None = None
+        self.writer: PartitionWriter | None = None
         self.writer_schema: pa.Schema | None = None
         self.closing: Closing | None = None  # the previous file, being closed and renamed
         self.buffered = 0  # budget bytes held by the open file
@@ -261,9 +262,9 @@ class Partition:
         if req.deletes and self.task.deletes:
             self.deletes.extend(req.deletes)
 
-    def _open_writer(self, schema: pa.Schema) -> sink.PartitionWriter:
+    def _open_writer(self, schema: pa.Schema) -> PartitionWriter:
         rows, size, seconds = self.roll
-        return sink.PartitionWriter(
+        return PartitionWriter(
             self.dest,
             self.pid,
             self.task.format,
@@ -324,10 +325,10 @@ class Partition:
             self._committed(nxt, None)
             return
 
-        def finish() -> sink.FileRange:
+        def finish() -> FileRange:
             done = sealed.finish()
             if deletes:
-                sink.write_deletes(self.dest, self.pid, first, nxt, _deletes_table(deletes))
+                write_deletes(self.dest, self.pid, first, nxt, _deletes_table(deletes))
             return done
 
         self.closing = Closing(first, nxt, finish)
@@ -349,7 +350,7 @@ class Partition:
 
     def _write_deletes(self, first: SyncPoint, nxt: SyncPoint) -> None:
         if self.deletes:
-            sink.write_deletes(self.dest, self.pid, first, nxt, _deletes_table(self.deletes))
+            write_deletes(self.dest, self.pid, first, nxt, _deletes_table(self.deletes))
 
     def _commit_failed(self, first: SyncPoint, nxt: SyncPoint, exc: OmsyncError) -> None:
         log.error("%s pid %d: commit of %s..%s failed: %s", self.task.name, self.pid, first, nxt, exc)
@@ -357,7 +358,7 @@ class Partition:
         self.accepted = self.record.committed  # the collector must send from there again
         self._store(self.record.but(last_error=f"commit failed: {exc.message}"), None)
 
-    def _committed(self, nxt: SyncPoint, done: sink.FileRange | None) -> None:
+    def _committed(self, nxt: SyncPoint, done: FileRange | None) -> None:
         rec = self.record
         self._store(
             rec.but(

@@ -1,9 +1,9 @@
-"""The synctool's event journal under ``events/`` (``EventJournal``, a base of ``store.Store``).
+"""The synctool's event journal under ``events/`` (``EventJournal``, held by ``store.Store``).
 
 One ``Event`` per change of state, in sequential znodes; the newest ``max_events`` are kept.
-A mixin rather than an object of its own: ``Store`` writes a subtask's new state and its event in
-one transaction (``Store._put_with_event``), so both share one client, one set of paths and the
-journal's bookkeeping (``_events_ready``, ``_oldest_event``), which ``Store.__init__`` sets up.
+``Store`` writes a subtask's new state and its event in one transaction: it asks the journal to
+add its part to the transaction (``add_to``) and hands back what the transaction created
+(``added``), so the journal's bookkeeping stays the journal's.
 """
 
 from __future__ import annotations
@@ -26,16 +26,30 @@ EVENT_PREFIX = "e-"
 
 
 class EventJournal:
-    """Append, trim and read the event journal; ``Store`` provides the attributes declared here."""
+    """Append, trim and read the event journal on one kazoo client (the store's)."""
 
-    client: Any  # kazoo has no type hints
-    paths: SyncPaths
-    max_events: int
-    _events_ready: bool
-    _oldest_event: int | None  # sequence number of the oldest event kept, if known
+    def __init__(self, client: Any, paths: SyncPaths, max_events: int) -> None:
+        self.client = client  # kazoo has no type hints
+        self.paths = paths
+        self.max_events = max_events
+        self._ready = False  # events/ is known to exist
+        self._oldest: int | None = None  # sequence number of the oldest event kept, if known
 
-    def add_event(self, event: Event) -> None:
-        self._ensure_events()
+    def add_to(self, txn: Any, event: Event) -> None:
+        """Add the event's creation to ``txn`` (a kazoo transaction of the change it records)."""
+        self._ensure()
+        txn.create(f"{self.paths.events}/{EVENT_PREFIX}", event.to_json(), sequence=True)
+
+    def added(self, created: str) -> None:
+        """A transaction of ``add_to`` created ``created``: trim the journal behind it."""
+        self._trim(created)
+
+    def lost(self) -> None:
+        """``events/`` was deleted by hand (a transaction of ``add_to`` failed on it)."""
+        self._ready = False
+
+    def add(self, event: Event) -> None:
+        self._ensure()
         with zk_errors(self.paths.events):
             try:
                 created = self.client.create(
@@ -48,18 +62,18 @@ class EventJournal:
                 )
         self._trim(created)
 
-    def _journal(self, event: Event) -> None:
-        """add_event after the change it records is stored: a failure is logged, not raised."""
+    def record(self, event: Event) -> None:
+        """``add`` after the change it records is stored: a failure is logged, not raised."""
         try:
-            self.add_event(event)
+            self.add(event)
         except OmsyncError as exc:
             log.warning("could not journal %s → %s of tid %s: %s", event.old, event.new, event.tid, exc)
 
-    def _ensure_events(self) -> None:
-        if not self._events_ready:
+    def _ensure(self) -> None:
+        if not self._ready:
             with zk_errors(self.paths.events):
                 self.client.ensure_path(self.paths.events)
-            self._events_ready = True
+            self._ready = True
 
     def _trim(self, created: str) -> None:
         """Delete the oldest events beyond ``max_events`` (best effort).
@@ -68,7 +82,7 @@ class EventJournal:
         event to the newest is within ``max_events`` nothing needs listing.
         """
         newest = int(created.rsplit(EVENT_PREFIX, 1)[1])
-        if self._oldest_event is not None and newest - self._oldest_event < self.max_events:
+        if self._oldest is not None and newest - self._oldest < self.max_events:
             return
         try:
             with zk_errors(self.paths.events):
@@ -80,7 +94,7 @@ class EventJournal:
                 for result in pending:
                     with suppress(NoNodeError):  # another synctool trimmed it
                         result.get()
-            self._oldest_event = int(kept[0][len(EVENT_PREFIX) :]) if kept else None
+            self._oldest = int(kept[0][len(EVENT_PREFIX) :]) if kept else None
         except (OmsyncError, ValueError) as exc:
             log.debug("could not trim the event journal: %s", exc)
 

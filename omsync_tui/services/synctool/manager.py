@@ -22,13 +22,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, UsageError
-from omsync_tui.core.states import State, TaskState, task_state
+from omsync_tui.core.states import State
 from omsync_tui.core.syncpoint import SyncPoint
-from omsync_tui.core.synctool_config import HdfsSection
+from omsync_tui.core.synctool_config import SynctoolConfig
 from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 from omsync_tui.openmldb.zkpaths import (
@@ -38,9 +38,10 @@ from omsync_tui.openmldb.zkpaths import (
     resolve_table,
     table_by_tid,
 )
-from omsync_tui.services.synctool import destination, newtask, readback
+from omsync_tui.services.sinks import destination, readback
+from omsync_tui.services.sinks.destination import Destination
+from omsync_tui.services.synctool import newtask
 from omsync_tui.services.synctool.assign import Assigner, Table, host_of
-from omsync_tui.services.synctool.destination import Destination
 from omsync_tui.services.synctool.ingest import Answer, Budget, Partition, refuse
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 from omsync_tui.services.synctool.newtask import CreateOptions, storage_name
@@ -48,24 +49,6 @@ from omsync_tui.services.synctool.store import Store
 
 _DROPPED_SCHEMA = TableSchema((Column("dropped", ColumnType.STRING),))  # a dropped table's stand-in
 log = logging.getLogger("omsync.synctool")
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    endpoint: str
-    collector_timeout_s: float = 30.0
-    init_timeout_s: float = 60.0
-    check_period_s: float = 10.0
-    request_timeout_s: float = 5.0
-    max_retries: int = 5
-    retry_backoff_s: float = 2.0
-    roll_rows: int = 5_000_000
-    roll_bytes: int = 256 * 1024 * 1024
-    roll_seconds: float = 300.0
-    memory_per_subtask: int = 64 * 1024 * 1024
-    memory_total: int = 512 * 1024 * 1024
-    csv_timezone: str = "UTC"
-    hdfs: HdfsSection = field(default_factory=HdfsSection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,23 +75,24 @@ PartitionView = Partition | StoredPartition
 class SyncManager:
     def __init__(
         self,
-        settings: Settings,
+        config: SynctoolConfig,
         zk: Any,
         store: Store,
         *,
         root_path: str = "/openmldb",
         may_write: Callable[[], bool] = lambda: True,
     ) -> None:
-        self.settings = settings
+        self.config = config
+        self.endpoint = config.synctool.endpoint
         self.zk = zk
         self.store = store
         self.paths = ZkPaths(root_path)
         self.may_write = may_write
-        self.budget = Budget(settings.memory_per_subtask, settings.memory_total)
+        self.budget = Budget(config.sink.memory_per_subtask, config.sink.memory_total)
         self._tables: dict[int, Table] = {}
         self._lock = threading.RLock()
         self._leading = False
-        self._assigner = Assigner(settings, zk, self.paths, save=self._save, reconcile=self._reconcile)
+        self._assigner = Assigner(config.synctool, zk, self.paths, save=self._save, reconcile=self._reconcile)
 
     # -- leadership ------------------------------------------------------------------------------
 
@@ -145,7 +129,7 @@ class SyncManager:
                 p.close(commit=self.may_write())
 
     def _adopt(self, task: TaskRecord) -> Table:
-        dest = destination.open_destination(task.dest, self.settings.hdfs)
+        dest = destination.open_destination(task.dest, self.config.hdfs)
         try:
             schema = self._schema(task.tid)
         except NotFoundError:
@@ -193,7 +177,7 @@ class SyncManager:
         return rec
 
     def _partition(self, table: Table, rec: SubtaskRecord) -> Partition:
-        s = self.settings
+        s = self.config.sink
         tid = table.record.tid
         return Partition(
             table.record,
@@ -207,7 +191,7 @@ class SyncManager:
             roll_bytes=s.roll_bytes,
             roll_seconds=s.roll_seconds,
             csv_timezone=s.csv_timezone,
-            max_retries=s.max_retries,
+            max_retries=self.config.synctool.max_retries,
         )
 
     def _save(self, rec: SubtaskRecord, reason: str | None) -> SubtaskRecord:
@@ -233,7 +217,7 @@ class SyncManager:
 
     def send_data(self, req: data_sync_pb2.SendDataRequest, attachment: bytes) -> Answer:
         if not self._leading:
-            return refuse(f"synctool {self.settings.endpoint} is not the leader")
+            return refuse(f"synctool {self.endpoint} is not the leader")
         t = self._tables.get(req.tid)
         p = t.parts.get(req.pid) if t is not None else None
         if t is None or p is None:
@@ -264,8 +248,8 @@ class SyncManager:
                 hint="start `omsync collector` on each tablet host (same host text as the tablet endpoint)",
             )
         self._assigner.check_answering(sorted({self._assigner.collector_for(ep) for ep in leaders.values()}))
-        resolved = destination.resolve_destination(opts.dest, self.settings.hdfs)
-        dest = destination.open_destination(resolved.uri, self.settings.hdfs)
+        resolved = destination.resolve_destination(opts.dest, self.config.hdfs)
+        dest = destination.open_destination(resolved.uri, self.config.hdfs)
         now = int(time.time() * 1000)
         task = TaskRecord(
             tid=tid,
@@ -338,7 +322,7 @@ class SyncManager:
         if not self._leading or not self.may_write():
             leader = self.store.leader() if self.zk is not None else None
             raise UsageError(
-                f"synctool {self.settings.endpoint} is not the leader"
+                f"synctool {self.endpoint} is not the leader"
                 + (f"; send this to the leader, {leader}" if leader else "; no leader is elected right now")
             )
 
@@ -375,11 +359,6 @@ class SyncManager:
         except OmsyncError as exc:
             log.warning("cannot read the tasks from ZooKeeper: %s", exc.message)
         return out
-
-    def table_state(self, tid: int) -> TaskState | None:
-        with self._lock:
-            t = self._tables.get(tid)
-        return task_state(p.record.state for p in t.parts.values()) if t is not None else None
 
     def destination(self, name: str) -> tuple[TaskRecord, Destination]:
         t = self._find(name)

@@ -15,7 +15,7 @@ from omsync_tui.core.states import Format, Mode
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.proto import name_server_pb2
 from omsync_tui.openmldb.schema import TableSchema
-from omsync_tui.services.synctool import destination, readback
+from omsync_tui.services.sinks import destination, readback
 from omsync_tui.services.synctool.model import TaskRecord
 
 

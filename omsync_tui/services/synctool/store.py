@@ -1,7 +1,7 @@
 """The synctool's task and subtask records in ZooKeeper (``Store``).
 
 The znodes are laid out by ``syncpaths.SyncPaths``; ``Store`` also keeps the event journal under
-``events/`` (``journal.EventJournal``, its base).
+``events/`` (``journal.EventJournal``, which it holds).
 
 Every update of a record is a compare-and-set on the znode version (``put_subtask``,
 ``update_subtask``): two synctools that both believe they lead for a moment (the old leader has not
@@ -33,9 +33,9 @@ from kazoo.exceptions import (
 )
 
 from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, UsageError
-from omsync_tui.core.states import TaskState
+from omsync_tui.core.states import TaskState, can_move
 from omsync_tui.openmldb.zkpaths import zk_errors
-from omsync_tui.services.synctool.journal import EVENT_PREFIX, EventJournal
+from omsync_tui.services.synctool.journal import EventJournal
 from omsync_tui.services.synctool.model import Event, SubtaskRecord, TaskRecord
 from omsync_tui.services.synctool.syncpaths import SyncPaths, get_many, lock_holder, now_ms
 
@@ -57,7 +57,7 @@ def _int_children(names: Iterable[str]) -> list[int]:
     return sorted(int(n) for n in names if n.isdigit())
 
 
-class Store(EventJournal):
+class Store:
     """Task/subtask/event records on one kazoo client (the caller owns the client's lifecycle)."""
 
     def __init__(
@@ -68,9 +68,7 @@ class Store(EventJournal):
         self.client: Any = client  # kazoo has no type hints
         self.paths = SyncPaths.of(root_path)
         self.by = by
-        self.max_events = max_events
-        self._events_ready = False
-        self._oldest_event: int | None = None  # sequence number of the oldest event kept, if known
+        self.journal = EventJournal(self.client, self.paths, max_events)
 
     # -- tasks ------------------------------------------------------------------------------------
 
@@ -95,7 +93,7 @@ class Store(EventJournal):
             created = Event(
                 now_ms(), task.tid, None, "", TaskState.RUNNING.value, self._created(task), self.by
             )
-            self._journal(created)
+            self.journal.record(created)
             return
         # The operation that failed carries the real error; the others say they were rolled back.
         passive = (RolledBackError, RuntimeInconsistency)
@@ -132,7 +130,7 @@ class Store(EventJournal):
                 results = txn.commit()
             errors = [r for r in results if isinstance(r, Exception)]
             if not errors:
-                self._journal(Event(now_ms(), tid, None, "", "DELETED", "deleted", self.by))
+                self.journal.record(Event(now_ms(), tid, None, "", "DELETED", "deleted", self.by))
                 return True
             # A child came or went meanwhile (NotEmpty / NoNode): list again.
             if not any(isinstance(r, (NotEmptyError, NoNodeError)) for r in errors):
@@ -227,6 +225,12 @@ class Store(EventJournal):
                 return old
             if (new.tid, new.pid) != (tid, pid):
                 raise UsageError(f"update of subtask {tid}-{pid} returned subtask {new.tid}-{new.pid}")
+            if not can_move(old.state, new.state):  # the state machine (DESIGN §4) guards every write
+                raise ClusterError(
+                    f"subtask {tid}-{pid}: {old.state.value} → {new.state.value} is not a state change "
+                    f"omsync makes ({reason or new.cause or 'no reason given'}); nothing was stored",
+                    hint="this is a bug in omsync: report it with the synctool's log",
+                )
             try:
                 if new.state == old.state:
                     self.put_subtask(new, current.version)
@@ -244,10 +248,9 @@ class Store(EventJournal):
 
     def _put_with_event(self, sub: SubtaskRecord, version: int, event: Event) -> None:
         path = self.paths.subtask(sub.tid, sub.pid)
-        self._ensure_events()
         txn = self.client.transaction()
         txn.set_data(path, sub.to_json(), version=version)
-        txn.create(f"{self.paths.events}/{EVENT_PREFIX}", event.to_json(), sequence=True)
+        self.journal.add_to(txn, event)
         with zk_errors(path):
             results = txn.commit()
         first, second = results[0], results[1]
@@ -256,13 +259,17 @@ class Store(EventJournal):
         if isinstance(first, NoNodeError):
             raise NotFoundError(f"subtask {sub.tid}-{sub.pid} is gone ({path}; task deleted?)")
         if isinstance(second, NoNodeError):  # events/ deleted by hand: store, then journal apart
-            self._events_ready = False
+            self.journal.lost()
             self.put_subtask(sub, version)
-            self._journal(event)
+            self.journal.record(event)
             return
         if isinstance(first, Exception) or isinstance(second, Exception):
             raise ClusterError(f"could not update {path}: {type(first).__name__}, {type(second).__name__}")
-        self._trim(second)
+        self.journal.added(second)
+
+    def events(self, *, tid: int | None = None, limit: int = 200) -> list[Event]:
+        """The newest ``limit`` events (of task ``tid`` if given), newest last."""
+        return self.journal.events(tid=tid, limit=limit)
 
     # -- discovery --------------------------------------------------------------------------------
 

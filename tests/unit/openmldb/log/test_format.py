@@ -1,0 +1,579 @@
+"""The uncompressed log framing: golden bytes, block boundaries, torn tails, damage, resuming."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import struct
+from pathlib import Path
+
+import pytest
+from helpers.logs import read_many
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from omsync_tui.core.errors import NotFoundError
+from omsync_tui.openmldb.log.blob import split_blob
+from omsync_tui.openmldb.log.format import (
+    BLOCK_SIZE,
+    EOF_RECORD,
+    HEADER_SIZE,
+    LogRead,
+    LogWriter,
+    ReadStatus,
+    RecordType,
+    crc32c,
+    encode_records,
+    mask_crc,
+    unmask_crc,
+)
+from omsync_tui.openmldb.log.reader import LogFileReader
+from omsync_tui.openmldb.proto import tablet_pb2
+
+# §4.6's 27-byte row and Appendix B's LogEntry around it.
+ROW_46 = bytes.fromhex("01011b000000e80700000000" + "68e5cf8b01000005027c00191b6162")
+ENTRY_47 = bytes.fromhex(
+    "0801100122" + "1b" + ROW_46.hex() + "2880d095ffbc3132050a016b1000",
+)
+
+
+def ref_crc32c(data: bytes) -> int:
+    """Bit-at-a-time CRC-32C, independent of the crc32c package."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def write(tmp_path: Path, data: bytes, name: str = "00000000.log") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def read_all(path: Path, *, offset: int = 0, verify_crc: bool = True) -> list[LogRead]:
+    """Every outcome up to and including the first EOF or WAIT."""
+    out = []
+    with LogFileReader(path, offset=offset, verify_crc=verify_crc) as r:
+        for _ in range(100_000):
+            res = r.read()
+            out.append(res)
+            if res.status in (ReadStatus.EOF, ReadStatus.WAIT):
+                return out
+    raise AssertionError("reader did not stop")
+
+
+def payloads_of(results: list[LogRead]) -> list[bytes]:
+    return [r.payload for r in results if r.status is ReadStatus.RECORD and r.payload is not None]
+
+
+def header(data: bytes, pos: int) -> tuple[int, int, int]:
+    crc, n, t = struct.unpack_from("<IHB", data, pos)
+    return crc, n, t
+
+
+# -- golden bytes (Appendix B) ----------------------------------------------------------------------
+
+
+def test_crc32c_check_value_and_chaining() -> None:
+    assert crc32c(b"123456789") == 0xE3069283
+    assert ref_crc32c(b"123456789") == 0xE3069283
+    assert crc32c(b"56789", crc32c(b"1234")) == 0xE3069283
+
+
+@given(st.binary(max_size=300))
+def test_crc32c_matches_reference(data: bytes) -> None:
+    assert crc32c(data) == ref_crc32c(data)
+    assert unmask_crc(mask_crc(crc32c(data))) == crc32c(data)
+
+
+def test_mask_of_eof_type_byte() -> None:
+    assert mask_crc(crc32c(b"\x05")) == 0x311DB9F0
+    assert bytes.fromhex("f0b91d31000005") == EOF_RECORD
+
+
+def test_writer_eof_record_bytes() -> None:
+    buf = io.BytesIO()
+    LogWriter(buf).add_eof()
+    assert buf.getvalue() == bytes.fromhex("f0 b9 1d 31 00 00 05")
+
+
+def test_appendix_b_entry_serializes_to_47_bytes() -> None:
+    entry = tablet_pb2.LogEntry(term=1, log_index=1, value=ROW_46, ts=1700000000000)
+    dim = entry.dimensions.add()
+    dim.key = "k"
+    dim.idx = 0
+    assert entry.SerializeToString() == ENTRY_47
+    assert len(ENTRY_47) == 47
+
+
+def test_appendix_b_record_header() -> None:
+    data = encode_records([ENTRY_47])
+    assert data[:7] == bytes.fromhex("07 ac 0f 6e 2f 00 01")
+    assert data[7:] == ENTRY_47
+
+
+def test_tablet_written_put_carries_empty_pk() -> None:
+    # Correction 5: the tablet sets pk "", which adds "1a 00" and makes the entry 49 bytes.
+    entry = tablet_pb2.LogEntry(term=1, log_index=1, pk="", value=ROW_46, ts=1700000000000)
+    dim = entry.dimensions.add()
+    dim.key = "k"
+    dim.idx = 0
+    entry_49 = entry.SerializeToString()
+    assert entry_49 == ENTRY_47[:4] + b"\x1a\x00" + ENTRY_47[4:]
+    data = encode_records([entry_49])
+    crc = mask_crc(ref_crc32c(b"\x01" + entry_49))
+    assert data[:7] == struct.pack("<IHB", crc, 49, 1) == bytes.fromhex("f3 75 c7 33 31 00 01")
+    assert tablet_pb2.LogEntry.FromString(data[7:]) == entry
+
+
+# -- writer: block boundaries ---------------------------------------------------------------------
+
+
+def test_exactly_seven_bytes_left_gives_zero_length_first(tmp_path: Path) -> None:
+    # 7 + 4082 = 4089 bytes used: exactly one header's worth (7) is left in the block.
+    data = encode_records([b"a" * 4082, b"b" * 10])
+    assert header(data, 4089)[1:] == (0, RecordType.FIRST)
+    assert header(data, 4096)[1:] == (10, RecordType.LAST)
+    assert len(data) == 4096 + 7 + 10
+    results = read_all(write(tmp_path, data))
+    assert payloads_of(results) == [b"a" * 4082, b"b" * 10]
+    assert (results[1].offset, results[1].end) == (4089, 4096 + 17)
+
+
+def test_fewer_than_seven_bytes_left_are_zero_filled(tmp_path: Path) -> None:
+    data = encode_records([b"a" * 4083, b"b" * 10])  # 4090 used, 6 left
+    assert data[4090:4096] == bytes(6)
+    assert header(data, 4096)[1:] == (10, RecordType.FULL)
+    results = read_all(write(tmp_path, data))
+    assert payloads_of(results) == [b"a" * 4083, b"b" * 10]
+    assert results[1].offset == 4096
+
+
+def test_eof_after_fewer_than_seven_bytes_goes_to_next_block() -> None:
+    buf = io.BytesIO()
+    w = LogWriter(buf)
+    w.add_record(b"a" * 4084)  # 4091 used, 5 left
+    w.add_eof()
+    assert buf.getvalue()[4091:] == bytes(5) + EOF_RECORD
+
+
+def test_record_spanning_three_blocks(tmp_path: Path) -> None:
+    payload = bytes(random.Random(1).randbytes(10_000))
+    data = encode_records([payload, b"next"])
+    assert header(data, 0)[1:] == (4089, RecordType.FIRST)
+    assert header(data, 4096)[1:] == (4089, RecordType.MIDDLE)
+    assert header(data, 8192)[1:] == (10_000 - 2 * 4089, RecordType.LAST)
+    results = read_all(write(tmp_path, data))
+    assert payloads_of(results) == [payload, b"next"]
+    assert (results[0].offset, results[0].end) == (0, 8192 + 7 + 1822)
+
+
+def test_empty_payload_is_one_full_record() -> None:
+    data = encode_records([b""])
+    assert data == struct.pack("<IHB", mask_crc(crc32c(b"\x01")), 0, 1)
+
+
+def test_appending_writer_resumes_at_file_size(tmp_path: Path) -> None:
+    sizes = [100, 4000, 3, 9000, 50]
+    payloads = [bytes([i]) * n for i, n in enumerate(sizes)]
+    path = tmp_path / "a.log"
+    for p in payloads:
+        with open(path, "ab") as f:
+            w = LogWriter(f)
+            w.add_record(p)
+            w.flush()
+    assert path.read_bytes() == encode_records(payloads)
+
+
+def test_explicit_block_offset() -> None:
+    buf = io.BytesIO()
+    w = LogWriter(buf, block_offset=4090)
+    assert w.add_record(b"xy") == 6 + 7 + 2
+    assert buf.getvalue()[:6] == bytes(6)
+    with pytest.raises(ValueError):
+        LogWriter(io.BytesIO(), block_offset=BLOCK_SIZE)
+
+
+# -- reader: torn tails, growing files, resuming ----------------------------------------------------
+
+
+def _mixed_payloads() -> list[bytes]:
+    # Layout features: a zero-length FIRST (7 bytes left), a zero trailer (< 7 left), a record
+    # spanning three blocks, an empty record, small records.
+    return [b"A" * 10, b"B" * 4065, b"C" * 30, b"D" * 9000, b"", b"E" * 5, b"F" * 3200, b"G" * 7]
+
+
+def test_mixed_layout_has_the_boundary_cases() -> None:
+    data = encode_records(_mixed_payloads())
+    assert header(data, 4089)[1:] == (0, RecordType.FIRST)  # 17 + 4072 = 4089
+    types = []
+    pos = 0
+    while pos < len(data):
+        if BLOCK_SIZE - pos % BLOCK_SIZE < HEADER_SIZE:
+            assert data[pos : pos - pos % BLOCK_SIZE + BLOCK_SIZE] == bytes(BLOCK_SIZE - pos % BLOCK_SIZE)
+            types.append("trailer")
+            pos += BLOCK_SIZE - pos % BLOCK_SIZE
+            continue
+        _, n, t = header(data, pos)
+        types.append(RecordType(t).name)
+        pos += HEADER_SIZE + n
+    assert "trailer" in types
+    assert types.count("MIDDLE") >= 1
+
+
+def test_torn_tail_at_every_cut_point(tmp_path: Path) -> None:
+    payloads = _mixed_payloads()
+    data = encode_records(payloads)
+    full = read_all(write(tmp_path, data))
+    records = [r for r in full if r.status is ReadStatus.RECORD]
+    assert [r.payload for r in records] == payloads
+    path = tmp_path / "cut.log"
+    path.write_bytes(data)
+    for cut in range(len(data), -1, -1):
+        os.truncate(path, cut)
+        complete = [r for r in records if r.end <= cut]
+        resume = complete[-1].end if complete else 0
+        results = read_all(path)
+        assert payloads_of(results) == [r.payload for r in complete], cut
+        last = results[-1]
+        assert last.status is ReadStatus.WAIT, cut
+        assert (last.offset, last.end, last.unread) == (resume, resume, cut - resume), cut
+
+
+def test_torn_tail_at_every_cut_point_bulk(tmp_path: Path) -> None:
+    payloads = _mixed_payloads()
+    data = encode_records(payloads)
+    path = tmp_path / "cut.log"
+    path.write_bytes(data)
+    ends = [r.end for r in read_all(path) if r.status is ReadStatus.RECORD]
+    for cut in range(len(data), -1, -3):
+        os.truncate(path, cut)
+        n_complete = sum(1 for e in ends if e <= cut)
+        got: list[bytes] = []
+        with LogFileReader(path) as r:
+            while True:
+                blob = r.read_blob(3)
+                if blob.stop is not None:
+                    break
+                got += split_blob(blob.data)
+        assert got == payloads[:n_complete], cut
+        assert blob.stop.status is ReadStatus.WAIT
+        resume = ends[n_complete - 1] if n_complete else 0
+        assert (blob.stop.offset, blob.stop.unread) == (resume, cut - resume)
+
+
+def test_wait_then_appended_bytes_are_read(tmp_path: Path) -> None:
+    data = encode_records([b"one", b"two" * 2000, b"three"])
+    path = write(tmp_path, data[:20])
+    with LogFileReader(path) as r:
+        assert r.read().payload == b"one"
+        waited = r.read()
+        assert waited.status is ReadStatus.WAIT
+        assert (waited.offset, waited.unread) == (10, 10)
+        with open(path, "ab") as f:
+            f.write(data[20:5000])
+        again = r.read()
+        assert again.status is ReadStatus.WAIT and again.unread == 4990
+        with open(path, "ab") as f:
+            f.write(data[5000:])
+        assert r.read().payload == b"two" * 2000
+        assert r.read().payload == b"three"
+        assert r.read().status is ReadStatus.WAIT
+        assert r.offset == len(data)
+
+
+def test_resume_from_every_record_boundary(tmp_path: Path) -> None:
+    payloads = _mixed_payloads() * 3
+    path = write(tmp_path, encode_records(payloads, eof=True))
+    results = read_all(path)
+    records = [r for r in results if r.status is ReadStatus.RECORD]
+    for k, rec in enumerate(records):
+        for offset in (rec.offset, rec.end):
+            rest = read_all(path, offset=offset)
+            expected = payloads[k:] if offset == rec.offset else payloads[k + 1 :]
+            assert payloads_of(rest) == expected
+            assert rest[-1].status is ReadStatus.EOF
+            assert [r.offset for r in rest[:-1]] == [
+                r.offset for r in records[len(payloads) - len(expected) :]
+            ]
+
+
+def test_offset_property_is_the_resume_point(tmp_path: Path) -> None:
+    path = write(tmp_path, encode_records([b"x" * 100, b"y" * 5000]))
+    with LogFileReader(path) as r:
+        first = r.read()
+        assert r.offset == first.end == 107
+        second = r.read()
+        assert r.offset == second.end
+
+
+def test_missing_file_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError):
+        LogFileReader(tmp_path / "nope.log")
+
+
+# -- reader: EOF -----------------------------------------------------------------------------------
+
+
+def test_eof_with_torn_bytes_after_it(tmp_path: Path) -> None:
+    # Correction 10: a repair EOF is written in place after the last complete record; the torn
+    # bytes of the record that was being written remain behind it.
+    good = encode_records([b"a" * 50, b"b" * 60])
+    torn = encode_records([b"c" * 500])[:200]
+    path = write(tmp_path, good + EOF_RECORD + torn[len(EOF_RECORD) :] + b"\x07\x00garbage")
+    with LogFileReader(path) as r:
+        assert [r.read().payload for _ in range(2)] == [b"a" * 50, b"b" * 60]
+        eof = r.read()
+        assert (eof.status, eof.offset, eof.end) == (ReadStatus.EOF, len(good), len(good) + 7)
+        assert r.read() == eof  # sticky: nothing after an EOF is read
+        assert r.offset == len(good)
+        assert r.read_blob(10).stop == eof
+
+
+def test_records_after_an_eof_are_ignored(tmp_path: Path) -> None:
+    path = write(tmp_path, encode_records([b"a"], eof=True) + encode_records([b"b"]))
+    results = read_all(path)
+    assert payloads_of(results) == [b"a"]
+    assert results[-1].status is ReadStatus.EOF
+
+
+def test_zero_tail_waits_and_a_repair_eof_is_seen(tmp_path: Path) -> None:
+    good = encode_records([b"a" * 50, b"b" * 60])
+    path = write(tmp_path, good + bytes(40))
+    with LogFileReader(path) as r:
+        r.read()
+        r.read()
+        w = r.read()
+        assert (w.status, w.offset, w.unread) == (ReadStatus.WAIT, len(good), 40)
+        # The restarting tablet writes its EOF over the zeros, in place.
+        with open(path, "r+b") as f:
+            f.seek(len(good))
+            f.write(EOF_RECORD)
+        assert r.read().status is ReadStatus.EOF
+
+
+# -- reader: damage --------------------------------------------------------------------------------
+
+
+def _damaged(tmp_path: Path, mutate_at: int, new: bytes, payloads: list[bytes]) -> tuple[Path, list[LogRead]]:
+    data = bytearray(encode_records(payloads, eof=True))
+    clean = read_all(write(tmp_path, bytes(data), "clean.log"))
+    data[mutate_at : mutate_at + len(new)] = new
+    return write(tmp_path, bytes(data), "bad.log"), clean
+
+
+PAYLOADS = [bytes([65 + i]) * (20 + i) for i in range(12)]
+
+
+def test_crc_mismatch_is_bad_at_its_offset(tmp_path: Path) -> None:
+    records = [r for r in read_all(write(tmp_path, encode_records(PAYLOADS, eof=True)))]
+    victim = records[4]
+    path, _ = _damaged(tmp_path, victim.offset + 9, b"\xff", PAYLOADS)
+    results = read_all(path)
+    bad = [r for r in results if r.status is ReadStatus.BAD]
+    assert len(bad) == 1
+    assert "CRC" in bad[0].reason
+    assert (bad[0].offset, bad[0].end) == (victim.offset, victim.end)
+    assert payloads_of(results) == PAYLOADS[:4] + PAYLOADS[5:]
+    assert results[-1].status is ReadStatus.EOF
+    # Without CRC checks the damaged payload comes back as a record.
+    unchecked = payloads_of(read_all(path, verify_crc=False))
+    assert len(unchecked) == len(PAYLOADS) and unchecked[4] != PAYLOADS[4]
+
+
+def test_crc_mismatch_in_bulk_path(tmp_path: Path) -> None:
+    records = read_all(write(tmp_path, encode_records(PAYLOADS, eof=True)))
+    path, _ = _damaged(tmp_path, records[6].offset + 8, b"\x00", PAYLOADS)
+    with LogFileReader(path) as r:
+        first = r.read_blob(100)
+        assert split_blob(first.data) == PAYLOADS[:6]
+        assert first.end == records[6].offset
+        bad = r.read_blob(100)
+        assert bad.stop is not None and bad.stop.status is ReadStatus.BAD
+        assert bad.stop.offset == records[6].offset
+        rest = r.read_blob(100)
+        assert split_blob(rest.data) == PAYLOADS[7:]
+        last = r.read_blob(100).stop
+        assert last is not None and last.status is ReadStatus.EOF
+
+
+@pytest.mark.parametrize(("rtype", "reason"), [(0, "zero record type"), (9, "unknown record type 9")])
+def test_zero_and_unknown_types_are_bad(tmp_path: Path, rtype: int, reason: str) -> None:
+    for verify in (True, False):
+        records = read_all(write(tmp_path, encode_records(PAYLOADS, eof=True)))
+        path, _ = _damaged(tmp_path, records[3].offset + 6, bytes([rtype]), PAYLOADS)
+        results = read_all(path, verify_crc=verify)
+        bad = [r for r in results if r.status is ReadStatus.BAD]
+        assert [(b.offset, b.end, b.reason) for b in bad] == [(records[3].offset, records[3].end, reason)]
+        assert payloads_of(results) == PAYLOADS[:3] + PAYLOADS[4:]
+
+
+def test_eof_type_with_payload_is_bad(tmp_path: Path) -> None:
+    records = read_all(write(tmp_path, encode_records(PAYLOADS, eof=True)))
+    path, _ = _damaged(tmp_path, records[2].offset + 6, b"\x05", PAYLOADS)
+    results = read_all(path, verify_crc=False)
+    assert [r.offset for r in results if r.status is ReadStatus.BAD] == [records[2].offset]
+    assert results[-1].status is ReadStatus.EOF and payloads_of(results) == PAYLOADS[:2] + PAYLOADS[3:]
+
+
+def test_impossible_length_resyncs_on_the_next_good_record(tmp_path: Path) -> None:
+    records = read_all(write(tmp_path, encode_records(PAYLOADS, eof=True)))
+    path, _ = _damaged(tmp_path, records[5].offset + 4, b"\xff\x7f", PAYLOADS)
+    for verify in (True, False):
+        results = read_all(path, verify_crc=verify)
+        bad = [r for r in results if r.status is ReadStatus.BAD]
+        assert len(bad) == 1 and "does not fit" in bad[0].reason
+        assert (bad[0].offset, bad[0].end) == (records[5].offset, records[6].offset)
+        assert payloads_of(results) == PAYLOADS[:5] + PAYLOADS[6:]
+
+
+def test_damaged_first_fragment_is_one_bad_covering_the_record(tmp_path: Path) -> None:
+    payloads = [b"a" * 100, b"B" * 9000, b"c" * 100]
+    records = read_all(write(tmp_path, encode_records(payloads, eof=True)))
+    path, _ = _damaged(tmp_path, records[1].offset + 20, b"\x00\x01", payloads)
+    results = read_all(path)
+    bad = [r for r in results if r.status is ReadStatus.BAD]
+    assert [(b.offset, b.end) for b in bad] == [(records[1].offset, records[1].end)]
+    assert payloads_of(results) == [b"a" * 100, b"c" * 100]
+
+
+def test_damaged_last_fragment_drops_the_whole_record(tmp_path: Path) -> None:
+    payloads = [b"a" * 100, b"B" * 9000, b"c" * 100]
+    records = read_all(write(tmp_path, encode_records(payloads, eof=True)))
+    path, _ = _damaged(tmp_path, records[1].end - 5, b"\x00", payloads)
+    results = read_all(path)
+    bad = [r for r in results if r.status is ReadStatus.BAD]
+    assert len(bad) == 1 and bad[0].offset == records[1].offset and "unfinished record" in bad[0].reason
+    assert payloads_of(results) == [b"a" * 100, b"c" * 100]
+
+
+def test_orphan_fragments_are_one_bad(tmp_path: Path) -> None:
+    payloads = [b"a" * 100, b"B" * 9000, b"c" * 100]
+    path = write(tmp_path, encode_records(payloads, eof=True))
+    records = read_all(path)
+    # Start reading in the middle of the fragmented record: MIDDLE and LAST have no FIRST.
+    results = read_all(path, offset=4096)
+    assert results[0].status is ReadStatus.BAD and "without a FIRST" in results[0].reason
+    assert (results[0].offset, results[0].end) == (4096, records[1].end)
+    assert payloads_of(results) == [b"c" * 100]
+
+
+def test_unfinished_fragment_followed_by_full_is_bad_then_the_full_record(tmp_path: Path) -> None:
+    first_half = encode_records([b"X" * 5000])[:4096]  # FIRST fragment filling block 0
+    data = first_half + encode_records([b"after"])
+    results = read_all(write(tmp_path, data))
+    assert results[0].status is ReadStatus.BAD and "no LAST" in results[0].reason
+    assert (results[0].offset, results[0].end) == (0, 4096)
+    assert results[1].payload == b"after" and results[1].offset == 4096
+
+
+def test_garbage_block_is_skipped_to_the_next_block(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    data = bytearray(encode_records([b"x" * 3000, b"y" * 3000, b"z" * 10]))
+    data[10:4096] = rng.randbytes(4086)  # destroy block 0 after the first header
+    results = read_all(write(tmp_path, bytes(data)))
+    bad = [r for r in results if r.status is ReadStatus.BAD]
+    assert len(bad) == 1 and bad[0].offset == 0
+    # The y record's fragments are gone with block 0; its LAST fragment is folded into the BAD.
+    assert payloads_of(results) == [b"z" * 10]
+
+
+# -- property: round trip ---------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=20_000), max_size=25),
+    seed=st.integers(0, 2**32 - 1),
+    batch=st.integers(1, 30),
+)
+def test_round_trip(tmp_path: Path, sizes: list[int], seed: int, batch: int) -> None:
+    rng = random.Random(seed)
+    payloads = [rng.randbytes(n) for n in sizes]
+    path = write(tmp_path, encode_records(payloads, eof=True), f"rt-{seed}.log")
+    results = read_all(path)
+    assert payloads_of(results) == payloads
+    assert results[-1].status is ReadStatus.EOF
+    offsets = [r.offset for r in results if r.status is ReadStatus.RECORD]
+    got: list[bytes] = []
+    got_offsets: list[int] = []
+    with LogFileReader(path) as r:
+        while True:
+            blob = r.read_blob(batch)
+            if blob.stop is not None:
+                assert blob.stop.status is ReadStatus.EOF
+                break
+            assert 1 <= len(blob) <= batch
+            got += split_blob(blob.data)
+            got_offsets += blob.offsets
+    assert got == payloads
+    assert got_offsets == offsets
+
+
+def test_read_many_stops_at_the_first_non_record(tmp_path: Path) -> None:
+    path = write(tmp_path, encode_records([b"a", b"b", b"c"], eof=True))
+    with LogFileReader(path) as r:
+        first = read_many(r, 2)
+        assert [x.payload for x in first] == [b"a", b"b"]
+        rest = read_many(r, 10)
+        assert [x.status for x in rest] == [ReadStatus.RECORD, ReadStatus.EOF]
+
+
+def _outcomes(path: Path, *, bulk: bool, verify: bool, batch: int = 1) -> list[tuple[object, ...]]:
+    """(status, payload, offset, unread) of every outcome up to EOF/WAIT, per record or in bulk."""
+    out: list[tuple[object, ...]] = []
+    with LogFileReader(path, verify_crc=verify) as r:
+        for _ in range(100_000):
+            if bulk:
+                blob = r.read_blob(batch)
+                if blob.stop is None:
+                    out += [
+                        (ReadStatus.RECORD, p, o, 0)
+                        for p, o in zip(split_blob(blob.data), blob.offsets, strict=True)
+                    ]
+                    continue
+                res = blob.stop
+            else:
+                res = r.read()
+            out.append((res.status, res.payload, res.offset, res.unread))
+            if res.status in (ReadStatus.EOF, ReadStatus.WAIT):
+                return out
+    raise AssertionError("reader did not stop")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), verify=st.booleans(), batch=st.integers(1, 20))
+def test_damage_bulk_path_agrees_and_nothing_is_lost_silently(
+    tmp_path: Path, seed: int, verify: bool, batch: int
+) -> None:
+    rng = random.Random(seed)
+    sizes = [
+        rng.choice([0, 1, 60, 4082, 4089, 5000, 9000, rng.randint(0, 400)]) for _ in range(rng.randint(1, 40))
+    ]
+    payloads = [rng.randbytes(n) for n in sizes]
+    clean = encode_records(payloads, eof=True)
+    records = [r for r in read_all(write(tmp_path, clean, f"c{seed}.log")) if r.status is ReadStatus.RECORD]
+    data = bytearray(clean)
+    for _ in range(rng.randint(1, 4)):
+        data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    path = write(tmp_path, bytes(data), f"d{seed}.log")
+    per_record = _outcomes(path, bulk=False, verify=verify)
+    assert _outcomes(path, bulk=True, verify=verify, batch=batch) == [
+        (s, p, o, u) for s, p, o, u in per_record
+    ]
+    if verify:
+        results = read_all(path)
+        bad = [(r.offset, r.end) for r in results if r.status is ReadStatus.BAD]
+        got = {r.offset: r.payload for r in results if r.status is ReadStatus.RECORD}
+        stop = results[-1]
+        for rec in records:
+            returned = got.get(rec.offset) == rec.payload
+            in_bad = any(lo < rec.end and rec.offset < hi for lo, hi in bad)
+            after_stop = rec.offset >= stop.offset
+            assert returned or in_bad or after_stop, (rec.offset, bad, stop)
+        offsets = [r.offset for r in results]
+        assert offsets == sorted(offsets)

@@ -16,8 +16,9 @@ One line per row, values joined by ``,``, each line ended by ``\\n``, no header:
   proleptic Gregorian where Java's ``java.util.Date`` switches to the Julian calendar.
 
 Rendering is vectorised per column with pyarrow.compute (this is the per-row hot path of CSV
-tasks). Python sees only strings that need ``\\uXXXX`` escapes (non-ASCII text: one
-``str.translate`` over all of them) and NaN, infinities and subnormal floats.
+tasks). Strings that need ``\\uXXXX`` escapes (non-ASCII text, control characters) are escaped
+over the column's UTF-8 bytes with numpy; Python sees only bytes that are not well-formed UTF-8
+(one ``str.translate`` over all of them) and NaN, infinities and subnormal floats.
 """
 
 from __future__ import annotations
@@ -52,6 +53,18 @@ _SHORT_ESCAPES = (
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 _F64_MIN_NORMAL = 2.2250738585072014e-308
 _F32_MIN_NORMAL = 1.1754943508222875e-38
+# per byte value: UTF-8 sequence length of a lead byte, 0 for a continuation byte, -1 invalid
+_UTF8_LENGTH = np.array(
+    [1] * 0x80 + [0] * 0x40 + [-1] * 2 + [2] * 30 + [3] * 16 + [4] * 5 + [-1] * 11, dtype=np.int8
+)
+# per ASCII byte: how many bytes escape_json makes of it (lead bytes are set apart)
+_ASCII_OUT_LENGTH = np.array([6 if b < 0x20 else 1 for b in range(0x80)] + [0] * 0x80, dtype=np.int8)
+for _raw, _short in _SHORT_ESCAPES:
+    _ASCII_OUT_LENGTH[ord(_raw)] = len(_short)
+_SHORT_LETTER = np.zeros(256, dtype=np.uint8)
+for _raw, _short in _SHORT_ESCAPES:
+    _SHORT_LETTER[ord(_raw)] = ord(_short[1])
+_HEX_UPPER = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
 _MS_FRACTIONS = pa.array(["." + (f"{i:03d}".rstrip("0") or "0") for i in range(1000)])
 
 
@@ -127,16 +140,87 @@ def _strings(arr: pa.Array) -> pa.Array:
         return pa.nulls(len(arr), pa.string())
     present = _bytes_present(arr)
     out = arr
+    if present[_PYTHON_BYTES].any():
+        # \uXXXX escapes: the whole column at once over its UTF-8 bytes; Python only for
+        # bytes that are not well-formed UTF-8
+        escaped = _escape_utf8(arr)
+        if escaped is not None:
+            return pc.binary_join_element_wise('"', escaped, '"', "")
     if present[_SPECIAL_BYTES].any():
-        # one pass per escape that occurs; Python only for the rows that need \uXXXX
-        for raw, escaped in _SHORT_ESCAPES:
+        # one pass per escape that occurs
+        for raw, short in _SHORT_ESCAPES:
             if present[ord(raw)]:
-                out = pc.replace_substring(out, raw, escaped)
+                out = pc.replace_substring(out, raw, short)
         if present[_PYTHON_BYTES].any():
             hard = pc.fill_null(pc.match_substring_regex(arr, _NEEDS_PYTHON), False)
             values = pc.filter(arr, hard).to_pylist()
             out = pc.replace_with_mask(out, hard, pa.array(_escape_many(values, not present[0]), out.type))
     return pc.binary_join_element_wise('"', out, '"', "")
+
+
+def _escape_utf8(arr: pa.Array) -> pa.Array | None:
+    """``escape_json`` of every value, over the column's UTF-8 bytes with numpy: each input byte
+    becomes 0 (a continuation byte), 1 (itself), 2 (a short escape), 6 (``\\uXXXX``) or 12 (a
+    surrogate pair) output bytes. ``None`` when the bytes are not well-formed UTF-8."""
+    large = pa.types.is_large_string(arr.type)
+    width = np.int64 if large else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset : arr.offset + len(arr) + 1]
+    data = _data(arr)
+    n = len(data)
+    seq = _UTF8_LENGTH[data]  # per byte: 1-4 for a lead byte, 0 for a continuation, -1 invalid
+    leads = np.flatnonzero(seq > 1)
+    lengths = seq[leads].astype(np.int64)
+    if (seq < 0).any() or (leads + lengths > n).any():
+        return None
+    cont = np.zeros(n, dtype=bool)
+    for k in (1, 2, 3):
+        cont[leads[lengths > k] + k] = True
+    if not np.array_equal(cont, seq == 0):
+        return None  # a stray or a missing continuation byte
+    cp = np.zeros(len(leads), dtype=np.int64)
+    for k, mask in ((2, 0x1F), (3, 0x0F), (4, 0x07)):
+        sel = lengths == k
+        value = data[leads[sel]].astype(np.int64) & mask
+        for j in range(1, k):
+            value = (value << 6) | (data[leads[sel] + j].astype(np.int64) & 0x3F)
+        cp[sel] = value
+    astral = cp >= 0x10000
+    out_len = _ASCII_OUT_LENGTH[data].astype(np.int64)
+    out_len[leads] = np.where(astral, 12, 6)
+    ends = np.cumsum(out_len)
+    starts = ends - out_len
+    out = np.empty(int(ends[-1]) if n else 0, dtype=np.uint8)
+    one = out_len == 1
+    out[starts[one]] = data[one]
+    two = out_len == 2
+    out[starts[two]] = ord("\\")
+    out[starts[two] + 1] = _SHORT_LETTER[data[two]]
+    ctrl = (out_len == 6) & (seq == 1)  # control characters without a short escape: \\u00XX
+    _write_escapes(out, starts[ctrl], data[ctrl].astype(np.int64))
+    _write_escapes(out, starts[leads[~astral]], cp[~astral])
+    low = cp[astral] - 0x10000  # two UTF-16 code units, as Java sees the char
+    _write_escapes(out, starts[leads[astral]], 0xD800 + (low >> 10))
+    _write_escapes(out, starts[leads[astral]] + 6, 0xDC00 + (low & 0x3FF))
+    if not large and len(out) > np.iinfo(np.int32).max:
+        return None
+    bounds = np.concatenate(([0], ends))[offsets - offsets[0]].astype(width)
+    validity = pc.is_valid(arr).buffers()[1] if arr.null_count else None
+    return pa.Array.from_buffers(
+        arr.type,
+        len(arr),
+        [validity, pa.py_buffer(bounds.tobytes()), pa.py_buffer(out.tobytes())],
+        null_count=arr.null_count,
+    )
+
+
+def _write_escapes(out: np.ndarray, at: np.ndarray, units: np.ndarray) -> None:
+    """``\\uXXXX`` (upper-case hex) of each 16-bit ``units`` value, written at ``at``."""
+    if not len(at):
+        return
+    out[at] = ord("\\")
+    out[at + 1] = ord("u")
+    for d in range(4):
+        out[at + 2 + d] = _HEX_UPPER[(units >> (12 - 4 * d)) & 0xF]
 
 
 def _bytes_present(arr: pa.Array) -> np.ndarray:

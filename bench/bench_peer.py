@@ -60,6 +60,7 @@ POLL_S = 0.2
 # DataCollector's sync_task_long_interval_ms default): the original records a task only after
 # AddSyncTask returns. omsync's synctool says it is ready, so omsync's tasks start at once.
 FIRST_SEND_WAIT_S = 5.0
+CRASH_TIMEOUT_S = 240.0  # a crash run not finished by then is reported as such
 
 
 @dataclass(frozen=True)
@@ -371,6 +372,17 @@ def run_trials(
     return 0
 
 
+def stuck(who: str, orig: OriginalSyncTool, omsync: Omsync) -> str:
+    """How an unfinished crash run stands; the task is deleted so the next run can start."""
+    if who == "original":
+        states = [str(t.get("status")) for t in orig.tasks()]
+        orig.delete("bench", "t")
+        return f"subtasks {states} (deleted)"
+    task = omsync.task()
+    http("DELETE", f"http://{omsync.endpoint}/api/v1/tasks/{TABLE}")
+    return f"task {task.get('state')} (deleted)"
+
+
 def crash_comparison(
     args: argparse.Namespace,
     rows: int,
@@ -400,17 +412,20 @@ def crash_comparison(
             path = f"/peer/crash-{who}-{n}"
             kill_at = spans[who][0] + f * spans[who][1]
             t0 = time.perf_counter()
-            if who == "original":
-                original_sync(orig, tid, path, kill_at=kill_at)
-            else:
-                omsync_sync(omsync, f"{hdfs_url}{path}", "csv", kill_at=kill_at)
-            took = time.perf_counter() - t0
+            try:
+                if who == "original":
+                    original_sync(orig, tid, path, kill_at=kill_at, timeout=CRASH_TIMEOUT_S)
+                else:
+                    omsync_sync(omsync, f"{hdfs_url}{path}", "csv", kill_at=kill_at, timeout=CRASH_TIMEOUT_S)
+                done = f"done {time.perf_counter() - t0:6.1f} s after the create"
+            except SystemExit as exc:  # it never finished: say how it stands, count what it left
+                done = f"NOT DONE ({exc}); " + stuck(who, orig, omsync)
             files = hdfs_files(hdfs_url, path)
             dup, miss = compare(reference, csv_digests(hdfs_url, files))
             totals[who][0] += dup
             totals[who][1] += miss
             print(
-                f"crash {n + 1} {who:8}: killed at {kill_at:5.2f} s; done {took:6.1f} s after the create; "
+                f"crash {n + 1} {who:8}: killed at {kill_at:5.2f} s; {done}; "
                 f"{len(files)} files; {dup:,} duplicated, {miss:,} missing rows",
                 flush=True,
             )

@@ -33,6 +33,10 @@ Key = tuple[int, int]
 _MODES = {data_sync_pb2.kFull, data_sync_pb2.kIncrementalByTimestamp, data_sync_pb2.kFullAndContinuous}
 
 
+REPLACE_WAIT_S = 2.0
+"""Longest an AddSyncTask waits for the call in flight of the loop it replaces."""
+
+
 class TaskManager:
     def __init__(
         self,
@@ -87,8 +91,11 @@ class TaskManager:
                 self._scheduler.remove(key)
                 del self._tasks[key]
         if old is not None:
-            # outside the lock: the old turn may need it to finish
-            if not self._scheduler.wait_idle(key, self.settings.request_timeout_s + 1):
+            # outside the lock: the old turn may need it to finish. Not longer than REPLACE_WAIT_S:
+            # the original SyncTool sends a reassigning AddSyncTask while it holds the subtask's
+            # lock, so the old loop's SendData to it cannot return before this call has; waiting
+            # past its request.timeout (5 s) would have it mark the subtask FAILED for good.
+            if not self._scheduler.wait_idle(key, min(REPLACE_WAIT_S, self.settings.request_timeout_s + 1)):
                 self.log.warning("task %s-%s: the old loop is still in a call; replacing it anyway", *key)
             old.close()
         task = self._make(data_sync_pb2.AddSyncTaskRequest.FromString(request.SerializeToString()), source)

@@ -14,6 +14,14 @@ of HDFS Parquet to local Parquet.
 Goals (HDFS issue): ≥ 1 M rows/s to HDFS Parquet on this 2-core machine; ≥ 0.7 of the same run's
 local-disk figure. The MiniDFSCluster shares the two cores with the collector and the synctool
 (its DataNode checksums and stores every byte), which a real cluster would not.
+
+Every HDFS file's close waits for the NameNode to complete it: at replication 1 the NameNode
+first needs the DataNode's report of the block, which comes just after the client's first
+``complete`` call, and hdfs-native asks again 500 ms later (Java's client: 400 ms). The last file
+of a FULL sync pays that on the critical path. A NameNode with
+``dfs.namenode.file.close.num-committed-allowed=1`` (HDFS-8999; it needs replication ≥ 2)
+completes the file at once: the "hdfs-r2" runs sync to a second MiniDFSCluster with 2 DataNodes,
+replication 2 and that key, to show what an operator's NameNode setting buys.
 """
 
 from __future__ import annotations
@@ -41,6 +49,10 @@ def hdfs_size(url: str) -> int:
     dest = open_destination(url)
     infos = dest.fs.get_file_info(pafs.FileSelector(dest.root, recursive=True))
     return sum(i.size or 0 for i in infos if i.is_file and not i.path.rsplit("/", 1)[-1].startswith("_"))
+
+
+# a NameNode that closes a file whose last block is committed but not yet reported (HDFS-8999)
+QUICK_CLOSE = {"dfs.namenode.file.close.num-committed-allowed": "1"}
 
 
 def start_times(tmp: Path) -> HdfsServer:
@@ -72,9 +84,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         server = start_times(tmp)
+        quick = HdfsServer(tmp / "hdfs-r2", datanodes=2, replication=2, settings=QUICK_CLOSE)
         try:
+            quick.start()
+            print(
+                "hdfs-r2        : 2 DataNodes, replication 2, "
+                + ", ".join(f"{k}={v}" for k, v in QUICK_CLOSE.items())
+            )
+            urls = {"hdfs": server.url, "hdfs-r2": quick.url}
             with pipeline(tmp, rows, args.partitions) as (s_ep, procs):
-                kinds = ("local parquet", "hdfs parquet", "hdfs csv")
+                kinds = ("local parquet", "hdfs parquet", "hdfs csv", "hdfs-r2 parquet")
                 results: dict[str, list[Trial]] = {k: [] for k in kinds}
                 for k in range(args.trials):
                     for kind in kinds:
@@ -82,10 +101,10 @@ def main() -> int:
                         if where == "local":
                             r = trial(str(tmp / f"out-{k}"), s_ep, rows, procs)
                         else:
-                            url = f"{server.url}/bench/{fmt}-{k}"
+                            url = f"{urls[where]}/bench/{fmt}-{k}"
                             r = trial(url, s_ep, rows, procs, fmt, hdfs_size)
                         results[kind].append(r)
-                        show(f"{kind:13} {k + 1}", rows, r)
+                        show(f"{kind:15} {k + 1}", rows, r)
                 medians = {k: statistics.median(r.rate for r in v) for k, v in results.items()}
                 for kind, rate in medians.items():
                     calm = [r.rate for r in results[kind] if r.steal < STEAL_CALM]
@@ -101,12 +120,19 @@ def main() -> int:
                 )
                 ratio = medians["hdfs parquet"] / medians["local parquet"]
                 print(f"hdfs ÷ local   : {ratio:.2f} (Parquet, rows/s)")
-                goals = [
-                    ("≥ 1,000,000 rows/s to HDFS Parquet", medians["hdfs parquet"] >= 1_000_000),
-                    ("≥ 0.7 of local Parquet", ratio >= 0.7),
-                ]
-                print("goals: " + "; ".join(f"{g} {'met' if ok else 'MISSED'}" for g, ok in goals))
+                quick_ratio = medians["hdfs-r2 parquet"] / medians["local parquet"]
+                print(f"hdfs-r2 ÷ local: {quick_ratio:.2f} (Parquet, rows/s; the NameNode closes at once)")
+                for name, rate, r in (
+                    ("", medians["hdfs parquet"], ratio),
+                    ("hdfs-r2 ", medians["hdfs-r2 parquet"], quick_ratio),
+                ):
+                    goals = [
+                        ("≥ 1,000,000 rows/s to HDFS Parquet", rate >= 1_000_000),
+                        ("≥ 0.7 of local Parquet", r >= 0.7),
+                    ]
+                    print(f"{name}goals: " + "; ".join(f"{g} {'met' if ok else 'MISSED'}" for g, ok in goals))
         finally:
+            quick.stop()
             server.stop()
     return 0
 

@@ -71,14 +71,18 @@ class HdfsServer:
         *,
         port: int | None = None,
         datanodes: int = 1,
+        replication: int = 1,
+        settings: dict[str, str] | None = None,
         java: str | None = None,
         heap_mb: int = 512,
     ) -> None:
-        if datanodes < 1:
-            raise ValueError("a MiniDFSCluster needs at least one DataNode")
+        if datanodes < 1 or replication < 1:
+            raise ValueError("a MiniDFSCluster needs at least one DataNode and a replication of 1 or more")
         self.data_dir = Path(data_dir).resolve()
         self._port = port
         self.datanodes = datanodes
+        self.replication = replication  # dfs.replication
+        self.settings = dict(settings or {})  # more hdfs-site keys for the NameNode and DataNodes
         self._java = java
         self.heap_mb = heap_mb
         self._proc: subprocess.Popen[bytes] | None = None
@@ -319,6 +323,9 @@ class HdfsServer:
             str(self._port or 0),
             "--datanodes",
             str(self.datanodes),
+            "--replication",
+            str(self.replication),
+            *(arg for k, v in self.settings.items() for arg in ("--set", f"{k}={v}")),
         ]
         env = {k: v for k, v in os.environ.items() if k not in _USER_ENV}
         self._answers = queue.Queue()

@@ -225,9 +225,14 @@ def test_errors_come_back_as_cluster_errors(hdfs_server: HdfsServer) -> None:
 
 
 def test_a_new_jvm_on_the_same_directory_keeps_the_files(tmp_path: Path) -> None:
-    server = HdfsServer(tmp_path / "hdfs", datanodes=2)
+    # two DataNodes, replication 2 and an hdfs-site key given through --set
+    limit = {"dfs.namenode.fs-limits.max-component-length": "8"}
+    server = HdfsServer(tmp_path / "hdfs", datanodes=2, replication=2, settings=limit)
     with server:
         put(client(server.url), "/kept", b"across restarts")
+        assert client(server.url).get_file_info("/kept").replication == 2
+        with pytest.raises(RuntimeError, match="PathComponentTooLongException"):
+            put(client(server.url), "/name-longer-than-8", b"x")
         port = server.port
         assert server.pid_path.read_text().strip() == str(server.pid)
     assert not server.pid_path.exists() and refused(port)

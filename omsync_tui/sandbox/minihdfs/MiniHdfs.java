@@ -98,6 +98,8 @@ public final class MiniHdfs {
         File dir = null;
         int port = 0;
         int dataNodes = 1;
+        int replication = 1;
+        java.util.List<String[]> settings = new java.util.ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (i + 1 >= args.length) {
@@ -107,14 +109,28 @@ public final class MiniHdfs {
                 case "--dir": dir = new File(args[++i]).getAbsoluteFile(); break;
                 case "--port": port = Integer.parseInt(args[++i]); break;
                 case "--datanodes": dataNodes = Integer.parseInt(args[++i]); break;
+                case "--replication": replication = Integer.parseInt(args[++i]); break;
+                case "--set": {
+                    String kv = args[++i];
+                    int eq = kv.indexOf('=');
+                    if (eq <= 0) {
+                        usage("--set takes KEY=VALUE, not " + kv);
+                    }
+                    settings.add(new String[] {kv.substring(0, eq), kv.substring(eq + 1)});
+                    break;
+                }
                 default: usage("unknown argument " + a);
             }
         }
-        if (dir == null || dataNodes < 1) {
-            usage("--dir is required and --datanodes must be at least 1");
+        if (dir == null || dataNodes < 1 || replication < 1) {
+            usage("--dir is required; --datanodes and --replication must be at least 1");
         }
 
         Configuration conf = configuration(dir);
+        conf.setInt("dfs.replication", replication);
+        for (String[] kv : settings) {
+            conf.set(kv[0], kv[1]);
+        }
         // Formatting wipes the metadata: only a directory that never reached READY is formatted.
         // The mark lives beside DIR, whose contents formatting replaces.
         File formatted = new File(dir.getParentFile(), dir.getName() + ".formatted");
@@ -215,7 +231,7 @@ public final class MiniHdfs {
 
     private static void usage(String problem) {
         System.err.println("MiniHdfs: " + problem);
-        System.err.println("usage: MiniHdfs --dir DIR [--port P] [--datanodes N]");
+        System.err.println("usage: MiniHdfs --dir DIR [--port P] [--datanodes N] [--replication R] [--set KEY=VALUE]...");
         System.exit(2);
     }
 

@@ -138,8 +138,13 @@ def probe_writable(dest: Destination) -> None:
 
 def write_json(dest: Destination, relpath: str, obj: object) -> None:
     """Write ``<root>/<relpath>`` (e.g. ``_omsync/table.json``) through a temporary and a rename."""
+    begin_json(dest, relpath, obj)()
+
+
+def begin_json(dest: Destination, relpath: str, obj: object) -> Callable[[], None]:
+    """``write_json`` up to the close: the returned ``finish()`` closes and renames the file."""
     data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
-    write_whole(dest, dest.path(*_relparts(relpath)), lambda out: out.write(data))
+    return begin_whole(dest, dest.path(*_relparts(relpath)), lambda out: out.write(data))
 
 
 def read_json(dest: Destination, relpath: str) -> object | None:
@@ -158,18 +163,43 @@ def read_json(dest: Destination, relpath: str) -> object | None:
 
 
 def write_whole(dest: Destination, path: str, write: Callable[[pa.NativeFile], object]) -> None:
+    """Write ``path`` through a temporary and a rename."""
+    begin_whole(dest, path, write)()
+
+
+def begin_whole(dest: Destination, path: str, write: Callable[[pa.NativeFile], object]) -> Callable[[], None]:
+    """Write ``path``'s bytes under a temporary name and leave it open: whatever refuses the file
+    (permission, safe mode, a quota, no DataNode to take its block) refuses it here. The returned
+    ``finish()`` closes it (on HDFS ~0.5 s: the NameNode waits for the DataNode's block report)
+    and renames it into place."""
     directory = path.rsplit("/", 1)[0]
     tmp = f"{directory}/{TMP_PREFIX}{uuid.uuid4().hex}.tmp"
     with translated(dest, "cannot write to"):
         ensure_dir(dest, directory)
+        out = dest.fs.open_output_stream(tmp, compression=None)
         try:
-            with dest.fs.open_output_stream(tmp, compression=None) as out:
-                write(out)
-            dest.fs.move(tmp, path)
+            write(out)
         except BaseException:
-            with suppress(OSError, pa.ArrowException):
-                dest.fs.delete_file(tmp)
+            _discard(dest, out, tmp)
             raise
+
+    def finish() -> None:
+        with translated(dest, "cannot write to"):
+            try:
+                out.close()
+                dest.fs.move(tmp, path)
+            except BaseException:
+                _discard(dest, out, tmp)
+                raise
+
+    return finish
+
+
+def _discard(dest: Destination, out: pa.NativeFile, tmp: str) -> None:
+    with suppress(OSError, pa.ArrowException):
+        out.close()
+    with suppress(OSError, pa.ArrowException):
+        dest.fs.delete_file(tmp)
 
 
 # -- helpers -----------------------------------------------------------------------------------

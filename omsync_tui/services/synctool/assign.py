@@ -48,10 +48,17 @@ def host_of(endpoint: str) -> str:
 class Table:
     """A task being managed: its record, destination, schema and partitions."""
 
-    def __init__(self, record: TaskRecord, dest: destination.Destination, schema: TableSchema) -> None:
+    def __init__(
+        self,
+        record: TaskRecord,
+        dest: destination.Destination,
+        schema: TableSchema,
+        described: Callable[[], None] = lambda: None,
+    ) -> None:
         self.record = record
         self.dest = dest
         self.schema = schema
+        self.described = described  # raises unless _omsync/table.json is in place (newtask.Description)
         self.parts: dict[int, Partition] = {}
         self.next_try: dict[int, float] = {}  # pid -> monotonic time of the next assignment attempt
         self.unreconciled: set[int] = set()  # pids whose destination could not be read at take-over

@@ -32,6 +32,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from omsync_tui.core.errors import OmsyncError, RowDecodeError
+from omsync_tui.core.inthread import InThread
 from omsync_tui.core.states import State
 from omsync_tui.core.syncpoint import Phase, SyncPoint
 from omsync_tui.openmldb.proto import data_sync_pb2
@@ -100,28 +101,14 @@ class Closing:
 
     def __init__(self, first: SyncPoint, nxt: SyncPoint, finish: Callable[[], FileRange]) -> None:
         self.first, self.next = first, nxt
-        self._done: FileRange | None = None
-        self._error: BaseException | None = None
-        self._dropped = False
-        self._thread = threading.Thread(target=self._run, args=(finish,), name="omsync-close", daemon=True)
-        self._thread.start()
-
-    def _run(self, finish: Callable[[], FileRange]) -> None:
-        try:
-            self._done = finish()
-        except BaseException as exc:  # handed to result(), in the partition's thread
-            self._error = exc
+        self._work = InThread(finish, "omsync-close")
 
     def result(self) -> FileRange:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._done is not None
-        return self._done
+        return self._work.result()
 
     def drop(self) -> None:
         """Leaving without storing: the file may still be renamed (start-up reconciles it)."""
-        self._thread.join()
+        self._work.join()
 
 
 class Partition:
@@ -140,8 +127,10 @@ class Partition:
         roll_seconds: float,
         csv_timezone: str = "UTC",
         max_retries: int = 5,
+        described: Callable[[], None] = lambda: None,
     ) -> None:
         self.task = task
+        self._described = described  # raises unless the table's description is in place
         self.max_retries = max_retries
         self.tid, self.pid = record.tid, record.pid
         self.lock = threading.RLock()
@@ -288,6 +277,7 @@ class Partition:
                 return True
             first, nxt = w.first, w.next
             try:
+                self._described()
                 sealed = w.seal()
                 done = sealed.finish() if sealed is not None else None
                 self._write_deletes(first, nxt)
@@ -326,6 +316,7 @@ class Partition:
             return
 
         def finish() -> FileRange:
+            self._described()
             done = sealed.finish()
             if deletes:
                 write_deletes(self.dest, self.pid, first, nxt, _deletes_table(deletes))

@@ -131,13 +131,16 @@ class SyncManager:
     def _adopt(self, task: TaskRecord) -> Table:
         dest = destination.open_destination(task.dest, self.config.hdfs)
         try:
-            schema = self._schema(task.tid)
+            info = table_by_tid(self.zk, self.paths, task.tid)
         except NotFoundError:
             # The table was dropped: the task stays visible with its FAILED subtasks (and causes);
             # the watch loop fails the others with table_dropped. Nothing is decoded any more.
             log.warning("task %s: its table (tid %d) no longer exists", task.name, task.tid)
-            schema = _DROPPED_SCHEMA
-        table = Table(task, dest, schema)
+            table = Table(task, dest, _DROPPED_SCHEMA)
+        else:
+            schema = TableSchema.from_proto(info, where=f"table tid {task.tid}")
+            description = newtask.Description(dest, newtask.table_json(task, info), None)
+            table = Table(task, dest, schema, description.ensure)
         for versioned in self.store.subtasks(task.tid):
             rec = versioned.record
             try:
@@ -192,6 +195,7 @@ class SyncManager:
             roll_seconds=s.roll_seconds,
             csv_timezone=s.csv_timezone,
             max_retries=self.config.synctool.max_retries,
+            described=table.described,
         )
 
     def _save(self, rec: SubtaskRecord, reason: str | None) -> SubtaskRecord:
@@ -265,9 +269,10 @@ class SyncManager:
             storage=storage_name(int(info.storage_mode)),
         )
         starts = newtask.start_points(opts, dest, sorted(leaders))
-        # writing the table's description proves the destination takes files (a separate probe
-        # file would cost HDFS another close: ~0.5 s while the NameNode waits for the DataNode)
-        destination.write_json(dest, "_omsync/table.json", newtask.table_json(task, info))
+        # writing the table's description proves the destination takes files; its close (on HDFS
+        # ~0.5 s while the NameNode waits for the DataNode's block report) goes on in a thread
+        obj = newtask.table_json(task, info)
+        description = newtask.Description(dest, obj, destination.begin_json(dest, newtask.TABLE_JSON, obj))
         subs = []
         for pid in sorted(leaders):
             rec = SubtaskRecord(tid=tid, pid=pid, committed=starts[pid], updated_ms=now, tablet=leaders[pid])
@@ -277,7 +282,7 @@ class SyncManager:
             subs.append(rec)
         self.store.create_task(task, subs)
         with self._lock:
-            table = Table(task, dest, TableSchema.from_proto(info, where=opts.name))
+            table = Table(task, dest, TableSchema.from_proto(info, where=opts.name), description.ensure)
             for rec in subs:
                 table.parts[rec.pid] = self._partition(table, rec)
             self._tables[tid] = table

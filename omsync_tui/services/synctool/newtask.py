@@ -8,15 +8,23 @@ a task resumed from its destination takes over as its own (rows, bytes, files), 
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from omsync_tui.core.errors import UsageError
+from omsync_tui.core.errors import OmsyncError, UsageError
+from omsync_tui.core.inthread import InThread
 from omsync_tui.core.states import Format, Mode
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.proto import name_server_pb2
 from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.services.sinks import destination, readback
 from omsync_tui.services.synctool.model import TaskRecord
+
+log = logging.getLogger(__name__)
+
+TABLE_JSON = "_omsync/table.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +102,38 @@ def table_json(task: TaskRecord, info: name_server_pb2.TableInfo) -> dict[str, o
         "schema": schema.to_json(),
         "layout": "pid=<pid>/<first>_<next>.<ext>; points: b<binlog offset> or s<snapshot>-<ordinal>",
     }
+
+
+class Description:
+    """A task's ``_omsync/table.json`` on its way into the destination.
+
+    ``SyncManager.create`` writes it up to the close (``destination.begin_json``: that proves
+    the destination takes files); the close, ~0.5 s on HDFS, finishes in a thread while the
+    partitions start. ``ensure()``, which each partition calls before it renames a file, waits for
+    it and writes the file again if that failed, so no data is committed before the description.
+    A task taken over (``finish=None``) is checked once: a crash within that close leaves none.
+    """
+
+    def __init__(self, dest: destination.Destination, obj: object, finish: Callable[[], None] | None) -> None:
+        self._dest, self._obj = dest, obj
+        self._closing = InThread(finish, "omsync-describe") if finish is not None else None
+        self._lock = threading.Lock()
+        self._in_place = False
+
+    def ensure(self) -> None:
+        with self._lock:
+            if self._in_place:
+                return
+            closing, self._closing = self._closing, None
+            if closing is not None:
+                try:
+                    closing.result()
+                    self._in_place = True
+                    return
+                except OmsyncError as exc:
+                    log.warning("%s: writing %s failed (%s); again", self._dest.display, TABLE_JSON, exc)
+            elif destination.read_json(self._dest, TABLE_JSON) is not None:
+                self._in_place = True
+                return
+            destination.write_json(self._dest, TABLE_JSON, self._obj)
+            self._in_place = True

@@ -24,46 +24,37 @@ import contextlib
 import os
 import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 from omsync_tui.core.errors import ClusterError
 from omsync_tui.sandbox.hdfsbuild import INSTALL_HINT, MAIN_CLASS, MiniHdfsBuild, jdk_tool, prepare
+from omsync_tui.sandbox.jvmserver import JvmServer
 
 __all__ = ["HdfsServer", "MiniHdfsBuild", "prepare"]
 
 # A client process given one of these would make the JVM act as that user; the JVM must run as
 # the OS user so that user is the HDFS superuser.
 _USER_ENV = ("HADOOP_USER_NAME", "HADOOP_PROXY_USER")
-_POLL_INTERVAL = 0.05
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        # A zombie still "exists" for kill(0); its /proc status says so.
-        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
-    return "\nState:\tZ" not in status
 
 
 # -- running ----------------------------------------------------------------------------------
 
 
-class HdfsServer:
+class HdfsServer(JvmServer):
     """One MiniDFSCluster JVM serving ``hdfs://127.0.0.1:<port>`` from ``data_dir``.
 
     ``port=None`` lets the NameNode bind a free port on the first start; the port then stays
     fixed for later starts (and ``restart_namenode`` keeps it anyway). The fault-injection
     methods wrap ``command``; each raises ClusterError when the JVM answers ``ERR``.
     """
+
+    what = "the HDFS server"
+    file_stem = "minihdfs"
 
     def __init__(
         self,
@@ -78,25 +69,17 @@ class HdfsServer:
     ) -> None:
         if datanodes < 1 or replication < 1:
             raise ValueError("a MiniDFSCluster needs at least one DataNode and a replication of 1 or more")
-        self.data_dir = Path(data_dir).resolve()
-        self._port = port
+        super().__init__(data_dir, port)
         self.datanodes = datanodes
         self.replication = replication  # dfs.replication
         self.settings = dict(settings or {})  # more hdfs-site keys for the NameNode and DataNodes
         self._java = java
         self.heap_mb = heap_mb
-        self._proc: subprocess.Popen[bytes] | None = None
         self._answers: queue.Queue[str | None] = queue.Queue()
         self._reader: threading.Thread | None = None
         self._lock = threading.Lock()
 
     # -- what callers connect to -------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise ClusterError("the HDFS server has not been started yet, so it has no port")
-        return self._port
 
     @property
     def url(self) -> str:
@@ -108,20 +91,8 @@ class HdfsServer:
         return self.data_dir / "cluster"
 
     @property
-    def log_path(self) -> Path:
-        return self.data_dir / "minihdfs.log"
-
-    @property
-    def pid_path(self) -> Path:
-        return self.data_dir / "minihdfs.pid"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+    def command_mark(self) -> Path:
+        return self.storage_dir
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -169,62 +140,8 @@ class HdfsServer:
                     proc.wait(timeout)
         self._finish()
 
-    @classmethod
-    def stop_detached(cls, data_dir: str | os.PathLike[str], timeout: float = 30.0) -> bool:
-        """Stop a server another process started in ``data_dir`` (``omsync sandbox down``).
-
-        Uses ``minihdfs.pid`` and only signals the process if its command line still names this
-        directory's ``cluster/`` (pids get reused). Returns whether a server was stopped.
-        """
-        server = cls(data_dir)
-        try:
-            pid = int(server.pid_path.read_text(encoding="ascii").strip())
-        except (FileNotFoundError, ValueError):
-            return False
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            cmdline = []
-        if os.fsencode(server.storage_dir) not in cmdline:
-            server.pid_path.unlink(missing_ok=True)
-            return False
-        # MiniHdfs handles SIGTERM: it stops the DataNodes and the NameNode, then exits.
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _process_exists(pid):
-            if time.monotonic() >= deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                deadline = time.monotonic() + timeout
-            time.sleep(_POLL_INTERVAL)
-        server.pid_path.unlink(missing_ok=True)
-        return True
-
-    def log_tail(self, lines: int = 50) -> str:
-        """The last ``lines`` lines of Hadoop's log ("" if there is none yet), without Java stack
-        frames (``\tat …``)."""
-        try:
-            with self.log_path.open("r", encoding="utf-8", errors="replace") as f:
-                return "".join(deque((ln for ln in f if not ln.startswith("\tat ")), maxlen=lines))
-        except FileNotFoundError:
-            return ""
-
-    def __enter__(self) -> HdfsServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"HdfsServer({str(self.data_dir)!r}, port={self._port}, datanodes={self.datanodes}, {state})"
+        return super().__repr__()[:-1] + f", datanodes={self.datanodes})"
 
     # -- the control channel -----------------------------------------------------------------
 
@@ -329,23 +246,16 @@ class HdfsServer:
         ]
         env = {k: v for k, v in os.environ.items() if k not in _USER_ENV}
         self._answers = queue.Queue()
-        with self.log_path.open("ab") as log:
-            log.write(f"--- omsync: starting MiniHdfs in {self.storage_dir}\n".encode())
-            log.flush()
-            # A session of its own: a Ctrl-C meant for `omsync sandbox up` must not kill it. If
-            # this process dies, the JVM reads EOF on stdin and shuts the cluster down.
-            self._proc = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                cwd=self.data_dir,
-                env=env,
-                start_new_session=True,
-            )
-        self.pid_path.write_text(f"{self._proc.pid}\n", encoding="ascii")
+        # If this process dies, the JVM reads EOF on stdin and shuts the cluster down.
+        proc = self._spawn_jvm(
+            command,
+            f"starting MiniHdfs in {self.storage_dir}",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
         self._reader = threading.Thread(
-            target=self._read_answers, args=(self._proc, self._answers), name="minihdfs-stdout", daemon=True
+            target=self._read_answers, args=(proc, self._answers), name="minihdfs-stdout", daemon=True
         )
         self._reader.start()
 
@@ -375,10 +285,7 @@ class HdfsServer:
         return answer
 
     def _kill(self) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        self._kill_now()
         self._finish()
 
     def _finish(self) -> None:
@@ -391,10 +298,8 @@ class HdfsServer:
                 if stream is not None:
                     with contextlib.suppress(OSError):
                         stream.close()
-        self._proc = None
         self._reader = None
-        with contextlib.suppress(FileNotFoundError):
-            self.pid_path.unlink()
+        self._forget()
 
 
 def _word(value: str) -> str:

@@ -13,18 +13,15 @@ This module must not import pytest: ``omsync sandbox up`` and ``make demo`` use 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
-from collections import deque
 from pathlib import Path
-from types import TracebackType
 
 from omsync_tui.core.errors import ClusterError
+from omsync_tui.sandbox.jvmserver import POLL_INTERVAL, JvmServer
 
 JAR_DIR = Path("/usr/share/java")
 # zookeeper.jar's manifest names its own dependencies (jute, slf4j-api, netty, ...) by absolute
@@ -33,17 +30,6 @@ JAR_DIR = Path("/usr/share/java")
 REQUIRED_JARS = ("zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar", "slf4j-simple.jar")
 INSTALL_HINT = "apt-get install -y zookeeper  (Debian's package provides the jars in /usr/share/java)"
 MAIN_CLASS = "org.apache.zookeeper.server.ZooKeeperServerMain"
-
-_POLL_INTERVAL = 0.05
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        # A zombie still "exists" for kill(0); its /proc status says so.
-        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
-    return "\nState:\tZ" not in status
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -67,12 +53,15 @@ def four_letter_word(port: int, word: str, *, host: str = "127.0.0.1", timeout: 
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-class ZkServer:
+class ZkServer(JvmServer):
     """One standalone ZooKeeper process serving ``127.0.0.1:<port>`` from ``data_dir``.
 
     ``port=None`` picks a free port on the first start (and retries with another one if the
     chosen port was taken in the meantime); the port then stays fixed for ``restart()``.
     """
+
+    what = "the ZooKeeper server"
+    file_stem = "zookeeper"
 
     def __init__(
         self,
@@ -86,8 +75,7 @@ class ZkServer:
         jar_dir: str | os.PathLike[str] = JAR_DIR,
         heap_mb: int = 256,
     ) -> None:
-        self.data_dir = Path(data_dir).resolve()
-        self._port = port
+        super().__init__(data_dir, port)
         self._port_fixed = port is not None
         self.tick_time_ms = tick_time_ms
         self.min_session_timeout_ms = min_session_timeout_ms
@@ -95,15 +83,8 @@ class ZkServer:
         self._java = java
         self.jar_dir = Path(jar_dir)
         self.heap_mb = heap_mb
-        self._proc: subprocess.Popen[bytes] | None = None
 
     # -- what callers connect to -------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise ClusterError("the ZooKeeper server has not been started yet, so it has no port")
-        return self._port
 
     @property
     def hosts(self) -> str:
@@ -111,24 +92,12 @@ class ZkServer:
         return f"127.0.0.1:{self.port}"
 
     @property
-    def log_path(self) -> Path:
-        return self.data_dir / "zookeeper.log"
-
-    @property
     def config_path(self) -> Path:
         return self.data_dir / "zoo.cfg"
 
     @property
-    def pid_path(self) -> Path:
-        return self.data_dir / "zookeeper.pid"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+    def command_mark(self) -> Path:
+        return self.config_path
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -167,9 +136,7 @@ class ZkServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout)
-        self._proc = None
-        with contextlib.suppress(FileNotFoundError):
-            self.pid_path.unlink()
+        self._forget()
 
     def restart(self, timeout: float = 20.0) -> None:
         """Stop and start again on the same port with the same data (sessions survive if quick)."""
@@ -179,37 +146,6 @@ class ZkServer:
             self._port = port
             self._port_fixed = True
         self.start(timeout)
-
-    @classmethod
-    def stop_detached(cls, data_dir: str | os.PathLike[str], timeout: float = 10.0) -> bool:
-        """Stop a server another process started in ``data_dir`` (``omsync sandbox down``).
-
-        Uses ``zookeeper.pid`` and only signals the process if its command line still names
-        this directory's ``zoo.cfg`` (pids get reused). Returns whether a server was stopped.
-        """
-        server = cls(data_dir)
-        try:
-            pid = int(server.pid_path.read_text(encoding="ascii").strip())
-        except (FileNotFoundError, ValueError):
-            return False
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            cmdline = []
-        if os.fsencode(server.config_path) not in cmdline:
-            server.pid_path.unlink(missing_ok=True)
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _process_exists(pid):
-            if time.monotonic() >= deadline:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                deadline = time.monotonic() + timeout
-            time.sleep(_POLL_INTERVAL)
-        server.pid_path.unlink(missing_ok=True)
-        return True
 
     def is_serving(self) -> bool:
         """True when the server answers ``ruok`` with ``imok`` and reports a mode via ``srvr``."""
@@ -223,31 +159,6 @@ class ZkServer:
             return "Mode:" in four_letter_word(self._port, "srvr", timeout=1.0)
         except OSError:
             return False
-
-    def log_tail(self, lines: int = 50) -> str:
-        """The last ``lines`` lines of the server's log ("" if there is none yet), Java stack frames
-        (``\tat …``, which a client closing its socket fills the log with) left out."""
-        try:
-            with self.log_path.open("r", encoding="utf-8", errors="replace") as f:
-                return "".join(deque((ln for ln in f if not ln.startswith("\tat ")), maxlen=lines))
-        except FileNotFoundError:
-            return ""
-
-    def __enter__(self) -> ZkServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"ZkServer({str(self.data_dir)!r}, port={self._port}, {state})"
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -311,19 +222,7 @@ class ZkServer:
             MAIN_CLASS,
             str(self.config_path),
         ]
-        with self.log_path.open("ab") as log:
-            log.write(f"--- omsync: starting ZooKeeper on 127.0.0.1:{self._port}\n".encode())
-            log.flush()
-            # A session of its own: a Ctrl-C meant for `omsync sandbox up` must not kill it.
-            self._proc = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.data_dir,
-                start_new_session=True,
-            )
-        self.pid_path.write_text(f"{self._proc.pid}\n", encoding="ascii")
+        self._spawn_jvm(command, f"starting ZooKeeper on 127.0.0.1:{self._port}")
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -344,11 +243,8 @@ class ZkServer:
                     f"log {self.log_path}:\n{self.log_tail(20)}",
                     hint="a slow machine may need a longer timeout",
                 )
-            time.sleep(_POLL_INTERVAL)
+            time.sleep(POLL_INTERVAL)
 
     def _kill(self) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        self._proc = None
+        self._kill_now()
+        self._forget()

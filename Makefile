@@ -36,14 +36,14 @@ setup: $(STAMP) $(ZK_JAR)  ## create .venv, install omsync with test extras, ins
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tmux >/dev/null; }
 	@# a JDK (javac, not only the JRE zookeeper pulls in) and Maven build and run the test HDFS,
-	@# a MiniDFSCluster (omsync_tui/sandbox/minihdfs); the first prepare downloads ~130 MB of jars
+	@# a MiniDFSCluster (omsync_tui/sandbox/jvm/minihdfs); the first prepare downloads ~130 MB of jars
 	@{ command -v java && command -v javac && command -v mvn; } >/dev/null || { \
 	  echo "installing Java 17 and Maven (for the test HDFS, a MiniDFSCluster)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null; }
-	$(PY) -m omsync_tui.sandbox.hdfs prepare
+	$(PY) -m omsync_tui.sandbox.jvm.hdfs prepare
 	@# OpenMLDB's released Java SDK (openmldb-jdbc/-native, ~210 MB the first time) for the peer tests
-	$(PY) -m omsync_tui.sandbox.openmldbsdk prepare
+	$(PY) -m omsync_tui.sandbox.jvm.openmldbsdk prepare
 
 test: setup  ## run every test (real ZooKeeper, real files, real processes)
 	$(PY) -m pytest -q

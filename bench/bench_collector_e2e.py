@@ -27,8 +27,8 @@ from bench_collector import build
 
 from omsync_tui.core.syncpoint import Phase
 from omsync_tui.openmldb.proto import data_sync_pb2
+from omsync_tui.sandbox.jvm.zkserver import ZkServer
 from omsync_tui.sandbox.receiver import Receiver
-from omsync_tui.sandbox.zkserver import ZkServer
 
 GOAL = 1_000_000
 

@@ -37,7 +37,7 @@ from bench_collector import build
 from mixed_table import COLUMNS
 
 from omsync_tui.openmldb.proto import common_pb2, name_server_pb2
-from omsync_tui.sandbox.zkserver import ZkServer
+from omsync_tui.sandbox.jvm.zkserver import ZkServer
 
 TABLET = "127.0.0.1:10921"
 POLL_S = 0.1  # how often a trial asks whether the task has finished

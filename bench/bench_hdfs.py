@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_e2e import STEAL_CALM, Trial, peak_rss_mib, pipeline, show, trial
 
-from omsync_tui.sandbox.hdfs import HdfsServer, prepare
+from omsync_tui.sandbox.jvm.hdfs import HdfsServer, prepare
 
 
 def hdfs_size(url: str) -> int:

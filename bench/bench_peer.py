@@ -48,10 +48,10 @@ from original_synctool import OriginalSyncTool, Unavailable, locate
 
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
-from omsync_tui.sandbox.hdfs import HdfsServer
+from omsync_tui.sandbox.jvm.hdfs import HdfsServer
+from omsync_tui.sandbox.jvm.zkserver import ZkServer
 from omsync_tui.sandbox.responder import ClusterResponder
 from omsync_tui.sandbox.state import SandboxConfig
-from omsync_tui.sandbox.zkserver import ZkServer
 
 LAST = "peer ratio (omsync csv ÷ original csv, rows/s): "
 TABLE = "bench.t"

@@ -37,12 +37,12 @@ from omsync_tui.openmldb.row.batch import arrow_schema
 from omsync_tui.openmldb.schema import Column, ColumnType
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import BASE_TS, preset_spec
-from omsync_tui.sandbox.hdfs import HdfsServer
+from omsync_tui.sandbox.jvm.hdfs import HdfsServer
+from omsync_tui.sandbox.jvm.zkserver import ZkServer
 from omsync_tui.sandbox.partition import read_journal
 from omsync_tui.sandbox.responder import ClusterResponder
 from omsync_tui.sandbox.state import SandboxConfig
 from omsync_tui.sandbox.truth import TruthRow
-from omsync_tui.sandbox.zkserver import ZkServer
 from omsync_tui.services.sinks.csvformat import render_csv
 
 Lines = Counter[str]

@@ -42,8 +42,8 @@ if _TESTS_DIR not in sys.path:
 from hypothesis import HealthCheck, settings  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402
 
-from omsync_tui.sandbox.hdfs import HdfsServer  # noqa: E402
-from omsync_tui.sandbox.zkserver import ZkServer  # noqa: E402
+from omsync_tui.sandbox.jvm.hdfs import HdfsServer  # noqa: E402
+from omsync_tui.sandbox.jvm.zkserver import ZkServer  # noqa: E402
 
 # Property tests run on loaded 2-core machines: no per-example deadline; under CI the examples
 # are derived from the test (derandomize), so a red build is reproducible, never a dice roll.

@@ -1,7 +1,7 @@
 """``omsync sandbox``: drive a simulated OpenMLDB cluster by hand (and from ``make demo``).
 
 ``up`` starts a background ``serve`` process that owns a throwaway ZooKeeper (unless ``--zk`` names
-one), with ``--hdfs`` a real HDFS (a MiniDFSCluster on 127.0.0.1, ``<dir>/sandbox/hdfs``), and
+one), with ``--hdfs`` a real HDFS (a MiniDFSCluster on 127.0.0.1, ``<dir>/sandbox/jvm/hdfs``), and
 holds the tablets' ephemeral ``<root>/nodes/<endpoint>`` znodes, as live tablets do; the other
 commands are one-shot and work on the files and znodes it set up. ``up`` and ``status`` print the
 HDFS as a line ``hdfs  hdfs://127.0.0.1:<port>`` (scripts read it).
@@ -95,7 +95,7 @@ def up(
     config = SandboxConfig(zk or "", zk_root, eps, binlog_max_kb * 1024, seed, snapshot_compression)
     config.save(base)
     if hdfs:
-        from omsync_tui.sandbox.hdfs import prepare
+        from omsync_tui.sandbox.jvm.hdfs import prepare
 
         # Built here, not in serve: a first build downloads Hadoop's jars, and its errors (no
         # java, no mvn, offline) belong on this terminal.
@@ -149,10 +149,10 @@ def serve(
 ) -> None:
     """Run in the foreground: own ZooKeeper (if none was given), HDFS (if asked), hold the tablets' znodes."""
     from omsync_tui.sandbox.cluster import SandboxCluster
-    from omsync_tui.sandbox.hdfs import HdfsServer
+    from omsync_tui.sandbox.jvm.hdfs import HdfsServer
+    from omsync_tui.sandbox.jvm.zkserver import ZkServer
     from omsync_tui.sandbox.responder import ClusterResponder
     from omsync_tui.sandbox.state import SandboxConfig
-    from omsync_tui.sandbox.zkserver import ZkServer
 
     base = base.resolve()
     config = SandboxConfig.load(base)
@@ -221,8 +221,8 @@ def _forget_hdfs(base: Path) -> None:
 @app.command()
 def down(base: DirOpt) -> None:
     """Stop the sandbox's background process (and the ZooKeeper and HDFS it started)."""
-    from omsync_tui.sandbox.hdfs import HdfsServer
-    from omsync_tui.sandbox.zkserver import ZkServer
+    from omsync_tui.sandbox.jvm.hdfs import HdfsServer
+    from omsync_tui.sandbox.jvm.zkserver import ZkServer
 
     base = base.resolve()
     path = _pidfile(base)

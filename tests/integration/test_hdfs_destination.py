@@ -17,7 +17,7 @@ import pytest
 
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.core.synctool_config import HdfsSection
-from omsync_tui.sandbox.zkserver import free_port
+from omsync_tui.sandbox.jvm.zkserver import free_port
 from omsync_tui.services.sinks import readback
 from omsync_tui.services.sinks.destination import (
     DestinationError,

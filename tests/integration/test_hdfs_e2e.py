@@ -283,7 +283,7 @@ def test_permission_denied_fails_with_its_cause_then_retry_after_the_fix_complet
 def test_create_against_an_unreachable_namenode_is_refused_within_seconds(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:
-    from omsync_tui.sandbox.zkserver import free_port
+    from omsync_tui.sandbox.jvm.zkserver import free_port
 
     cluster = sandbox(tmp_path, zk, zk_hosts)
     cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))

@@ -22,8 +22,8 @@ from helpers.cli import omsync
 from helpers.waiting import wait_until
 
 from omsync_tui.core.errors import ClusterError
-from omsync_tui.sandbox.hdfs import HdfsServer, prepare
-from omsync_tui.sandbox.hdfsbuild import INSTALL_HINT
+from omsync_tui.sandbox.jvm.hdfs import HdfsServer, prepare
+from omsync_tui.sandbox.jvm.hdfsbuild import INSTALL_HINT
 
 pytestmark = pytest.mark.hdfs
 
@@ -274,7 +274,7 @@ def test_prepare_says_when_maven_is_offline(tmp_path: Path, monkeypatch: pytest.
 
 def test_the_module_loads_nothing_heavy() -> None:
     """``sandbox up --hdfs`` and ``make demo`` import it: no pytest, no pyarrow, no UI."""
-    code = "import sys, omsync_tui.sandbox.hdfs; print(' '.join(sys.modules))"
+    code = "import sys, omsync_tui.sandbox.jvm.hdfs; print(' '.join(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = {name.split(".")[0] for name in out.split()}
     assert loaded.isdisjoint({"pytest", "pyarrow", "textual", "typer", "kazoo", "hdfs_native"})

@@ -21,7 +21,7 @@ from helpers.daemonproc import free_port
 from omsync_tui.openmldb.schema import Column, ColumnType
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
-from omsync_tui.sandbox.openmldbsdk import list_cluster
+from omsync_tui.sandbox.jvm.openmldbsdk import list_cluster
 from omsync_tui.sandbox.partition import read_journal
 from omsync_tui.sandbox.responder import ClusterResponder
 from omsync_tui.sandbox.state import SandboxConfig

@@ -410,7 +410,7 @@ def test_a_standby_takes_over_when_the_leader_process_dies(
 
 
 def test_unreachable_zookeeper_is_a_cluster_error() -> None:
-    from omsync_tui.sandbox.zkserver import free_port
+    from omsync_tui.sandbox.jvm.zkserver import free_port
 
     hosts = f"127.0.0.1:{free_port()}"
     m = Membership(hosts, ROOT, "127.0.0.1:9001")

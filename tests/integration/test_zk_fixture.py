@@ -14,7 +14,7 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import NodeExistsError
 
 from omsync_tui.core.errors import ClusterError
-from omsync_tui.sandbox.zkserver import ZkServer, four_letter_word
+from omsync_tui.sandbox.jvm.zkserver import ZkServer, four_letter_word
 
 _chroots_seen: dict[str, str] = {}
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from omsync_tui.core.errors import ClusterError
-from omsync_tui.sandbox.jvmserver import POLL_INTERVAL, JvmServer
+from omsync_tui.sandbox.jvm.jvmserver import POLL_INTERVAL, JvmServer
 
 JAR_DIR = Path("/usr/share/java")
 # zookeeper.jar's manifest names its own dependencies (jute, slf4j-api, netty, ...) by absolute

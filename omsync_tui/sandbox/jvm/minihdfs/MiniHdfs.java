@@ -1,6 +1,6 @@
 /*
  * omsync's throwaway HDFS: a MiniDFSCluster (one NameNode, N DataNodes) on 127.0.0.1, driven over
- * stdin/stdout by omsync_tui/sandbox/hdfs.py so tests can inject faults into a real HDFS.
+ * stdin/stdout by omsync_tui/sandbox/jvm/hdfs.py so tests can inject faults into a real HDFS.
  *
  * Usage: java -cp classes:<classpath> MiniHdfs --dir DIR [--port P] [--datanodes N]
  *

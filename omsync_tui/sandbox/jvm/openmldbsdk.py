@@ -7,8 +7,8 @@ status`` and ``show components`` as JSON. ``prepare()`` builds it once (``hdfsbu
 Maven writes the classpath, javac compiles the main) and unpacks the SDK's native library beside
 it, so every run loads it from there instead of copying 712 MB to ``/tmp`` first.
 
-    python -m omsync_tui.sandbox.openmldbsdk prepare
-    python -m omsync_tui.sandbox.openmldbsdk list --zk 127.0.0.1:2181 --root /openmldb
+    python -m omsync_tui.sandbox.jvm.openmldbsdk prepare
+    python -m omsync_tui.sandbox.jvm.openmldbsdk list --zk 127.0.0.1:2181 --root /openmldb
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from omsync_tui.core.errors import ClusterError, OmsyncError
-from omsync_tui.sandbox.hdfsbuild import INSTALL_HINT, JavaBuild, JavaProgram, build_program, jdk_tool
+from omsync_tui.sandbox.jvm.hdfsbuild import INSTALL_HINT, JavaBuild, JavaProgram, build_program, jdk_tool
 
 PROGRAM = JavaProgram(
     main_class="SdkList",
@@ -33,7 +33,7 @@ PROGRAM = JavaProgram(
     cache_name="openmldbsdk",
     purpose="OpenMLDB's Java SDK probe",
     jars="OpenMLDB's SDK jars (openmldb-jdbc, openmldb-native: ~210 MB)",
-    prepare_command="python -m omsync_tui.sandbox.openmldbsdk prepare",
+    prepare_command="python -m omsync_tui.sandbox.jvm.openmldbsdk prepare",
 )
 NATIVE_LIBRARY = "libsql_jsdk.so"
 _NATIVE_JAR = "openmldb-native-"
@@ -134,7 +134,7 @@ def list_cluster(zk_cluster: str, zk_path: str, *, timeout: float = 120.0) -> Sd
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m omsync_tui.sandbox.openmldbsdk", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m omsync_tui.sandbox.jvm.openmldbsdk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("prepare", help="build the probe (downloads OpenMLDB's SDK from Maven Central)")
     listing = sub.add_parser("list", help="print what OpenMLDB's SDK sees of a cluster, as JSON")

@@ -13,7 +13,7 @@ Everything a server owns lives in one directory: ``cluster/`` (NameNode metadata
 blocks; a later start on the same directory keeps the files), ``minihdfs.log`` (the JVM's
 stderr: Hadoop's log) and ``minihdfs.pid``. The JVM runs as the calling OS user, who is therefore
 the HDFS superuser; clients that say ``HADOOP_USER_NAME=<other>`` are ordinary users (simple
-auth). ``python -m omsync_tui.sandbox.hdfs prepare`` builds ahead of time (``make setup``).
+auth). ``python -m omsync_tui.sandbox.jvm.hdfs prepare`` builds ahead of time (``make setup``).
 This module must not import pytest or pyarrow: ``omsync sandbox up --hdfs`` uses it too.
 """
 
@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from omsync_tui.core.errors import ClusterError
-from omsync_tui.sandbox.hdfsbuild import INSTALL_HINT, MAIN_CLASS, MiniHdfsBuild, jdk_tool, prepare
-from omsync_tui.sandbox.jvmserver import JvmServer
+from omsync_tui.sandbox.jvm.hdfsbuild import INSTALL_HINT, MAIN_CLASS, MiniHdfsBuild, jdk_tool, prepare
+from omsync_tui.sandbox.jvm.jvmserver import JvmServer
 
 __all__ = ["HdfsServer", "MiniHdfsBuild", "prepare"]
 
@@ -311,7 +311,7 @@ def _word(value: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m omsync_tui.sandbox.hdfs",
+        prog="python -m omsync_tui.sandbox.jvm.hdfs",
         description="A real HDFS on loopback (MiniDFSCluster) for the tests, the sandbox and the demo.",
     )
     parser.add_argument("action", choices=["prepare"], help="build MiniHdfs now (make setup does)")

@@ -4,7 +4,7 @@ Maven resolves the jars of ``minihdfs/pom.xml`` (``org.apache.hadoop:hadoop-clie
 and a log binding; Maven's ``~/.m2`` keeps them) and writes the classpath; javac compiles the main
 beside it. The result lives in ``<user cache>/omsync/minihdfs/<hash>/`` (``$OMSYNC_MINIHDFS_CACHE``
 moves it), the hash taken over the sources, so an edited main is rebuilt; concurrent builds (two
-test processes) wait on a lock file. ``omsync_tui.sandbox.hdfs`` runs the result with plain
+test processes) wait on a lock file. ``omsync_tui.sandbox.jvm.hdfs`` runs the result with plain
 ``java``. The MiniDFSCluster jar is run unpacked (see ``EXPLODED_JARS``).
 
 The same build serves other small Java mains of omsync's (``JavaProgram``; ``build_program``):
@@ -120,7 +120,7 @@ MINIHDFS = JavaProgram(
     cache_name="minihdfs",
     purpose="the MiniDFSCluster",
     jars="the Hadoop jars",
-    prepare_command="python -m omsync_tui.sandbox.hdfs prepare",
+    prepare_command="python -m omsync_tui.sandbox.jvm.hdfs prepare",
     exploded=EXPLODED_JARS,
 )
 

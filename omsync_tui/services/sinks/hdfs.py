@@ -174,15 +174,36 @@ def conf_dir(settings: HdfsSection) -> Path | None:
 
 
 def read_hadoop_conf(directory: Path | None) -> dict[str, str]:
-    """The properties of ``core-site.xml`` and ``hdfs-site.xml`` in ``directory`` (hdfs-site wins)."""
+    """The properties of ``core-site.xml`` and ``hdfs-site.xml`` in ``directory`` (hdfs-site wins).
+
+    Parsed once per version of the files: every destination opened asks, and only a changed
+    file (size or modification time) is read again."""
+    if directory is None:
+        return {}
+    stamps: list[tuple[int, int] | None] = []
+    for name in _HADOOP_FILES:
+        try:
+            st = (directory / name).stat()
+            stamps.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            stamps.append(None)
+    return dict(_parse_hadoop_conf(directory, tuple(stamps)))
+
+
+_HADOOP_FILES = ("core-site.xml", "hdfs-site.xml")
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_hadoop_conf(
+    directory: Path, stamps: tuple[tuple[int, int] | None, ...]
+) -> tuple[tuple[str, str], ...]:
+    """``read_hadoop_conf``'s parse; ``stamps`` (one per file, None when absent) key the cache."""
     from omsync_tui.core.errors import UsageError
 
     props: dict[str, str] = {}
-    if directory is None:
-        return props
-    for name in ("core-site.xml", "hdfs-site.xml"):
+    for name, stamp in zip(_HADOOP_FILES, stamps, strict=True):
         path = directory / name
-        if not path.is_file():
+        if stamp is None or not path.is_file():
             continue
         try:
             root = ET.parse(path).getroot()
@@ -195,7 +216,7 @@ def read_hadoop_conf(directory: Path | None) -> dict[str, str]:
             key, value = prop.findtext("name"), prop.findtext("value")
             if key and value is not None:
                 props[key.strip()] = value.strip()
-    return props
+    return tuple(props.items())
 
 
 def default_fs(settings: HdfsSection) -> tuple[str, str] | None:

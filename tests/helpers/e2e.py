@@ -23,10 +23,11 @@ from helpers.synctoolproc import SynctoolProcess
 from helpers.waiting import wait_until
 from omsync_tui.openmldb.row.batch import arrow_schema
 from omsync_tui.sandbox.cluster import SandboxCluster
-from omsync_tui.sandbox.datagen import BASE_TS
+from omsync_tui.sandbox.datagen import BASE_TS, preset_spec
 from omsync_tui.sandbox.state import SandboxConfig
 from omsync_tui.sandbox.truth import TruthRow
 from omsync_tui.services.sinks.csvformat import render_csv
+from omsync_tui.services.sinks.destination import open_destination
 
 TABLETS = ("127.0.0.1:10921", "127.0.0.2:10921")
 Rows = dict[int, Counter[str]]
@@ -34,6 +35,25 @@ Rows = dict[int, Counter[str]]
 
 def sandbox(tmp_path: Path, zk: Any, zk_hosts: str) -> SandboxCluster:
     return SandboxCluster.create(tmp_path / "sb", zk, SandboxConfig(zk_hosts, binlog_max_bytes=16 * 1024))
+
+
+def mixed_table(
+    cluster: SandboxCluster,
+    name: str,
+    *,
+    partitions: int,
+    storage: str,
+    rows: int = 0,
+    then: int | None = None,
+) -> None:
+    """Table ``name`` ("db.t") of the "mixed" preset with ``rows`` rows; with ``then``, a snapshot
+    of them and ``then`` rows more (the binlog past the snapshot)."""
+    cluster.create_table(preset_spec("mixed", *name.split("."), partition_num=partitions, storage=storage))
+    if rows:
+        cluster.write(name, rows)
+    if then is not None:
+        cluster.snapshot(name)
+        cluster.write(name, then)
 
 
 def collector(
@@ -184,6 +204,19 @@ def table_rows(table: pa.Table) -> Rows:
     for pid, row in zip(pids, rows, strict=True):
         out.setdefault(int(pid), Counter())[canon(list(row.values()), len(columns))] += 1
     return out
+
+
+def destination_rows(uri: str | Path) -> Rows:
+    """What a destination (a path or a URI: file, hdfs, ...) holds, read through omsync's own
+    filesystem for it."""
+    dest = open_destination(str(uri))
+    return dataset_rows(dest.root, dest.fs)
+
+
+def destination_names(uri: str | Path) -> list[str]:
+    """The base names of every file and directory below a destination."""
+    dest = open_destination(str(uri))
+    return [i.base_name for i in dest.fs.get_file_info(pafs.FileSelector(dest.root, recursive=True))]
 
 
 def dataset_rows(dest: Path | str, filesystem: pafs.FileSystem | None = None) -> Rows:

@@ -4,6 +4,7 @@ tablets, a collector per host, synctools writing through hdfs-native.
 Every test compares what HDFS holds with the sandbox's truth as a multiset of rows per partition:
 nothing missing, nothing twice — also across kill -9 of the synctool, a NameNode stopped and
 restarted mid-sync, and a destination the synctool may not write until the operator fixes it.
+The FULL sync of a memory and a disk table is ``test_synctool_e2e``'s, run to local disk and HDFS.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from helpers.e2e import (
     count,
     create_task,
     csv_truth_lines,
-    dataset_rows,
+    destination_rows,
     events,
     get_task,
     leading_synctool,
+    mixed_table,
     read_dataset,
     sandbox,
     start_collectors,
@@ -61,8 +63,7 @@ def memory_table_synced_by_collectors(
 ) -> SandboxCluster:
     """A sandbox with memory table ``db.t`` (2 partitions, ``rows`` rows) and a collector per host."""
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
-    cluster.write("db.t", rows)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=rows)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     return cluster
 
@@ -71,11 +72,6 @@ def hdfs_fs(url: str) -> tuple[pafs.FileSystem, str]:
     """omsync's own HDFS filesystem (hdfs-native) and the path of ``url`` inside it, to read back."""
     dest = open_destination(url)
     return dest.fs, dest.root
-
-
-def hdfs_rows(url: str) -> Rows:
-    fs, root = hdfs_fs(url)
-    return dataset_rows(root, fs)
 
 
 def hdfs_csv_lines(url: str) -> Rows:
@@ -89,42 +85,11 @@ def hdfs_csv_lines(url: str) -> Rows:
     return out
 
 
-def hdfs_names(url: str) -> list[str]:
-    fs, root = hdfs_fs(url)
-    return [i.base_name for i in fs.get_file_info(pafs.FileSelector(root, recursive=True))]
-
-
-def test_full_sync_of_a_memory_and_a_disk_table_to_hdfs(
-    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], hdfs_url: str
-) -> None:
-    cluster = sandbox(tmp_path, zk, zk_hosts)
-    for name, storage in (("db.mem", "memory"), ("db.disk", "ssd")):
-        cluster.create_table(preset_spec("mixed", *name.split("."), partition_num=4, storage=storage))
-        cluster.write(name, 500)
-        cluster.snapshot(name)
-        cluster.write(name, 200)
-    start_collectors(procs, tmp_path, cluster, zk_hosts)
-    s = leading_synctool(procs, tmp_path, zk_hosts)
-    for name in ("db.mem", "db.disk"):
-        url = f"{hdfs_url}/{name}"
-        create_task(s, name, url, mode="full")
-        done = wait_state(s, name, "SUCCEEDED")
-        assert done["dest"] == url
-        assert hdfs_rows(url) == truth_rows(cluster, name), name
-        assert done["rows"] == count(truth_rows(cluster, name))
-        names = hdfs_names(url)
-        assert "table.json" in names and not [n for n in names if n.startswith("_tmp-")], names
-        verify_ok(s, name)
-
-
 def test_csv_to_hdfs_holds_the_original_synctools_lines(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], hdfs_url: str
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="ssd"))
-    cluster.write("db.t", 300)
-    cluster.snapshot("db.t")
-    cluster.write("db.t", 100)
+    mixed_table(cluster, "db.t", partitions=2, storage="ssd", rows=300, then=100)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     s = leading_synctool(procs, tmp_path, zk_hosts)
     create_task(s, "db.t", hdfs_url, mode="full", format="csv")
@@ -217,7 +182,7 @@ def test_kill_9_of_the_synctool_writing_to_hdfs_loses_and_repeats_nothing(
         wait_state(s, "db.t", "SUCCEEDED", 120)
     else:
         wait_rows(s, "db.t", count(want), 120)
-    assert hdfs_rows(hdfs_url) == want
+    assert destination_rows(hdfs_url) == want
     verify_ok(s, "db.t")
 
 
@@ -245,7 +210,7 @@ def test_namenode_down_for_20_s_mid_sync_then_the_subtasks_recover_by_themselves
     want = truth_rows(cluster, "db.t")
     task = wait_rows(s, "db.t", count(want), 120)
     assert {p["state"] for p in task["subtasks"]} == {"RUNNING"}, task
-    assert hdfs_rows(hdfs_url) == want
+    assert destination_rows(hdfs_url) == want
     verify_ok(s, "db.t")
 
 
@@ -276,7 +241,7 @@ def test_permission_denied_fails_with_its_cause_then_retry_after_the_fix_complet
     assert code == 200 and body["retried"] == [0], body
     want = truth_rows(cluster, "db.t")
     wait_rows(s, "db.t", count(want), 60)
-    assert hdfs_rows(url) == want
+    assert destination_rows(url) == want
     verify_ok(s, "db.t")
 
 
@@ -323,7 +288,7 @@ def test_a_bare_path_goes_to_fs_default_fs_and_task_create_and_doctor_say_so(
     assert f"destination {url} (a bare path: fs.defaultFS {hdfs_server.url} from {conf}" in out.stderr
     assert url in out.stdout  # created db.t … → hdfs://…
     task = wait_state(s, "db.t", "SUCCEEDED")
-    assert task["dest"] == url and hdfs_rows(url) == truth_rows(cluster, "db.t")
+    assert task["dest"] == url and destination_rows(url) == truth_rows(cluster, "db.t")
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMSYNC_")} | {
         "HADOOP_CONF_DIR": str(conf)

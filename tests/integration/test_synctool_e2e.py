@@ -10,41 +10,46 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers.e2e import (
+    count,
+    create_task,
     dataset_rows,
+    destination_names,
+    destination_rows,
+    leading_synctool,
+    mixed_table,
     sandbox,
     start_collectors,
     synctool,
     truth_rows,
+    verify_ok,
     wait_state,
 )
 from helpers.synctoolproc import SynctoolProcess
 from helpers.waiting import wait_until
 
-from omsync_tui.sandbox.datagen import preset_spec
 
-
+@pytest.mark.parametrize("where", ["local", pytest.param("hdfs", marks=pytest.mark.hdfs)])
 def test_full_sync_of_a_memory_and_a_disk_table_equals_truth(
-    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], where: str, request: pytest.FixtureRequest
 ) -> None:
+    base = str(tmp_path / "out") if where == "local" else request.getfixturevalue("hdfs_url")
     cluster = sandbox(tmp_path, zk, zk_hosts)
     for name, storage in (("db.mem", "memory"), ("db.disk", "ssd")):
-        cluster.create_table(preset_spec("mixed", *name.split("."), partition_num=4, storage=storage))
-        cluster.write(name, 500)
-        cluster.snapshot(name)
-        cluster.write(name, 200)
+        mixed_table(cluster, name, partitions=4, storage=storage, rows=500, then=200)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
-    s = synctool(procs, tmp_path, zk_hosts)
-    wait_until(s.leading, 20, "the only synctool leads")
+    s = leading_synctool(procs, tmp_path, zk_hosts)
     for name in ("db.mem", "db.disk"):
-        dest = tmp_path / "out" / name
-        code, body = s.api("POST", "/api/v1/tasks", {"name": name, "dest": str(dest), "mode": "full"})
-        assert code == 201, body
+        url = f"{base}/{name}"
+        create_task(s, name, url, mode="full")
         task = wait_state(s, name, "SUCCEEDED")
-        assert dataset_rows(dest) == truth_rows(cluster, name), name
-        assert task["rows"] == sum(len(v) for v in cluster.expected_full_sync(name).values())
-        code, verify = s.api("GET", f"/api/v1/tasks/{name}/verify")
-        assert code == 200 and verify["ok"], verify
+        assert task["dest"] == url
+        assert destination_rows(url) == truth_rows(cluster, name), name
+        assert task["rows"] == count(truth_rows(cluster, name))
+        names = destination_names(url)
+        assert "table.json" in names and not [n for n in names if n.startswith("_tmp-")], names
+        verify_ok(s, name)
     code, body = s.api("POST", "/api/v1/tasks", {"name": "db.mem", "dest": str(tmp_path / "x")})
     assert code == 400 and "already exists" in body["error"]
 
@@ -58,10 +63,7 @@ def test_continuous_sync_survives_kill_9_of_the_synctool(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
-    cluster.write("db.t", 400)
-    cluster.snapshot("db.t")
-    cluster.write("db.t", 200)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=400, then=200)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     s = synctool(procs, tmp_path, zk_hosts)
     wait_until(s.leading, 20, "leader")
@@ -87,8 +89,7 @@ def test_a_follower_answers_reads_from_zookeeper_and_refuses_writes(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
-    cluster.write("db.t", 120)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=120)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     leader = synctool(procs, tmp_path, zk_hosts)
     wait_until(leader.leading, 20, "leader")

@@ -30,6 +30,7 @@ from helpers.e2e import (
     dataset_rows,
     get_task,
     leading_synctool,
+    mixed_table,
     read_dataset,
     sandbox,
     start_collectors,
@@ -85,10 +86,8 @@ def test_incremental_by_timestamp_copies_only_rows_from_start_ts(
     cluster = sandbox(tmp_path, zk, zk_hosts)
     start_ts = ts_of_row(250)  # generated rows: index 0's ts and the put time agree on which rows count
     for name, storage in (("db.mem", "memory"), ("db.disk", "ssd")):
-        cluster.create_table(preset_spec("mixed", *name.split("."), partition_num=2, storage=storage))
-        cluster.write(name, 400)  # rows 0..399: the snapshot holds 250..399 of them after the filter
-        cluster.snapshot(name)
-        cluster.write(name, 100)
+        # rows 0..399: the snapshot holds 250..399 of them after the filter
+        mixed_table(cluster, name, partitions=2, storage=storage, rows=400, then=100)
     # binlog rows where the two ts disagree: old ts column but a recent put time (copied), and
     # a new ts column with an old put time (left out): the binlog part goes by the put time
     gen = RowGenerator(cluster.table("db.disk").schema.latest, cluster.table("db.disk").seed)
@@ -175,10 +174,7 @@ def test_csv_files_hold_the_original_synctools_lines(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
-    cluster.write("db.t", 300)
-    cluster.snapshot("db.t")
-    cluster.write("db.t", 150)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=300, then=150)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     s = leading_synctool(procs, tmp_path, zk_hosts)
     dest = tmp_path / "out"
@@ -230,10 +226,7 @@ def test_s3_destination_end_to_end(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], s3_endpoint: str
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="ssd"))
-    cluster.write("db.t", 300)
-    cluster.snapshot("db.t")
-    cluster.write("db.t", 200)
+    mixed_table(cluster, "db.t", partitions=2, storage="ssd", rows=300, then=200)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     # credentials from the environment, not in the URI (which ZooKeeper and the API show)
     s = leading_synctool(procs, tmp_path, zk_hosts, env=S3_ENV)
@@ -255,8 +248,7 @@ def test_add_column_during_a_continuous_sync(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
-    cluster.write("db.t", 200)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=200)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     s = leading_synctool(procs, tmp_path, zk_hosts)
     dest = tmp_path / "out"
@@ -289,10 +281,7 @@ def test_recreated_task_resumes_from_the_destination_without_duplicates(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
-    cluster.write("db.t", 300)
-    cluster.snapshot("db.t")
-    cluster.write("db.t", 100)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=300, then=100)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     s = leading_synctool(procs, tmp_path, zk_hosts)
     dest = tmp_path / "out"
@@ -333,8 +322,7 @@ def test_deletes_are_forwarded_to_the_destination(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
-    cluster.write("db.t", 200)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=200)
     early = cluster.expected_full_sync("db.t")[0][0].pk
     cluster.delete("db.t", early)  # in the snapshot part: the row is gone, no delete to forward
     cluster.snapshot("db.t")

@@ -38,7 +38,7 @@ from omsync_tui import __version__
 from omsync_tui.core.errors import NotFoundError, OmsyncError, UsageError
 from omsync_tui.core.states import Format, Mode, State, task_state
 from omsync_tui.openmldb.proto import data_sync_pb2
-from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors, list_tables
+from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.rpc.service import CallContext, HttpRequest, RouteResult, Routes, Service
 from omsync_tui.services import syncwire
 from omsync_tui.services.sinks import readback
@@ -46,6 +46,7 @@ from omsync_tui.services.synctool.manager import PartitionView, SyncManager
 from omsync_tui.services.synctool.model import TaskRecord
 from omsync_tui.services.synctool.newtask import CreateOptions, storage_name
 from omsync_tui.services.synctool.store import Store
+from omsync_tui.services.zk.reads import list_collectors, list_tables
 
 SCHEMA_VERSION = 1
 SYNC_TOOL = "openmldb.datasync.SyncTool"

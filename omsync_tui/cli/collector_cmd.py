@@ -87,7 +87,7 @@ def list_collectors(
     output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
 ) -> None:
     """The collectors registered in ZooKeeper and the subtasks the synctool gave each."""
-    from dataclasses import asdict
+    from omsync_tui.services.cluster import summary
 
     def go() -> None:
         with common.client(synctool, zk, zk_root, None) as c:
@@ -97,7 +97,9 @@ def list_collectors(
                 age = f"{x.last_heartbeat_age_s:.1f}s ago" if x.last_heartbeat_age_s is not None else "-"
                 rows.append([x.endpoint, "yes" if x.registered else "NO", ", ".join(x.subtasks) or "-", age])
             common.emit(
-                output, {"collectors": [asdict(x) for x in cs]}, common.table(rows) if cs else "no collectors"
+                output,
+                {"collectors": [summary(x) for x in cs]},
+                common.table(rows) if cs else "no collectors",
             )
 
     common.run(go)

@@ -74,7 +74,7 @@ def _zookeeper(hosts: str, timeout: float) -> tuple[Any, Check]:
 def _cluster_checks(zk: Any, paths: ZkPaths) -> tuple[list[Check], dict[str, str], list[str]]:
     """Root, tablets↔collectors; returns the checks, tablet endpoints by node, collector endpoints."""
     from omsync_tui.core.errors import OmsyncError
-    from omsync_tui.openmldb.zkpaths import list_collectors, list_tables, list_tablets
+    from omsync_tui.services.zk.reads import list_collectors, list_tables, list_tablets
 
     try:
         if zk.exists(paths.root) is None:

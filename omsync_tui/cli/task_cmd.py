@@ -11,7 +11,6 @@ Exit codes (also in ``omsync task --help`` and the README):
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -98,7 +97,7 @@ def create(
     output: OutOpt = "text",
 ) -> None:
     """Create a sync task; refuses to write ranges the destination already holds."""
-    from omsync_tui.services.cluster import CreateRequest
+    from omsync_tui.services.cluster import CreateRequest, summary
 
     offsets = _partition_offsets(from_offsets, from_original_progress)
 
@@ -141,7 +140,7 @@ def create(
             t = c.create(request)
             common.emit(
                 output,
-                {"task": asdict(t)},
+                {"task": summary(t)},
                 f"created {t.name} (tid {t.tid}, {t.partitions} partitions) → {t.dest}",
             )
 
@@ -240,13 +239,14 @@ def status(
     output: OutOpt = "text",
 ) -> None:
     """Tasks and their subtasks; exit 3 when a subtask is FAILED."""
+    from omsync_tui.services.cluster import summary
 
     def go() -> None:
         with common.client(synctool, zk, zk_root, None) as c:
             while True:
                 tasks = [c.task(name)] if name else c.tasks()
                 common.emit(
-                    output, {"tasks": [asdict(t) for t in tasks]}, _status_text(tasks, detail=bool(name))
+                    output, {"tasks": [summary(t) for t in tasks]}, _status_text(tasks, detail=bool(name))
                 )
                 if watch is None:
                     break
@@ -269,6 +269,7 @@ def wait(
     output: OutOpt = "text",
 ) -> None:
     """Wait until a FULL task SUCCEEDED, or a continuous one has caught up; exit 3 on FAILED."""
+    from omsync_tui.services.cluster import summary
 
     def go() -> None:
         deadline = time.monotonic() + timeout
@@ -276,7 +277,7 @@ def wait(
             while True:
                 t = c.task(name)
                 if t.failed:
-                    common.emit(output, {"task": asdict(t)}, _status_text([t], detail=True))
+                    common.emit(output, {"task": summary(t)}, _status_text([t], detail=True))
                     raise Exit(EXIT_FAILED)
                 caught_up = (
                     t.mode != "full"
@@ -289,7 +290,7 @@ def wait(
                 if t.state == "SUCCEEDED" or caught_up:
                     common.emit(
                         output,
-                        {"task": asdict(t)},
+                        {"task": summary(t)},
                         f"{t.name}: {t.state}, {t.rows:,} rows in {t.files} files",
                     )
                     return
@@ -310,6 +311,7 @@ def verify(
     output: OutOpt = "text",
 ) -> None:
     """Audit the destination: per partition, ranges contiguous, disjoint, row counts matching."""
+    from omsync_tui.services.cluster import summary
 
     def go() -> None:
         with common.client(synctool, zk, zk_root, None) as c:
@@ -323,7 +325,7 @@ def verify(
                 lines += [f"    gap {a} .. {b}" for a, b in p.gaps]
                 lines += [f"    overlap {a} / {b}" for a, b in p.overlaps]
                 lines += [f"    rows do not match in {f} ({n})" for f, n in p.bad_rows]
-            common.emit(output, {"verify": asdict(r)}, "\n".join(lines))
+            common.emit(output, {"verify": summary(r)}, "\n".join(lines))
             if not r.ok:
                 raise Exit(EXIT_ERROR)
 

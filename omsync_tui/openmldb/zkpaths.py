@@ -1,35 +1,15 @@
-"""The ZooKeeper layout of a real OpenMLDB cluster (reference §5) and the reads omsync makes there.
+"""The ZooKeeper layout of a real OpenMLDB cluster (reference §5): where its znodes are.
 
-``ZkPaths`` only builds paths; the functions read through a started ``KazooClient`` and are the
-one place where kazoo's exceptions about cluster metadata become omsync errors
-(``zk_errors``): a missing znode is a ``NotFoundError`` that suggests checking
-``zk_root_path``, a lost connection or session a ``ClusterError``.
+``ZkPaths`` only builds paths and the functions here only look at what was read; reading through
+a ``KazooClient``, and turning kazoo's exceptions into omsync errors, is ``services/zk``'s.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from kazoo.exceptions import (
-    ConnectionClosedError,
-    ConnectionLoss,
-    KazooException,
-    NoAuthError,
-    NoNodeError,
-    OperationTimeoutError,
-    SessionExpiredError,
-)
-from kazoo.handlers.threading import KazooTimeoutError
-
-from omsync_tui.core.errors import ClusterError, NotFoundError, UsageError
-from omsync_tui.openmldb.metadata import parse_table_info
+from omsync_tui.core.errors import ClusterError, UsageError
 from omsync_tui.openmldb.proto import name_server_pb2
 
 ROOT_HINT = "is zk_root_path right? (OpenMLDB's --zk_root_path / zookeeper.root_path, default /openmldb)"
-CONNECT_HINT = "is ZooKeeper reachable? check zk_cluster and that the ensemble is up"
 
 
 class ZkPaths:
@@ -112,59 +92,9 @@ def _child_name(name: str) -> str:
     return name
 
 
-@contextmanager
-def zk_errors(path: str) -> Iterator[None]:
-    """Translate kazoo's exceptions raised while working on ``path`` into omsync errors."""
-    try:
-        yield
-    except NoNodeError:
-        raise NotFoundError(f"znode {path} does not exist", hint=ROOT_HINT) from None
-    except NoAuthError as exc:
-        raise ClusterError(
-            f"ZooKeeper refused access to {path} (no auth)",
-            hint="the cluster uses an ACL: configure zk_cert (addauth digest) like OpenMLDB's --zk_cert",
-        ) from exc
-    except ConnectionClosedError as exc:
-        raise ClusterError(f"the ZooKeeper client was closed before reading {path}") from exc
-    except SessionExpiredError as exc:
-        raise ClusterError(f"ZooKeeper session expired while reading {path}", hint=CONNECT_HINT) from exc
-    except (ConnectionLoss, OperationTimeoutError, KazooTimeoutError) as exc:
-        raise ClusterError(f"lost the ZooKeeper connection while reading {path}", hint=CONNECT_HINT) from exc
-    except KazooException as exc:
-        raise ClusterError(f"ZooKeeper error on {path}: {type(exc).__name__} {exc}".rstrip()) from exc
-
-
-def _children(zk: Any, path: str) -> list[str]:
-    with zk_errors(path):
-        children: list[str] = zk.get_children(path)
-    return children
-
-
-def _get_if_exists(zk: Any, path: str) -> bytes | None:
-    """A child's data, or None if it vanished since it was listed (dropped table, gone tablet)."""
-    try:
-        with zk_errors(path):
-            data, _stat = zk.get(path)
-    except NotFoundError:
-        return None
-    return bytes(data or b"")
-
-
-def _qualified(info: name_server_pb2.TableInfo) -> str:
+def qualified_name(info: name_server_pb2.TableInfo) -> str:
+    """``db.table`` of a TableInfo."""
     return f"{info.db}.{info.name}"
-
-
-def list_tables(zk: Any, paths: ZkPaths) -> list[name_server_pb2.TableInfo]:
-    """Every table of the cluster, sorted by (db, name); a node that does not parse → FormatError."""
-    parent = paths.db_table_data
-    tables: list[name_server_pb2.TableInfo] = []
-    for child in _children(zk, parent):
-        path = f"{parent}/{child}"
-        data = _get_if_exists(zk, path)
-        if data is not None:
-            tables.append(parse_table_info(data, source=f"znode {path}"))
-    tables.sort(key=lambda t: (t.db, t.name, t.tid))
-    return tables
 
 
 def split_table_name(name: str) -> tuple[str, str]:
@@ -175,58 +105,12 @@ def split_table_name(name: str) -> tuple[str, str]:
     return parts[0].strip(), parts[1].strip()
 
 
-def resolve_table(zk: Any, paths: ZkPaths, name: str) -> name_server_pb2.TableInfo:
-    """The TableInfo of ``"db.table"``; NotFoundError (with similar names) if there is none."""
-    db, table = split_table_name(name)
-    tables = list_tables(zk, paths)
-    for info in tables:
-        if info.db == db and info.name == table:
-            return info
-    known = [_qualified(t) for t in tables]
-    similar = _similar_tables(db, table, tables)
-    if similar:
-        hint = f"did you mean {', '.join(similar)}?"
-    elif known:
-        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
-        hint = f"known tables: {shown}"
-    else:
-        hint = f"the cluster has no tables under {paths.db_table_data}; {ROOT_HINT}"
-    raise NotFoundError(f"table {db}.{table} does not exist", hint=hint)
-
-
-def _similar_tables(db: str, table: str, tables: list[name_server_pb2.TableInfo]) -> list[str]:
-    """Up to five ``db.table`` names close to the one asked for, best first.
-
-    The table name decides (a shared database prefix would make every table look similar);
-    the database name breaks ties, so a table that exists in another database comes first.
-    """
-
-    def ratio(a: str, b: str) -> float:
-        return difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio()
-
-    scored = [(ratio(table, t.name), ratio(db, t.db), _qualified(t)) for t in tables]
-    close = [s for s in scored if s[0] >= 0.6]
-    close.sort(key=lambda s: (-s[0], -s[1], s[2]))
-    return [name for _, _, name in close[:5]]
-
-
-def table_by_tid(zk: Any, paths: ZkPaths, tid: int) -> name_server_pb2.TableInfo:
-    """The TableInfo stored at ``db_table_data/<tid>``."""
-    path = paths.table(tid)
-    try:
-        with zk_errors(path):
-            data, _stat = zk.get(path)
-    except NotFoundError:
-        raise NotFoundError(f"no table with tid {tid} ({path} does not exist)", hint=ROOT_HINT) from None
-    return parse_table_info(bytes(data or b""), source=f"znode {path}")
-
-
 def partition_leaders(table_info: name_server_pb2.TableInfo) -> dict[int, str]:
     """pid → endpoint of its one alive leader; ClusterError naming tid/pid otherwise.
 
     Every pid in ``0 .. partition_num - 1`` must be present (when ``partition_num`` is set).
     """
-    where = f"table {_qualified(table_info)} (tid {table_info.tid})"
+    where = f"table {qualified_name(table_info)} (tid {table_info.tid})"
     leaders: dict[int, str] = {}
     for partition in table_info.table_partition:
         pid = partition.pid
@@ -248,36 +132,3 @@ def partition_leaders(table_info: name_server_pb2.TableInfo) -> dict[int, str]:
                 hint="the table's metadata is incomplete; check it with `showtable` in the OpenMLDB CLI",
             )
     return dict(sorted(leaders.items()))
-
-
-def _list_registrations(zk: Any, parent: str) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for child in sorted(_children(zk, parent)):
-        data = _get_if_exists(zk, f"{parent}/{child}")
-        if data is not None:
-            result[child] = data.decode("utf-8", "replace")
-    return result
-
-
-def list_tablets(zk: Any, paths: ZkPaths) -> dict[str, str]:
-    """Registered tablets: node name (endpoint or ``--use_name`` name) → node data.
-
-    The data is ``startup_<endpoint>`` after a tablet's first registration and ``<endpoint>``
-    after a re-registration.
-    """
-    return _list_registrations(zk, paths.nodes)
-
-
-def list_collectors(zk: Any, paths: ZkPaths) -> dict[str, str]:
-    """Registered DataCollectors: ``ip:port`` → node data (the same endpoint).
-
-    No ``sync_tool/collector`` node just means no collector has ever started: empty result.
-    """
-    try:
-        return _list_registrations(zk, paths.collectors)
-    except NotFoundError:
-        with zk_errors(paths.root):
-            root_exists = zk.exists(paths.root) is not None
-        if not root_exists:
-            raise NotFoundError(f"znode {paths.root} does not exist", hint=ROOT_HINT) from None
-        return {}

@@ -126,7 +126,7 @@ async def _answer(
                 [("content-type", JSON), ("allow", ", ".join(sorted(allowed)))],
                 error_json(f"{verb} is not allowed on {path}"),
             )
-        refused = host.authorize(route.mutating, token, path)
+        refused = host.authorize(route.needs_token(verb), token, f"{verb} {path}")
         if refused is not None:
             return _error(refused)
         http_request = HttpRequest(verb, path, query, _header_map(request.headers), body, conn.peer, token)

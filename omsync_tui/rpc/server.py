@@ -292,9 +292,13 @@ class RpcServer:
     def authorize(self, mutating: bool, token: bytes | None, what: str) -> Outcome | None:
         if not mutating or self._token is None:
             return None
-        if token is not None and hmac.compare_digest(token, self._token):
+        if token is None:
+            return error_outcome(framing.ERPCAUTH, f"{what} needs the server's auth token; none was sent")
+        if hmac.compare_digest(token, self._token):
             return None
-        return error_outcome(framing.ERPCAUTH, f"{what} needs the server's auth token")
+        return error_outcome(
+            framing.ERPCAUTH, f"{what} needs the server's auth token; the token sent does not match"
+        )
 
     def busy(self) -> Outcome | None:
         if self._pending < self.max_pending:

@@ -163,8 +163,12 @@ class Route:
     methods: frozenset[str] = field(default=frozenset({"GET"}))
     prefix: bool = False
     """Match every path under ``path`` (which then should end with ``/``)."""
-    mutating: bool = False
-    """Requires the server's auth token, when one is configured."""
+    mutating: frozenset[str] = frozenset()
+    """The methods that require the server's auth token, when one is configured."""
+
+    def needs_token(self, method: str) -> bool:
+        """Whether a ``method`` call (HEAD counts as GET) needs the server's auth token."""
+        return ("GET" if method == "HEAD" else method) in self.mutating
 
 
 class Routes:
@@ -181,12 +185,23 @@ class Routes:
         *,
         methods: Iterable[str] = ("GET",),
         prefix: bool = False,
-        mutating: bool = False,
+        mutating: bool | Iterable[str] = False,
     ) -> Routes:
-        """Register ``handler`` for ``path``; returns self so registrations can be chained."""
+        """Register ``handler`` for ``path``; returns self so registrations can be chained.
+
+        ``mutating``: ``True`` when every method of the route needs the server's auth token, or
+        the methods that do (``("POST", "DELETE")`` beside an open GET).
+        """
         if not path.startswith("/"):
             raise UsageError(f"route path must start with '/': {path!r}")
-        route = Route(path, handler, frozenset(m.upper() for m in methods), prefix, mutating)
+        verbs = frozenset(m.upper() for m in methods)
+        if isinstance(mutating, bool):
+            guarded = verbs if mutating else frozenset()
+        else:
+            guarded = frozenset(m.upper() for m in mutating)
+        if not guarded <= verbs:
+            raise UsageError(f"route {path}: mutating methods {sorted(guarded - verbs)} are not served")
+        route = Route(path, handler, verbs, prefix, guarded)
         if prefix:
             if any(r.path == path for r in self._prefixes):
                 raise UsageError(f"prefix route {path} registered twice")

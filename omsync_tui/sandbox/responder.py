@@ -33,11 +33,11 @@ from typing import Any
 
 from omsync_tui.core.errors import OmsyncError
 from omsync_tui.openmldb.proto import name_server_pb2, nameserver_rpc_pb2, tablet_pb2, tablet_rpc_pb2
-from omsync_tui.openmldb.zkpaths import list_tables
 from omsync_tui.rpc.server import RpcServer
 from omsync_tui.rpc.service import CallContext, Service
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.state import TableState
+from omsync_tui.services.zk.reads import list_tables
 
 NAMESERVER = "openmldb.nameserver.NameServer"
 TABLET = "openmldb.api.TabletServer"

@@ -15,8 +15,9 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import NoAuthError
 
 from omsync_tui.core.errors import ClusterError
-from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors
+from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.services.collector.registration import Registration, Role
+from omsync_tui.services.zk.reads import list_collectors
 
 ROOT = "/openmldb"
 PATHS = ZkPaths(ROOT)

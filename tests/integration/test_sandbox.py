@@ -23,10 +23,11 @@ from omsync_tui.openmldb.row.codec import decode_row_versioned, maybe_decompress
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 from omsync_tui.openmldb.snapshot.disk import DiskSnapshotReader
 from omsync_tui.openmldb.snapshot.memory import iter_sdb
-from omsync_tui.openmldb.zkpaths import ZkPaths, list_tablets, partition_leaders, resolve_table
+from omsync_tui.openmldb.zkpaths import ZkPaths, partition_leaders
 from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
 from omsync_tui.sandbox.state import SandboxConfig
+from omsync_tui.services.zk.reads import list_tablets, resolve_table
 
 
 def make(tmp_path: Path, zk: Any, zk_hosts: str, **config: Any) -> SandboxCluster:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers.cli import omsync
 from helpers.collectorproc import CollectorProcess, free_port
 from helpers.synctoolproc import SynctoolProcess
@@ -102,3 +104,42 @@ def test_unreachable_synctool_and_usage_errors(tmp_path: Path) -> None:
     assert out.returncode == 4 and "--synctool" in out.stderr
     out = omsync("task", "create", "db.t", "--synctool", dead)
     assert out.returncode == 2  # --dest missing
+
+
+def test_calls_that_change_state_need_the_auth_token(tmp_path: Path, zk_hosts: str, procs: list[Any]) -> None:
+    """One check, in the synctool's RpcServer: reads stay open, a missing or wrong token is a 401
+    the CLI reports as a usage error (exit 2) saying which call needs it and how to give it."""
+    from omsync_tui.core.errors import NotFoundError, UsageError
+    from omsync_tui.services.cluster import TOKEN_HINT, SyncClient
+
+    s = SynctoolProcess(tmp_path, zk_hosts=zk_hosts, extra_synctool='auth_token = "s3cret"')
+    procs.append(s)
+    s.start()
+    wait_until(s.leading, 20, "leader")
+    st = ["--synctool", s.endpoint]
+    dest = str(tmp_path / "out")
+
+    out = omsync("task", "status", *st, "-o", "json")
+    assert out.returncode == 0 and json.loads(out.stdout)["tasks"] == []
+    out = omsync("task", "create", "db.t", "--dest", dest, *st)
+    assert out.returncode == 2
+    assert "POST /api/v1/tasks needs the server's auth token; none was sent" in out.stderr
+    assert f"hint: {TOKEN_HINT}" in out.stderr
+    out = omsync("task", "create", "db.t", "--dest", dest, "--token", "wrong", *st)
+    assert out.returncode == 2 and "the token sent does not match" in out.stderr
+    out = omsync("task", "create", "db.t", "--dest", dest, "--token", "s3cret", *st)
+    # past the check: this ZooKeeper holds no cluster
+    assert out.returncode == 1 and "table/db_table_data does not exist" in out.stderr
+
+    with SyncClient(s.endpoint) as client:
+        with pytest.raises(
+            UsageError, match=re.escape("DELETE /api/v1/tasks/db.t needs the server's auth token")
+        ):
+            client.delete("db.t")
+        with pytest.raises(
+            UsageError, match=re.escape("POST /api/v1/tasks/db.t/retry needs the server's auth token")
+        ):
+            client.retry("db.t")
+        assert client.status().role == "leader"
+    with SyncClient(s.endpoint, auth_token="s3cret") as client, pytest.raises(NotFoundError, match=r"db\.t"):
+        client.delete("db.t")

@@ -38,7 +38,7 @@ from kazoo.exceptions import KazooException
 from omsync_tui.core.collector_config import parse_endpoint
 from omsync_tui.core.errors import UsageError
 from omsync_tui.openmldb.zkpaths import ZkPaths
-from omsync_tui.services.zkworker import Ended, ZkWorker, ignore
+from omsync_tui.services.zk.worker import Ended, ZkWorker, ignore
 
 
 class Role(StrEnum):

@@ -20,25 +20,25 @@ GET      /api/v1/tables                         the cluster's tables (name, tid,
 GET      /api/v1/destination?uri=U              what a destination already holds, per partition
 =======  =====================================  ==============================================
 
-Errors are ``{"error": message, "hint": ..., "exit_code": N}`` with an HTTP status by kind.
-Mutating calls need the configured auth token; followers refuse them naming the leader.
+The documents are ``wire``'s dataclasses; errors are ``{"error": message, "hint": ..., "exit_code":
+N}`` with an HTTP status by kind. Calls that change state need the configured auth token (checked
+by the ``RpcServer``, 401 without it); followers refuse them naming the leader.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 import urllib.parse
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from omsync_tui import __version__
 from omsync_tui.core.errors import NotFoundError, OmsyncError, UsageError
 from omsync_tui.core.states import Format, Mode, State, task_state
 from omsync_tui.openmldb.proto import data_sync_pb2
-from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors, list_tables
+from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.rpc.service import CallContext, HttpRequest, RouteResult, Routes, Service
 from omsync_tui.services import syncwire
 from omsync_tui.services.sinks import readback
@@ -46,6 +46,19 @@ from omsync_tui.services.synctool.manager import PartitionView, SyncManager
 from omsync_tui.services.synctool.model import TaskRecord
 from omsync_tui.services.synctool.newtask import CreateOptions, storage_name
 from omsync_tui.services.synctool.store import Store
+from omsync_tui.services.synctool.wire import (
+    CollectorInfo,
+    CreateRequest,
+    ErrorReply,
+    EventInfo,
+    PartitionCheck,
+    SubtaskInfo,
+    SynctoolStatus,
+    TableInfoView,
+    TaskInfo,
+    VerifyReport,
+)
+from omsync_tui.services.zk.reads import list_collectors, list_tables
 
 SCHEMA_VERSION = 1
 SYNC_TOOL = "openmldb.datasync.SyncTool"
@@ -62,13 +75,6 @@ class Context:
     role: Callable[[], str]
     leader: Callable[[], str | None]
     zk_state: Callable[[], str]
-    auth_token: str | None = None
-
-    def authorized(self, r: HttpRequest) -> bool:
-        """Mutating HTTP calls carry ``Authorization: Bearer <token>`` when a token is configured."""
-        if not self.auth_token:
-            return True
-        return r.auth_token is not None and hmac.compare_digest(r.auth_token, self.auth_token.encode())
 
 
 # -- the original protocol ------------------------------------------------------------------
@@ -157,6 +163,11 @@ def _task_message(msg: data_sync_pb2.Task, task: TaskRecord, p: PartitionView, e
 
 # -- /api/v1 --------------------------------------------------------------------------------
 
+TASKS = "/api/v1/tasks/"  # the prefix of one task's calls: <name>[/<action>]
+
+Reply = tuple[int, dict[str, object]]
+"""An HTTP status and the document answered (``schema_version`` is added to it)."""
+
 
 def _json(status: int, obj: object) -> RouteResult:
     body = dict(obj, schema_version=SCHEMA_VERSION) if isinstance(obj, dict) else obj
@@ -165,249 +176,254 @@ def _json(status: int, obj: object) -> RouteResult:
 
 def _error(exc: OmsyncError) -> RouteResult:
     status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, UsageError) else 500
-    return _json(status, {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code})
+    return _json(status, ErrorReply.of(exc).to_json())
 
 
-def subtask_view(task: TaskRecord, p: PartitionView) -> dict[str, object]:
+def subtask_info(p: PartitionView) -> SubtaskInfo:
     rec = p.record
     now_ms = int(time.time() * 1000)
     lag = None
     if rec.binlog_latest and p.accepted.phase.value == "binlog":
         lag = max(0, rec.binlog_latest + 1 - p.accepted.offset)
-    return {
-        "pid": p.pid,
-        "state": rec.state.value,
-        "collector": rec.collector,
-        "tablet": rec.tablet,
-        "phase": rec.committed.phase.value,
-        "committed": rec.committed.to_dict(),
-        "committed_text": str(rec.committed),
-        "accepted": p.accepted.to_dict(),
-        "rows": rec.rows,
-        "bytes": rec.bytes,
-        "files": rec.files,
-        "rows_received": p.rows_received,
-        "uncommitted_rows": p.writer.rows if p.writer is not None else 0,
-        "binlog_latest": rec.binlog_latest,
-        "lag_offsets": lag,
-        "last_update_ms": rec.updated_ms,
-        "last_update_age_s": round((now_ms - rec.updated_ms) / 1000, 1) if rec.updated_ms else None,
-        "silent_s": round(time.monotonic() - p.last_send, 1),
-        "retries": rec.retries,
-        "cause": rec.cause,
-        "last_error": rec.last_error,
-        "token": rec.token,
-    }
+    return SubtaskInfo(
+        pid=p.pid,
+        state=rec.state.value,
+        collector=rec.collector,
+        tablet=rec.tablet,
+        phase=rec.committed.phase.value,
+        committed=rec.committed,
+        position=str(rec.committed),
+        accepted=p.accepted,
+        rows=rec.rows,
+        bytes=rec.bytes,
+        files=rec.files,
+        rows_received=p.rows_received,
+        uncommitted_rows=p.writer.rows if p.writer is not None else 0,
+        binlog_latest=rec.binlog_latest,
+        lag_offsets=lag,
+        last_update_ms=rec.updated_ms,
+        last_update_age_s=round((now_ms - rec.updated_ms) / 1000, 1) if rec.updated_ms else None,
+        silent_s=round(time.monotonic() - p.last_send, 1),
+        retries=rec.retries,
+        cause=rec.cause,
+        last_error=rec.last_error,
+        token=rec.token,
+    )
 
 
-def task_view(task: TaskRecord, parts: list[PartitionView], *, detail: bool) -> dict[str, object]:
+def task_info(task: TaskRecord, parts: list[PartitionView], *, detail: bool) -> TaskInfo:
+    """The task as ``/api/v1`` shows it; ``detail``: with its subtasks."""
     counts: dict[str, int] = {s.value: 0 for s in State}
     for p in parts:
         counts[p.record.state.value] += 1
-    view: dict[str, object] = {
-        "tid": task.tid,
-        "name": task.name,
-        "db": task.db,
-        "table": task.table,
-        "mode": task.mode.value,
-        "dest": task.dest,
-        "format": task.format.value,
-        "start_ts": task.start_ts,
-        "deletes": task.deletes,
-        "storage": task.storage,
-        "created_ms": task.created_ms,
-        "state": task_state(p.record.state for p in parts).value,
-        "partitions": len(parts),
-        "states": counts,
-        "rows": sum(p.record.rows for p in parts),
-        "bytes": sum(p.record.bytes for p in parts),
-        "files": sum(p.record.files for p in parts),
-        "last_update_ms": max((p.record.updated_ms for p in parts), default=0),
-        "lag_offsets": sum(
-            v for v in (subtask_view(task, p)["lag_offsets"] for p in parts) if isinstance(v, int)
-        ),
-    }
-    if detail:
-        view["subtasks"] = [subtask_view(task, p) for p in parts]
-    return view
+    subtasks = tuple(subtask_info(p) for p in parts)
+    return TaskInfo(
+        tid=task.tid,
+        name=task.name,
+        db=task.db,
+        table=task.table,
+        mode=task.mode.value,
+        dest=task.dest,
+        format=task.format.value,
+        start_ts=task.start_ts,
+        deletes=task.deletes,
+        storage=task.storage,
+        created_ms=task.created_ms,
+        state=task_state(p.record.state for p in parts).value,
+        partitions=len(parts),
+        states=counts,
+        rows=sum(p.record.rows for p in parts),
+        bytes=sum(p.record.bytes for p in parts),
+        files=sum(p.record.files for p in parts),
+        last_update_ms=max((p.record.updated_ms for p in parts), default=0),
+        lag_offsets=sum(s.lag_offsets for s in subtasks if s.lag_offsets is not None),
+        subtasks=subtasks if detail else (),
+    )
 
 
-def api_routes(ctx: Context, routes: Routes) -> Routes:
-    m = ctx.manager
+class Api:
+    """``/api/v1`` over one synctool: a handler per call and the table routing to them.
 
-    def status(_r: HttpRequest) -> RouteResult:
-        return _json(
-            200,
-            {
-                "endpoint": ctx.endpoint,
-                "version": __version__,
-                "role": ctx.role(),
-                "leader": ctx.leader(),
-                "zookeeper": ctx.zk_state(),
-                "uptime_s": round(time.time() - ctx.started, 1),
-                "tasks": len(m.tables()),
-            },
+    Every call but a GET changes state: the ``RpcServer`` asks for the auth token before the
+    handler runs (``Routes.add(mutating=...)``), the one place the token is checked.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.m = ctx.manager
+        self.calls: dict[str, dict[str, Callable[[HttpRequest], Reply]]] = {
+            "/api/v1/status": {"GET": self.status},
+            "/api/v1/tasks": {"GET": self.list_tasks, "POST": self.create},
+            "/api/v1/collectors": {"GET": self.collectors},
+            "/api/v1/events": {"GET": self.events},
+            "/api/v1/tables": {"GET": self.tables},
+        }
+        # TASKS + <name>[/<action>]: (method, action) → handler(request, name)
+        self.task_calls: dict[tuple[str, str], Callable[[HttpRequest, str], Reply]] = {
+            ("GET", ""): self.show,
+            ("DELETE", ""): self.delete,
+            ("POST", "retry"): self.retry,
+            ("GET", "verify"): self.verify,
+        }
+
+    def add_to(self, routes: Routes) -> Routes:
+        for path, by_method in self.calls.items():
+            routes.add(path, self.handle, methods=by_method, mutating=_changing(by_method))
+        methods = {method for method, _action in self.task_calls}
+        return routes.add(TASKS, self.handle, methods=methods, prefix=True, mutating=_changing(methods))
+
+    def handle(self, r: HttpRequest) -> RouteResult:
+        method = "GET" if r.method == "HEAD" else r.method
+        try:
+            if r.path.startswith(TASKS):
+                name, _, action = urllib.parse.unquote(r.path[len(TASKS) :]).partition("/")
+                call = self.task_calls.get((method, action))
+                if call is None:
+                    raise NotFoundError(
+                        f"no such action {action!r} on a task" if action else f"no {method} on a task"
+                    )
+                status, doc = call(r, name)
+            else:
+                status, doc = self.calls[r.path][method](r)
+        except OmsyncError as exc:
+            return _error(exc)
+        return _json(status, doc)
+
+    # -- the calls ------------------------------------------------------------------------------
+
+    def status(self, _r: HttpRequest) -> Reply:
+        ctx = self.ctx
+        st = SynctoolStatus(
+            endpoint=ctx.endpoint,
+            version=__version__,
+            role=ctx.role(),
+            leader=ctx.leader(),
+            zookeeper=ctx.zk_state(),
+            uptime_s=round(time.time() - ctx.started, 1),
+            tasks=len(self.m.tables()),
         )
+        return 200, st.to_json()
 
-    def unauthorized() -> RouteResult:
-        return _json(401, {"error": "this call changes state and needs the auth token", "exit_code": 2})
+    def list_tasks(self, _r: HttpRequest) -> Reply:
+        return 200, {
+            "tasks": [task_info(t, ps, detail=False).to_json(detail=False) for t, ps in self.m.tables()]
+        }
 
-    def tasks(r: HttpRequest) -> RouteResult:
+    def create(self, r: HttpRequest) -> Reply:
         try:
-            if r.method == "POST":
-                if not ctx.authorized(r):
-                    return unauthorized()
-                return _json(201, {"task": _create(m, r.body)})
-            return _json(200, {"tasks": [task_view(t, ps, detail=False) for t, ps in m.tables()]})
-        except OmsyncError as exc:
-            return _error(exc)
-
-    def one_task(r: HttpRequest) -> RouteResult:
-        rest = urllib.parse.unquote(r.path[len("/api/v1/tasks/") :])
-        name, _, action = rest.partition("/")
-        if r.method != "GET" and not ctx.authorized(r):
-            return unauthorized()
+            obj = json.loads(r.body or b"{}")
+        except ValueError as exc:
+            raise UsageError(f"the body is not JSON: {exc}") from None
+        req = CreateRequest.from_json(obj)
         try:
-            if action == "retry" and r.method == "POST":
-                body = json.loads(r.body or b"{}")
-                pid = body.get("pid") if isinstance(body, dict) else None
-                return _json(200, {"retried": m.retry(name, int(pid) if pid is not None else None)})
-            if action == "verify" and r.method == "GET":
-                return _json(200, _verify(m, name))
-            if action:
-                raise NotFoundError(f"no such action {action!r} on a task")
-            if r.method == "DELETE":
-                task = m.delete(name)
-                return _json(200, {"deleted": task.name})
-            for t, ps in m.tables():
-                if t.name == name or str(t.tid) == name:
-                    return _json(200, {"task": task_view(t, ps, detail=True)})
-            raise NotFoundError(f"no sync task for {name}")
+            opts = CreateOptions(
+                name=req.name,
+                dest=req.dest,
+                mode=Mode.parse(req.mode),
+                start_ts=req.start_ts,
+                format=Format(req.format),
+                start_offset=req.start_offset,
+                start_offsets=req.start_offsets,
+                resume_from_dest=req.resume_from_dest,
+                deletes=req.deletes,
+            )
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"bad create request: {exc}") from None
+        task = self.m.create(opts)
+        return 201, {"task": {"tid": task.tid, "name": task.name, "partitions": task.partitions}}
+
+    def show(self, _r: HttpRequest, name: str) -> Reply:
+        for t, ps in self.m.tables():
+            if t.name == name or str(t.tid) == name:
+                return 200, {"task": task_info(t, ps, detail=True).to_json(detail=True)}
+        raise NotFoundError(f"no sync task for {name}")
+
+    def delete(self, _r: HttpRequest, name: str) -> Reply:
+        return 200, {"deleted": self.m.delete(name).name}
+
+    def retry(self, r: HttpRequest, name: str) -> Reply:
+        try:
+            body = json.loads(r.body or b"{}")
+            pid = body.get("pid") if isinstance(body, dict) else None
+            only = int(pid) if pid is not None else None
         except (ValueError, TypeError) as exc:
-            return _error(UsageError(f"bad request: {exc}"))
-        except OmsyncError as exc:
-            return _error(exc)
+            raise UsageError(f"bad request: {exc}") from None
+        return 200, {"retried": self.m.retry(name, only)}
 
-    def collectors(_r: HttpRequest) -> RouteResult:
-        try:
-            registered = list_collectors(ctx.zk, ZkPaths(ctx.root_path))
-        except OmsyncError as exc:
-            return _error(exc)
+    def verify(self, _r: HttpRequest, name: str) -> Reply:
+        task, dest = self.m.destination(name)
+        parts = {p.pid: p for t, ps in self.m.tables() if t.tid == task.tid for p in ps}
+        checks = []
+        for pid in sorted(parts):
+            rec = parts[pid].record
+            a = readback.audit(dest, pid, expect_rows=rec.rows)
+            checks.append(
+                PartitionCheck(
+                    pid=pid,
+                    ok=a.ok,
+                    files=a.files,
+                    rows=a.rows,
+                    committed_rows=rec.rows,
+                    first=a.first,
+                    next=a.next,
+                    gaps=tuple((str(x), str(y)) for x, y in a.gaps),
+                    overlaps=tuple((f.path, g.path) for f, g in a.overlaps),
+                    bad_rows=tuple((f.path, n) for f, n in a.bad_rows),
+                )
+            )
+        report = VerifyReport(task.name, all(c.ok for c in checks), tuple(checks))
+        return 200, report.to_json()
+
+    def collectors(self, _r: HttpRequest) -> Reply:
+        registered = list_collectors(self.ctx.zk, ZkPaths(self.ctx.root_path))
         assigned: dict[str, list[str]] = {}
-        for t, ps in m.tables():
+        silent: dict[str, list[float]] = {}
+        for t, ps in self.m.tables():
             for p in ps:
                 if p.record.collector and not p.record.state.final:
                     assigned.setdefault(p.record.collector, []).append(f"{t.name}/{p.pid}")
-        out = []
-        for ep in sorted(set(registered) | set(assigned)):
-            silent = [
-                round(time.monotonic() - p.last_send, 1)
-                for _t, ps in m.tables()
-                for p in ps
-                if p.record.collector == ep and not p.record.state.final
-            ]
-            out.append(
-                {
-                    "endpoint": ep,
-                    "host": ep.rsplit(":", 1)[0],
-                    "registered": ep in registered,
-                    "subtasks": assigned.get(ep, []),
-                    "last_heartbeat_age_s": min(silent) if silent else None,
-                }
-            )
-        return _json(200, {"collectors": out})
-
-    def tables(_r: HttpRequest) -> RouteResult:
-        """The cluster's tables (for pickers): name, tid, partitions, storage, and whether a task exists."""
-        try:
-            infos = list_tables(ctx.zk, ZkPaths(ctx.root_path))
-        except OmsyncError as exc:
-            return _error(exc)
-        tasked = {t.tid for t, _ps in m.tables()}
+                    silent.setdefault(p.record.collector, []).append(round(time.monotonic() - p.last_send, 1))
         out = [
-            {
-                "name": f"{i.db}.{i.name}",
-                "tid": i.tid,
-                "partitions": len(i.table_partition),
-                "storage": storage_name(int(i.storage_mode)),
-                "has_task": i.tid in tasked,
-            }
+            CollectorInfo(
+                endpoint=ep,
+                host=ep.rsplit(":", 1)[0],
+                registered=ep in registered,
+                subtasks=tuple(assigned.get(ep, [])),
+                last_heartbeat_age_s=min(silent[ep]) if ep in silent else None,
+            ).to_json()
+            for ep in sorted(set(registered) | set(assigned))
+        ]
+        return 200, {"collectors": out}
+
+    def tables(self, _r: HttpRequest) -> Reply:
+        """The cluster's tables (for pickers): name, tid, partitions, storage, and whether a task exists."""
+        infos = list_tables(self.ctx.zk, ZkPaths(self.ctx.root_path))
+        tasked = {t.tid for t, _ps in self.m.tables()}
+        out = [
+            TableInfoView(
+                name=f"{i.db}.{i.name}",
+                tid=i.tid,
+                partitions=len(i.table_partition),
+                storage=storage_name(int(i.storage_mode)),
+                has_task=i.tid in tasked,
+            ).to_json()
             for i in infos
         ]
-        return _json(200, {"tables": out})
+        return 200, {"tables": out}
 
-    def events(r: HttpRequest) -> RouteResult:
+    def events(self, r: HttpRequest) -> Reply:
         q = urllib.parse.parse_qs(r.query)
         try:
             tid = int(q["tid"][0]) if "tid" in q else None
             limit = int(q.get("limit", ["200"])[0])
-            evs = ctx.store.events(tid=tid, limit=limit)
         except ValueError as exc:
-            return _error(UsageError(f"bad query: {exc}"))
-        except OmsyncError as exc:
-            return _error(exc)
-        return _json(200, {"events": [asdict(e) for e in evs]})
-
-    return (
-        routes.add("/api/v1/status", status)
-        .add("/api/v1/tasks", tasks, methods=("GET", "POST"), mutating=False)
-        .add("/api/v1/tasks/", one_task, methods=("GET", "POST", "DELETE"), prefix=True)
-        .add("/api/v1/collectors", collectors)
-        .add("/api/v1/events", events)
-        .add("/api/v1/tables", tables)
-    )
+            raise UsageError(f"bad query: {exc}") from None
+        evs = self.ctx.store.events(tid=tid, limit=limit)
+        return 200, {
+            "events": [EventInfo(e.ts_ms, e.tid, e.pid, e.old, e.new, e.reason, e.by).to_json() for e in evs]
+        }
 
 
-def _create(m: SyncManager, body: bytes) -> dict[str, object]:
-    try:
-        obj = json.loads(body or b"{}")
-    except ValueError as exc:
-        raise UsageError(f"the body is not JSON: {exc}") from None
-    if not isinstance(obj, dict) or "name" not in obj or "dest" not in obj:
-        raise UsageError('create needs a JSON object with at least "name" (db.table) and "dest"')
-    try:
-        opts = CreateOptions(
-            name=str(obj["name"]),
-            dest=str(obj["dest"]),
-            mode=Mode.parse(str(obj.get("mode", "full"))),
-            start_ts=int(obj.get("start_ts", 0)),
-            format=Format(str(obj.get("format", "parquet"))),
-            start_offset=int(obj["start_offset"]) if obj.get("start_offset") is not None else None,
-            start_offsets=(
-                {int(pid): int(off) for pid, off in dict(obj["start_offsets"]).items()}
-                if obj.get("start_offsets") is not None
-                else None
-            ),
-            resume_from_dest=bool(obj.get("resume_from_dest", False)),
-            deletes=bool(obj.get("deletes", False)),
-        )
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"bad create request: {exc}") from None
-    task = m.create(opts)
-    return {"tid": task.tid, "name": task.name, "partitions": task.partitions}
-
-
-def _verify(m: SyncManager, name: str) -> dict[str, object]:
-    task, dest = m.destination(name)
-    parts = {p.pid: p for t, ps in m.tables() if t.tid == task.tid for p in ps}
-    out = []
-    ok = True
-    for pid in sorted(parts):
-        rec = parts[pid].record
-        a = readback.audit(dest, pid, expect_rows=rec.rows)
-        ok = ok and a.ok
-        out.append(
-            {
-                "pid": pid,
-                "ok": a.ok,
-                "files": a.files,
-                "rows": a.rows,
-                "committed_rows": rec.rows,
-                "first": a.first.to_dict() if a.first else None,
-                "next": a.next.to_dict() if a.next else None,
-                "gaps": [[str(x), str(y)] for x, y in a.gaps],
-                "overlaps": [[f.path, g.path] for f, g in a.overlaps],
-                "bad_rows": [[f.path, n] for f, n in a.bad_rows],
-            }
-        )
-    return {"name": task.name, "ok": ok, "partitions": out}
+def _changing(methods: Iterable[str]) -> list[str]:
+    """The methods that change state: every one but GET."""
+    return [m for m in methods if m != "GET"]

@@ -29,12 +29,13 @@ from omsync_tui.core.states import Mode, State
 from omsync_tui.core.synctool_config import SynctoolSection
 from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.openmldb.schema import TableSchema
-from omsync_tui.openmldb.zkpaths import ZkPaths, list_collectors, partition_leaders, table_by_tid
+from omsync_tui.openmldb.zkpaths import ZkPaths, partition_leaders
 from omsync_tui.rpc.client import BaiduStdClient
 from omsync_tui.services import syncwire
 from omsync_tui.services.sinks import destination
 from omsync_tui.services.synctool.ingest import Partition
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
+from omsync_tui.services.zk.reads import list_collectors, table_by_tid
 
 DATA_COLLECTOR = "openmldb.datasync.DataCollector"
 log = logging.getLogger("omsync.synctool")

@@ -26,7 +26,7 @@ from omsync_tui.core.synctool_config import SynctoolConfig
 from omsync_tui.rpc.server import RpcServer
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes, prometheus_route
 from omsync_tui.services.signals import serve_until_signalled
-from omsync_tui.services.synctool.api import Context, api_routes, sync_tool_service, task_view
+from omsync_tui.services.synctool.api import Api, Context, sync_tool_service, task_info
 from omsync_tui.services.synctool.destapi import add_destination_route
 from omsync_tui.services.synctool.manager import SyncManager
 from omsync_tui.services.synctool.membership import Membership
@@ -124,9 +124,8 @@ class SynctoolDaemon:
             role=lambda: "leader" if self.manager.leading else "follower",
             leader=lambda: self.membership.leader,
             zk_state=lambda: self.membership.zk_state,
-            auth_token=self.config.synctool.auth_token,
         )
-        routes = add_destination_route(api_routes(ctx, Routes()), self.config.hdfs)
+        routes = add_destination_route(Api(ctx).add_to(Routes()), self.config.hdfs)
         routes.add("/status", self._status).add("/healthz", self._healthz).add("/readyz", self._readyz)
         metrics = CollectorRegistry()
         metrics.register(_Metrics(self))
@@ -184,11 +183,11 @@ class SynctoolDaemon:
             f"tasks: {len(m.tables())}",
         ]
         for task, parts in m.tables():
-            v = task_view(task, parts, detail=False)
-            states = " ".join(f"{k}={n}" for k, n in v["states"].items() if n)  # type: ignore[attr-defined]
+            v = task_info(task, parts, detail=False)
+            states = " ".join(f"{k}={n}" for k, n in v.states.items() if n)
             lines.append(
-                f"  {task.name} tid={task.tid} mode={task.mode.value} {v['state']} {states} rows={v['rows']} "
-                f"files={v['files']} dest={task.dest}"
+                f"  {task.name} tid={task.tid} mode={task.mode.value} {v.state} {states} rows={v.rows} "
+                f"files={v.files} dest={task.dest}"
             )
             for p in parts:
                 if p.record.last_error:

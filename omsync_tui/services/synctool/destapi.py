@@ -14,9 +14,10 @@ from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.core.synctool_config import HdfsSection
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes
 from omsync_tui.services.sinks import destination, readback
+from omsync_tui.services.synctool.wire import DestinationInfo, ErrorReply, HeldRange
 
 
-def describe_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> dict[str, object]:
+def describe_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> DestinationInfo:
     resolved = destination.resolve_destination(uri, hdfs_settings)
     dest = destination.open_destination(resolved.uri, hdfs_settings)
     parts = []
@@ -24,26 +25,18 @@ def describe_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> 
         files = readback.list_files(dest, pid)
         if not files:
             continue
+        first, last = files[0].first, files[-1].next
         parts.append(
-            {
-                "pid": pid,
-                "files": len(files),
-                "rows": sum(f.rows for f in files),
-                "first": str(files[0].first),
-                "next": str(files[-1].next),
-                "first_point": files[0].first.to_dict(),
-                "next_point": files[-1].next.to_dict(),
-            }
+            HeldRange(pid, len(files), sum(f.rows for f in files), str(first), str(last), first, last)
         )
     table = destination.read_json(dest, "_omsync/table.json")
-    return {
-        "uri": uri,
-        "resolved": resolved.uri,
-        "note": resolved.note,
-        "table": table,
-        "partitions": parts,
-        "empty": not parts,
-    }
+    return DestinationInfo(
+        uri=uri,
+        resolved=resolved.uri,
+        note=resolved.note,
+        table_json=table if isinstance(table, dict) else None,
+        partitions=tuple(parts),
+    )
 
 
 def add_destination_route(routes: Routes, hdfs_settings: HdfsSection | None = None) -> Routes:
@@ -52,11 +45,11 @@ def add_destination_route(routes: Routes, hdfs_settings: HdfsSection | None = No
         try:
             if "uri" not in q:
                 raise UsageError("give the destination as ?uri=...")
-            body: dict[str, object] = describe_destination(q["uri"][0], hdfs_settings)
+            body = describe_destination(q["uri"][0], hdfs_settings).to_json()
             status = 200
         except OmsyncError as exc:
             status = 400 if isinstance(exc, UsageError) else 500
-            body = {"error": exc.message, "hint": exc.hint, "exit_code": exc.exit_code}
+            body = ErrorReply.of(exc).to_json()
         body["schema_version"] = 1
         return status, "application/json", json.dumps(body).encode()
 

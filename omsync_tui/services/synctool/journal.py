@@ -15,9 +15,9 @@ from typing import Any
 from kazoo.exceptions import NoNodeError
 
 from omsync_tui.core.errors import OmsyncError
-from omsync_tui.openmldb.zkpaths import zk_errors
 from omsync_tui.services.synctool.model import Event
 from omsync_tui.services.synctool.syncpaths import SyncPaths, get_many
+from omsync_tui.services.zk.errors import zk_errors
 
 # The store's logger: moving the journal out of store.py must not change where its messages go.
 log = logging.getLogger("omsync.synctool.store")

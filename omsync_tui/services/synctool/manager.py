@@ -31,13 +31,7 @@ from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.core.synctool_config import SynctoolConfig
 from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
-from omsync_tui.openmldb.zkpaths import (
-    ZkPaths,
-    list_collectors,
-    partition_leaders,
-    resolve_table,
-    table_by_tid,
-)
+from omsync_tui.openmldb.zkpaths import ZkPaths, partition_leaders
 from omsync_tui.services.sinks import destination, readback
 from omsync_tui.services.sinks.destination import Destination
 from omsync_tui.services.synctool import newtask
@@ -46,6 +40,7 @@ from omsync_tui.services.synctool.ingest import Answer, Budget, Partition, refus
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 from omsync_tui.services.synctool.newtask import CreateOptions, storage_name
 from omsync_tui.services.synctool.store import Store
+from omsync_tui.services.zk.reads import list_collectors, resolve_table, table_by_tid
 
 _DROPPED_SCHEMA = TableSchema((Column("dropped", ColumnType.STRING),))  # a dropped table's stand-in
 log = logging.getLogger("omsync.synctool")

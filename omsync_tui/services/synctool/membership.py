@@ -19,9 +19,9 @@ from kazoo.client import KazooState
 from kazoo.protocol.states import EventType, WatchedEvent
 
 from omsync_tui.core.errors import OmsyncError
-from omsync_tui.openmldb.zkpaths import zk_errors
 from omsync_tui.services.synctool.syncpaths import SyncPaths, lock_holder, now_ms
-from omsync_tui.services.zkworker import Ended, ZkWorker, ignore
+from omsync_tui.services.zk.errors import zk_errors
+from omsync_tui.services.zk.worker import Ended, ZkWorker, ignore
 
 SESSION_EXPIRED = "ZooKeeper session expired"
 

@@ -6,7 +6,7 @@ The znodes are laid out by ``syncpaths.SyncPaths``; ``Store`` also keeps the eve
 Every update of a record is a compare-and-set on the znode version (``put_subtask``,
 ``update_subtask``): two synctools that both believe they lead for a moment (the old leader has not
 yet noticed its session expired) cannot overwrite each other's progress unseen. kazoo's exceptions
-become omsync errors in ``zk_errors`` (``omsync_tui.openmldb.zkpaths``); a lost compare-and-set is
+become omsync errors in ``zk_errors`` (``omsync_tui.services.zk.errors``); a lost compare-and-set is
 a ``StaleRecord``.
 
 Membership and leader election over these nodes: ``membership.Membership``.
@@ -34,10 +34,10 @@ from kazoo.exceptions import (
 
 from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, UsageError
 from omsync_tui.core.states import TaskState, can_move
-from omsync_tui.openmldb.zkpaths import zk_errors
 from omsync_tui.services.synctool.journal import EventJournal
 from omsync_tui.services.synctool.model import Event, SubtaskRecord, TaskRecord
 from omsync_tui.services.synctool.syncpaths import SyncPaths, get_many, lock_holder, now_ms
+from omsync_tui.services.zk.errors import zk_errors
 
 T = TypeVar("T")
 log = logging.getLogger("omsync.synctool.store")

@@ -24,7 +24,8 @@ from typing import Any
 from kazoo.exceptions import NoNodeError
 
 from omsync_tui.core.errors import UsageError
-from omsync_tui.openmldb.zkpaths import ZkPaths, zk_errors
+from omsync_tui.openmldb.zkpaths import ZkPaths
+from omsync_tui.services.zk.errors import zk_errors
 
 _LOCK_NODE = re.compile(r"__lock__(\d{10})$")  # kazoo Lock's contender nodes
 

@@ -1,65 +1,34 @@
-"""Reading an OpenMLDB cluster's ZooKeeper layout, written here as the nameserver writes it."""
+"""Reading an OpenMLDB cluster's ZooKeeper (``services/zk/reads``), its nodes written here as the
+nameserver, tablets and collectors write them."""
 
 from __future__ import annotations
 
 import pytest
+from helpers.tableinfo import table_info
 from kazoo.client import KazooClient
 
-from omsync_tui.core.errors import ClusterError, FormatError, NotFoundError, UsageError
-from omsync_tui.openmldb.proto import name_server_pb2, type_pb2
-from omsync_tui.openmldb.zkpaths import (
-    ZkPaths,
+from omsync_tui.core.errors import ClusterError, FormatError, NotFoundError
+from omsync_tui.openmldb.proto import name_server_pb2
+from omsync_tui.openmldb.zkpaths import ZkPaths, partition_leaders
+from omsync_tui.services.zk.reads import (
     list_collectors,
     list_tables,
     list_tablets,
-    partition_leaders,
     resolve_table,
-    split_table_name,
     table_by_tid,
-    zk_errors,
 )
 
 PATHS = ZkPaths("/openmldb")
-
-
-def _table(db: str, name: str, tid: int, leaders: list[str]) -> name_server_pb2.TableInfo:
-    info = name_server_pb2.TableInfo(name=name, db=db, tid=tid, partition_num=len(leaders), replica_num=2)
-    info.column_desc.add(name="card", data_type=type_pb2.kString)
-    for pid, leader in enumerate(leaders):
-        part = info.table_partition.add(pid=pid)
-        part.partition_meta.add(endpoint=leader, is_leader=True)
-        part.partition_meta.add(endpoint="127.0.0.1:9999", is_leader=False)
-    return info
 
 
 def _put(zk: KazooClient, info: name_server_pb2.TableInfo) -> None:
     zk.create(PATHS.table(info.tid), info.SerializeToString(), makepath=True)
 
 
-def test_paths_follow_the_reference_layout() -> None:
-    p = ZkPaths("/openmldb/")
-    assert p.root == "/openmldb"
-    assert p.db_table_data == "/openmldb/table/db_table_data"
-    assert p.table(12) == "/openmldb/table/db_table_data/12"
-    assert p.table_index == "/openmldb/table/table_index"
-    assert p.notify == "/openmldb/table/notify"
-    assert p.nodes == "/openmldb/nodes"
-    assert p.tablet("10.0.0.1:9527") == "/openmldb/nodes/10.0.0.1:9527"
-    assert p.collectors == "/openmldb/sync_tool/collector"
-    assert p.collector("10.0.0.1:8888") == "/openmldb/sync_tool/collector/10.0.0.1:8888"
-    assert p.db("demo") == "/openmldb/db/demo"
-    assert ZkPaths("/").table(1) == "/table/db_table_data/1"
-    assert ZkPaths("/a/b").nodes == "/a/b/nodes"
-    with pytest.raises(UsageError):
-        ZkPaths("openmldb")
-    with pytest.raises(UsageError):
-        p.collector("a/b")
-
-
 def test_list_tables_reads_binary_table_info_sorted(zk: KazooClient) -> None:
-    _put(zk, _table("zeta", "t1", 3, ["127.0.0.1:1"]))
-    _put(zk, _table("alpha", "t2", 2, ["127.0.0.1:1", "127.0.0.1:2"]))
-    _put(zk, _table("alpha", "t1", 5, ["127.0.0.1:2"]))
+    _put(zk, table_info("zeta", "t1", 3, ["127.0.0.1:1"]))
+    _put(zk, table_info("alpha", "t2", 2, ["127.0.0.1:1", "127.0.0.1:2"]))
+    _put(zk, table_info("alpha", "t1", 5, ["127.0.0.1:2"]))
     tables = list_tables(zk, PATHS)
     assert [(t.db, t.name, t.tid) for t in tables] == [
         ("alpha", "t1", 5),
@@ -75,7 +44,7 @@ def test_empty_cluster_has_no_tables(zk: KazooClient) -> None:
 
 
 def test_wrong_root_is_not_found_with_a_hint(zk: KazooClient) -> None:
-    _put(zk, _table("d", "t", 1, ["127.0.0.1:1"]))
+    _put(zk, table_info("d", "t", 1, ["127.0.0.1:1"]))
     with pytest.raises(NotFoundError) as err:
         list_tables(zk, ZkPaths("/elsewhere"))
     assert "/elsewhere/table/db_table_data" in str(err.value)
@@ -83,7 +52,7 @@ def test_wrong_root_is_not_found_with_a_hint(zk: KazooClient) -> None:
 
 
 def test_malformed_node_is_a_format_error_naming_the_znode(zk: KazooClient) -> None:
-    _put(zk, _table("d", "good", 1, ["127.0.0.1:1"]))
+    _put(zk, table_info("d", "good", 1, ["127.0.0.1:1"]))
     zk.create(PATHS.table(2), b"\xff\xfe not a protobuf")
     with pytest.raises(FormatError) as err:
         list_tables(zk, PATHS)
@@ -91,7 +60,7 @@ def test_malformed_node_is_a_format_error_naming_the_znode(zk: KazooClient) -> N
 
 
 def test_node_missing_a_required_field_is_a_format_error(zk: KazooClient) -> None:
-    info = _table("d", "t", 4, ["127.0.0.1:1"])
+    info = table_info("d", "t", 4, ["127.0.0.1:1"])
     info.table_partition[0].partition_meta.add(endpoint="127.0.0.1:3")  # is_leader unset
     zk.create(PATHS.table(4), info.SerializePartialToString(), makepath=True)
     with pytest.raises(FormatError, match="is_leader") as err:
@@ -100,16 +69,16 @@ def test_node_missing_a_required_field_is_a_format_error(zk: KazooClient) -> Non
 
 
 def test_resolve_table_finds_by_db_and_name(zk: KazooClient) -> None:
-    _put(zk, _table("demo", "orders", 10, ["127.0.0.1:1"]))
-    _put(zk, _table("other", "orders", 11, ["127.0.0.1:1"]))
+    _put(zk, table_info("demo", "orders", 10, ["127.0.0.1:1"]))
+    _put(zk, table_info("other", "orders", 11, ["127.0.0.1:1"]))
     assert resolve_table(zk, PATHS, "demo.orders").tid == 10
     assert resolve_table(zk, PATHS, "other.orders").tid == 11
     assert table_by_tid(zk, PATHS, 11).db == "other"
 
 
 def test_missing_table_lists_similar_names(zk: KazooClient) -> None:
-    _put(zk, _table("demo", "orders", 10, ["127.0.0.1:1"]))
-    _put(zk, _table("demo", "users", 12, ["127.0.0.1:1"]))
+    _put(zk, table_info("demo", "orders", 10, ["127.0.0.1:1"]))
+    _put(zk, table_info("demo", "users", 12, ["127.0.0.1:1"]))
     with pytest.raises(NotFoundError) as err:
         resolve_table(zk, PATHS, "demo.order")
     assert "demo.order" in str(err.value)
@@ -124,25 +93,14 @@ def test_missing_table_in_an_empty_cluster(zk: KazooClient) -> None:
     assert err.value.hint is not None and "no tables" in err.value.hint
 
 
-@pytest.mark.parametrize("bad", ["orders", "a.b.c", ".t", "db.", ""])
-def test_table_name_must_be_db_dot_table(bad: str) -> None:
-    with pytest.raises(UsageError):
-        split_table_name(bad)
-
-
 def test_table_by_unknown_tid(zk: KazooClient) -> None:
     zk.ensure_path(PATHS.db_table_data)
     with pytest.raises(NotFoundError, match="tid 99"):
         table_by_tid(zk, PATHS, 99)
 
 
-def test_partition_leaders() -> None:
-    info = _table("d", "t", 1, ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:1"])
-    assert partition_leaders(info) == {0: "127.0.0.1:1", 1: "127.0.0.1:2", 2: "127.0.0.1:1"}
-
-
 def test_dead_leader_does_not_count(zk: KazooClient) -> None:
-    info = _table("d", "t", 1, ["127.0.0.1:1", "127.0.0.1:2"])
+    info = table_info("d", "t", 1, ["127.0.0.1:1", "127.0.0.1:2"])
     info.table_partition[1].partition_meta[0].is_alive = False
     info.table_partition[1].partition_meta.add(endpoint="127.0.0.1:3", is_leader=True)
     _put(zk, info)
@@ -150,27 +108,13 @@ def test_dead_leader_does_not_count(zk: KazooClient) -> None:
 
 
 def test_partition_with_two_leaders_is_a_cluster_error(zk: KazooClient) -> None:
-    info = _table("d", "t", 6, ["127.0.0.1:1", "127.0.0.1:2"])
+    info = table_info("d", "t", 6, ["127.0.0.1:1", "127.0.0.1:2"])
     info.table_partition[1].partition_meta[1].is_leader = True
     _put(zk, info)
     with pytest.raises(ClusterError) as err:
         partition_leaders(resolve_table(zk, PATHS, "d.t"))
     message = str(err.value)
     assert "tid 6" in message and "pid 1" in message and "2 alive leaders" in message
-
-
-def test_partition_without_leader_is_a_cluster_error() -> None:
-    info = _table("d", "t", 6, ["127.0.0.1:1"])
-    info.table_partition[0].partition_meta[0].is_alive = False
-    with pytest.raises(ClusterError, match=r"tid 6.*pid 0 has no alive leader"):
-        partition_leaders(info)
-
-
-def test_missing_partition_entry_is_a_cluster_error() -> None:
-    info = _table("d", "t", 6, ["127.0.0.1:1", "127.0.0.1:2"])
-    info.partition_num = 3
-    with pytest.raises(ClusterError, match="pid 2"):
-        partition_leaders(info)
 
 
 def test_list_tablets_and_collectors(zk: KazooClient) -> None:
@@ -203,14 +147,9 @@ def test_closed_client_is_a_cluster_error(zk_hosts: str) -> None:
         client.close()
 
 
-def test_zk_errors_passes_other_exceptions_through() -> None:
-    with pytest.raises(KeyError), zk_errors("/x"):
-        raise KeyError("not kazoo's")
-
-
 def test_missing_table_suggests_the_same_name_in_another_db(zk: KazooClient) -> None:
-    _put(zk, _table("prod", "orders", 10, ["127.0.0.1:1"]))
-    _put(zk, _table("demo", "users", 12, ["127.0.0.1:1"]))
+    _put(zk, table_info("prod", "orders", 10, ["127.0.0.1:1"]))
+    _put(zk, table_info("demo", "users", 12, ["127.0.0.1:1"]))
     with pytest.raises(NotFoundError) as err:
         resolve_table(zk, PATHS, "demo.orders")
     assert err.value.hint == "did you mean prod.orders?"

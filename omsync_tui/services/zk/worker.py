@@ -27,7 +27,7 @@ from kazoo.retry import KazooRetry
 from kazoo.security import CREATOR_ALL_ACL, OPEN_ACL_UNSAFE
 
 from omsync_tui.core.errors import ClusterError, OmsyncError, UsageError
-from omsync_tui.openmldb.zkpaths import CONNECT_HINT, zk_errors
+from omsync_tui.services.zk.errors import CONNECT_HINT, zk_errors
 
 PAUSE_MIN_S, PAUSE_MAX_S = 0.5, 30.0
 # kazoo's defaults wait up to an hour between reconnection attempts (and between the command

@@ -31,14 +31,15 @@ import struct
 from enum import IntEnum
 from typing import NamedTuple, Protocol
 
+import crc32c as _crc32c
+
 from omsync_tui.openmldb.log.format import (
     HEADER,
     U32,
     LogRead,
     ReadStatus,
     RecordType,
-    crc32c,
-    unmask_crc,
+    mask_crc,
 )
 
 
@@ -66,6 +67,11 @@ WAIT_PHYS = Phys(PhysKind.WAIT, -1, -1, -1, b"", "")
 TYPE_NAMES = {t.value: t.name for t in RecordType}
 
 
+# Plain names for the hot path: a class attribute lookup per check costs more than the check.
+_OK, _WAIT, _BAD, _TRAILER = PhysKind.OK, PhysKind.WAIT, PhysKind.BAD, PhysKind.TRAILER
+_ZERO, _EOF = int(RecordType.ZERO), int(RecordType.EOF)
+
+
 def judge_physical(
     buf: bytes | bytearray,
     i: int,
@@ -87,24 +93,24 @@ def judge_physical(
     hs = header.size
     room = block_end - i - hs
     if room < 0:
-        return (PhysKind.TRAILER if block_end <= limit else PhysKind.WAIT), -1, -1, ""
+        return (_TRAILER if block_end <= limit else _WAIT), -1, -1, ""
     if i + hs > limit:
-        return PhysKind.WAIT, -1, -1, ""
+        return _WAIT, -1, -1, ""
     _, n, t = header.unpack_from(buf, i)
     if n > room:
-        return PhysKind.BAD, -1, t, f"length {n} does not fit the {room} bytes left in its block"
+        return _BAD, -1, t, f"length {n} does not fit the {room} bytes left in its block"
     end = i + hs + n
     if end > limit:
-        return PhysKind.WAIT, -1, t, ""
-    if t == RecordType.ZERO:
-        return PhysKind.BAD, end, t, "zero record type"
-    if t > RecordType.EOF:
-        return PhysKind.BAD, end, t, f"unknown record type {t}"
+        return _WAIT, -1, t, ""
+    if t == _ZERO:
+        return _BAD, end, t, "zero record type"
+    if t > _EOF:
+        return _BAD, end, t, f"unknown record type {t}"
     if verify and not crc_matches(buf, i, n, hs):
-        return PhysKind.BAD, end, t, f"CRC mismatch in a {TYPE_NAMES[t]} record"
-    if t == RecordType.EOF and n:
-        return PhysKind.BAD, end, t, f"EOF record with a {n}-byte payload"
-    return PhysKind.OK, end, t, ""
+        return _BAD, end, t, f"CRC mismatch in a {TYPE_NAMES[t]} record"
+    if t == _EOF and n:
+        return _BAD, end, t, f"EOF record with a {n}-byte payload"
+    return _OK, end, t, ""
 
 
 class PhysicalLayer(Protocol):
@@ -260,8 +266,8 @@ def header_at(buf: bytes | bytearray, i: int, header: struct.Struct = HEADER) ->
 
 def crc_matches(buf: bytes | bytearray, i: int, n: int, header_size: int) -> bool:
     """Whether the record at ``buf[i]`` with payload length ``n`` carries a correct CRC."""
-    stored = U32.unpack_from(buf, i)[0]
-    return bool(unmask_crc(stored) == crc32c(memoryview(buf)[i + header_size - 1 : i + header_size + n]))
+    crc = _crc32c.crc32c(memoryview(buf)[i + header_size - 1 : i + header_size + n])
+    return bool(mask_crc(crc) == U32.unpack_from(buf, i)[0])
 
 
 def plausible_at(

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import FormatError, NotFoundError
+from omsync_tui.openmldb.entries.messages import parse_spans
 from omsync_tui.openmldb.entries.scan import EntryColumns, resolve_irregular, scan_entries
 from omsync_tui.openmldb.log.format import BLOCK_SIZE, ReadStatus
 from omsync_tui.openmldb.log.reader import LogFileReader
@@ -198,8 +199,8 @@ class BinlogColumns:
         return BinlogColumns(self.file_index, self.path, self.cols.take(lo), self.offsets[lo:], self.end)
 
     def to_batch(self) -> BinlogBatch:
-        """The same entries as protobuf messages."""
-        entries = [self.cols.entry(i) for i in range(len(self))]
+        """The same entries as protobuf messages (parsed in one call)."""
+        entries = parse_spans(self.cols.data, self.cols.start, self.cols.end)
         return BinlogBatch(self.file_index, self.path, entries, self.offsets.tolist(), self.end)
 
     @classmethod

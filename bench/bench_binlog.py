@@ -4,9 +4,11 @@ Run by ``make bench`` as ``.venv/bin/python bench/bench_binlog.py [--entries N]`
 1 M ``LogEntry`` records (a 10-column mixed table, rows from ``encode_row``, ~100 bytes per entry)
 into a temporary directory, then measures on one core, best of ``--repeat`` runs, file in page cache:
 
-* framing only: ``LogFileReader.read_blob`` (records/s), with and without CRC checks;
-* read + parse: ``BinlogReader.read_batch`` (entries/s and MB/s of binlog), with and without CRC;
+* framing only: ``LogFileReader.read_spans`` (records/s), with and without CRC checks;
+* read + parse: ``BinlogReader.read_columns`` (entries/s and MB/s of binlog), with and without CRC
+  — the collector's path: payload spans scanned as columns, no object per entry;
 * read + parse + touching every entry's ``log_index`` (what a consumer adds);
+* ``BinlogReader.read_batch`` (the same entries as protobuf objects, what ``inspect`` reads);
 * the per-record path (``read()`` + ``LogEntry.FromString``) on a subset, for comparison.
 
 Goal: read + parse ≥ 1 M entries/s.
@@ -71,20 +73,28 @@ def framing_only(path: Path, verify_crc: bool) -> int:
     n = 0
     with LogFileReader(path, verify_crc=verify_crc) as r:
         while True:
-            blob = r.read_blob(BATCH)
-            if blob.stop is not None:
+            spans = r.read_spans(BATCH)
+            if spans.stop is not None:
                 return n
-            n += len(blob)
+            n += len(spans)
 
 
 def read_parse(directory: Path, verify_crc: bool, touch: bool = False) -> int:
     n = 0
     with BinlogReader(directory, verify_crc=verify_crc) as r:
-        while batch := r.read_batch(BATCH):
+        while batch := r.read_columns(BATCH):
             n += len(batch)
             if touch:
-                for e in batch.entries:
-                    _ = e.log_index
+                for log_index in batch.cols.log_index.tolist():
+                    _ = log_index
+    return n
+
+
+def read_objects(directory: Path) -> int:
+    n = 0
+    with BinlogReader(directory, verify_crc=True) as r:
+        while batch := r.read_batch(BATCH):
+            n += len(batch)
     return n
 
 
@@ -139,6 +149,8 @@ def main() -> int:
             )
         dt, n = best_of(args.repeat, lambda: read_parse(directory, False, touch=True))
         print(f"read+parse+touch log_index (no CRC):   {n / dt:>12,.0f} entries/s   {mb / dt:8.1f} MB/s")
+        dt, n = best_of(1, lambda: read_objects(directory))
+        print(f"read_batch: protobuf objects (CRC):    {n / dt:>12,.0f} entries/s   {mb / dt:8.1f} MB/s")
         dt, n = best_of(1, lambda: per_record(path, args.per_record))
         print(f"per-record read()+FromString (CRC):    {n / dt:>12,.0f} entries/s   (first {n:,} entries)")
     return 0

@@ -1,9 +1,9 @@
 """Byte spans of a read buffer as numpy arrays: padded buffers, spans of payloads, and their gather.
 
-The numpy readers (``pbwalk`` and ``entryscan``, ``logspans``, ``crcbatch``) see a read buffer as
-one ``uint8`` array and each record or value in it as a (start, end) span. Reads 8 bytes wide at a
-span's end need ``SPAN_PAD`` bytes of padding after the last one (``padded``). ``gather_buffer``
-concatenates spans: how the collector cuts a pack's rows out of its read buffer.
+The numpy readers (``entries.pbwalk`` and ``entries.scan``, ``log.framer``, ``log.crcbatch``) see
+a read buffer as one ``uint8`` array and each record or value in it as a (start, end) span. Reads 8
+bytes wide at a span's end need ``SPAN_PAD`` bytes of padding after the last one (``padded``).
+``gather_buffer`` concatenates spans: how the collector cuts a pack's rows out of its read buffer.
 """
 
 from __future__ import annotations

@@ -1,14 +1,12 @@
-"""Binlog directories: file names, start files and offsets, batch parsing, results (§3.2, §3.6, A.1).
+"""Binlog directories: file names, start files and offsets, results (§3.2, §3.6, A.1).
 
 This module owns the rules for a partition's ``binlog/`` directory that need no reading in order:
 file names (``00000007.log``) and listing them in numeric order, a file's first log_index, and a
 record boundary at or before a log_index (``find_offset``, by bisecting blocks). The file holding an
 inclusive start ``log_index`` is the newest whose first log_index ≤ start — the fix of OpenMLDB's
-off-by-one. ``parse_entries`` parses a ``RecordBlob`` from ``LogFileReader`` as one ``LogEntryBatch``
-message (``repeated openmldb.api.LogEntry entries = 1``), so the protobuf runtime builds thousands
-of entries in a single call; ``BinlogColumns`` is the protobuf-free form the collector reads
-(``entryscan``). The results and errors of ``BinlogReader`` (``binlogreader.py``, which
-reads entries across files) are defined here too.
+off-by-one. The results and errors of ``BinlogReader`` (``reader.py``, which reads entries across
+files) are defined here too: ``BinlogColumns``, the protobuf-free form it reads (``entries.scan``),
+and ``BinlogBatch``, the same entries as protobuf messages.
 """
 
 from __future__ import annotations
@@ -17,16 +15,14 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import FormatError, NotFoundError
+from omsync_tui.openmldb.entries.messages import parse_spans
 from omsync_tui.openmldb.entries.scan import EntryColumns, resolve_irregular, scan_entries
-from omsync_tui.openmldb.log.blob import RecordBlob
 from omsync_tui.openmldb.log.format import BLOCK_SIZE, ReadStatus
 from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
@@ -37,57 +33,6 @@ LogEntry = tablet_pb2.LogEntry
 DEFAULT_NAME_WIDTH = 8
 DEFAULT_BATCH = 65536
 _PROBE_READ = 64 << 10
-
-
-def _batch_class() -> Any:
-    """The wrapper message ``RecordBlob.data`` parses as, with LogEntry as the repeated field.
-
-    Built at runtime so no .proto file changes; field 2 absorbs the filler bytes the blob puts
-    where physical headers were.
-    """
-    name = "omsync/openmldb/logentry_batch.proto"
-    pool = descriptor_pool.Default()
-    try:
-        pool.FindFileByName(name)
-    except KeyError:
-        fdp = descriptor_pb2.FileDescriptorProto(
-            name=name, package="omsync.internal", syntax="proto2", dependency=[tablet_pb2.DESCRIPTOR.name]
-        )
-        msg = fdp.message_type.add(name="LogEntryBatch")
-        msg.field.add(
-            name="entries",
-            number=1,
-            type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
-            label=descriptor_pb2.FieldDescriptorProto.LABEL_REPEATED,
-            type_name=".openmldb.api.LogEntry",
-        )
-        msg.field.add(
-            name="filler",
-            number=2,
-            type=descriptor_pb2.FieldDescriptorProto.TYPE_UINT64,
-            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
-        )
-        pool.Add(fdp)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("omsync.internal.LogEntryBatch"))
-
-
-_LogEntryBatch = _batch_class()
-
-
-def parse_entries(blob: RecordBlob | bytes) -> Sequence[tablet_pb2.LogEntry]:
-    """All LogEntries of a ``RecordBlob`` (or its ``data``), one protobuf parse per chunk.
-
-    Raises ``DecodeError`` if any payload is not a LogEntry.
-    """
-    batch = _LogEntryBatch()
-    if isinstance(blob, bytes):
-        batch.ParseFromString(blob)
-    else:
-        # Merging appends to the repeated field: no need to join the chunks first.
-        for chunk in blob.chunks:
-            batch.MergeFromString(chunk)
-    entries: Sequence[tablet_pb2.LogEntry] = batch.entries
-    return entries
 
 
 # -- names ---------------------------------------------------------------------------------------
@@ -232,8 +177,8 @@ class BinlogBatch:
 class BinlogColumns:
     """Consecutive entries of one binlog file as columns (``BinlogReader.read_columns``).
 
-    The same entries as the ``BinlogBatch`` ``read_batch`` would return, read without a protobuf
-    object per entry (``entryscan``); ``offsets`` and ``resume_after`` as in ``BinlogBatch``.
+    The entries of a ``BinlogBatch`` read without a protobuf object per entry (``entries.scan``);
+    ``offsets``, ``resume_after`` and an empty batch as in ``BinlogBatch``.
     """
 
     file_index: int
@@ -254,9 +199,14 @@ class BinlogColumns:
         return BinlogColumns(self.file_index, self.path, self.cols.take(lo), self.offsets[lo:], self.end)
 
     def to_batch(self) -> BinlogBatch:
-        """The same entries as protobuf messages."""
-        entries = [self.cols.entry(i) for i in range(len(self))]
+        """The same entries as protobuf messages (parsed in one call)."""
+        entries = parse_spans(self.cols.data, self.cols.start, self.cols.end)
         return BinlogBatch(self.file_index, self.path, entries, self.offsets.tolist(), self.end)
+
+    @classmethod
+    def empty(cls, file_index: int, path: Path, end: int) -> BinlogColumns:
+        """No entries: the end of the binlog for now, ``end`` the resume offset."""
+        return cls.from_batch(BinlogBatch(file_index, path, (), (), end))
 
     @classmethod
     def from_batch(cls, batch: BinlogBatch) -> BinlogColumns:
@@ -344,5 +294,4 @@ __all__ = [
     "first_log_index",
     "list_binlogs",
     "parse_binlog_name",
-    "parse_entries",
 ]

@@ -1,27 +1,24 @@
 """Reading LogEntries of one partition's binlog directory across files (§3.2, §3.6, A.1).
 
 This module owns ``BinlogReader``: choosing the file that holds an inclusive start ``log_index``
-(``binlog.py`` supplies names, first log_indexes and offsets), rolling to the next file on EOF (or
+(``files.py`` supplies names, first log_indexes and offsets), rolling to the next file on EOF (or
 on WAIT when a newer file exists), gap detection (missing file indexes or log_index
 discontinuities between files), and turning framing damage and unparseable payloads into
 ``BadRecordError``.
 
-``BinlogReader.read_batch`` parses a ``RecordBlob`` from ``LogFileReader`` as one ``LogEntryBatch``
-message (``parse_entries``), so the protobuf runtime builds thousands of entries in a single call.
-``read_columns`` is the collector's fast path: ``RecordSpans`` from ``LogFileReader`` read as
-columns by ``entryscan``, no object per entry, with the same results and errors. Positions are
-kept as ``(file_index, byte offset)`` so a reader can be resumed without re-scanning a file.
+Entries are read one way: ``RecordSpans`` from ``LogFileReader.read_spans`` scanned as columns by
+``entries.scan`` (``read_columns``, the collector's path, no object per entry); ``read_batch``
+hands the same entries out as protobuf messages. Positions are kept as ``(file_index, byte
+offset)`` so a reader can be resumed without re-scanning a file.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
-from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import BadRecordError
 from omsync_tui.openmldb.binlog.files import (
@@ -33,21 +30,15 @@ from omsync_tui.openmldb.binlog.files import (
     BinlogGap,
     BinlogGapError,
     BinlogStartError,
-    LogEntry,
     binlog_name,
     find_offset,
     first_log_index,
     list_binlogs,
-    parse_entries,
 )
 from omsync_tui.openmldb.entries.scan import resolve_irregular, scan_entries
-from omsync_tui.openmldb.log.blob import RecordBlob, split_blob
-from omsync_tui.openmldb.log.format import LogRead, ReadStatus
+from omsync_tui.openmldb.log.format import ReadStatus
 from omsync_tui.openmldb.log.framer import RecordSpans
 from omsync_tui.openmldb.log.reader import LogFileReader
-from omsync_tui.openmldb.proto import tablet_pb2
-
-_Batch = TypeVar("_Batch", BinlogBatch, BinlogColumns)
 
 
 class BinlogReader:
@@ -93,7 +84,7 @@ class BinlogReader:
         # A resumed reader (``position``) without an explicit start has nothing to check against.
         self._check_start = position is None or start > 1
         self._check_first = False  # the next entry opens a new file: check continuity
-        self._pending: BinlogBatch | BinlogColumns | None = None  # held back while its gap is reported
+        self._pending: BinlogColumns | None = None  # held back while its gap is reported
         self._gap_found: BinlogGap | None = None
         if position is not None:
             index, offset = position
@@ -112,19 +103,12 @@ class BinlogReader:
         return (self._file_index, self._reader.offset)
 
     def read_batch(self, max_entries: int = DEFAULT_BATCH) -> BinlogBatch:
-        """Up to ``max_entries`` consecutive entries of one file; empty at the end (see ``end``)."""
-        got = self._read(max_entries, columns=False)
-        return got.to_batch() if isinstance(got, BinlogColumns) else got
+        """``read_columns`` as protobuf messages: the same entries, offsets, ends, gaps and errors."""
+        return self.read_columns(max_entries).to_batch()
 
     def read_columns(self, max_entries: int = DEFAULT_BATCH) -> BinlogColumns:
-        """``read_batch`` as columns (``BinlogColumns``): the collector's path, no object per entry.
-
-        Same entries, offsets, ends, gaps and errors as ``read_batch``.
-        """
-        got = self._read(max_entries, columns=True)
-        return BinlogColumns.from_batch(got) if isinstance(got, BinlogBatch) else got
-
-    def _read(self, max_entries: int, *, columns: bool) -> BinlogBatch | BinlogColumns:
+        """Up to ``max_entries`` consecutive entries of one file as columns (``BinlogColumns``), no
+        object per entry; empty at the end (see ``end``)."""
         if max_entries <= 0:
             raise ValueError("max_entries must be positive")
         if self._pending is not None:
@@ -137,15 +121,9 @@ class BinlogReader:
                 return self._empty(0)
             reader = self._reader
             assert reader is not None
-            stop: LogRead | None
-            if columns:
-                spans = reader.read_spans(max_entries)
-                got: BinlogBatch | BinlogColumns | None = self._columns(spans) if len(spans) else None
-                stop = spans.stop
-            else:
-                blob = reader.read_blob(max_entries)
-                got = self._entries(blob) if blob.offsets else None
-                stop = blob.stop
+            spans = reader.read_spans(max_entries)
+            got = self._columns(spans) if len(spans) else None
+            stop = spans.stop
             if stop is None:
                 rechecked = False
                 if got is None:
@@ -261,40 +239,18 @@ class BinlogReader:
         return True
 
     # -- entries ------------------------------------------------------------------------------
-    def _entries(self, blob: RecordBlob) -> BinlogBatch | None:
-        """The batch for ``blob`` after the checks and skipping; None if nothing is left of it."""
-        offsets: Sequence[int] = blob.offsets
-        end = blob.end
-        try:
-            entries = parse_entries(blob)
-        except DecodeError:
-            salvaged = self._salvage(blob)
-            if salvaged is None:
-                return None
-            entries, offsets, end = salvaged
-        n = len(entries)
-
-        def first_at_start() -> int:
-            k = 0
-            while k < n and entries[k].log_index < self.start:
-                k += 1
-            return k
-
-        k = self._check(n, lambda i: int(entries[i].log_index), first_at_start)
-        if k < 0:
-            return None
-        if k:
-            entries, offsets = entries[k:], offsets[k:]
-        return self._hold(BinlogBatch(self._file_index, self._path, entries, offsets, end))
-
     def _columns(self, spans: RecordSpans) -> BinlogColumns | None:
-        """``_entries`` for the columns path: scan, resolve irregular entries, checks, skipping."""
+        """The batch for ``spans`` after the checks and skipping; None if nothing is left of it.
+
+        Scanned as columns; irregular entries resolved with protobuf (``resolve_irregular``).
+        """
         cols, failed, exc = resolve_irregular(scan_entries(spans.data, spans.starts, spans.ends))
         offsets = spans.offsets
         end = spans.end
         if failed >= 0:
-            # As _salvage: the good entries before the first payload that is not a LogEntry, the
-            # reader moved back to it (reported on the next call), or that one reported now.
+            # The good entries before the first payload that is not a LogEntry, the reader moved
+            # back to it (reported on the next call), or that one reported now: nothing after it
+            # is lost.
             reader = self._reader
             assert reader is not None
             bad_offset = int(offsets[failed])
@@ -355,35 +311,12 @@ class BinlogReader:
         self._gap_found = gap
         return k
 
-    def _hold(self, batch: _Batch) -> _Batch:
+    def _hold(self, batch: BinlogColumns) -> BinlogColumns:
         """Return ``batch``, or hold it back while the gap found before it is reported."""
         gap, self._gap_found = self._gap_found, None
         if gap is not None:
             self._gap(gap, pending=batch)
         return batch
-
-    def _salvage(self, blob: RecordBlob) -> tuple[list[tablet_pb2.LogEntry], list[int], int] | None:
-        """Parse one by one after the batch parse failed.
-
-        Returns the good entries before the first payload that is not a LogEntry (the reader is
-        moved back to that record, reported on the next call), or reports a bad first payload
-        and returns None (the reader is moved just past it). Nothing after it is lost.
-        """
-        reader = self._reader
-        assert reader is not None
-        good: list[tablet_pb2.LogEntry] = []
-        for k, payload in enumerate(split_blob(blob.data)):
-            try:
-                good.append(LogEntry.FromString(payload))
-            except DecodeError as exc:
-                bad_offset = blob.offsets[k]
-                if good:
-                    reader.seek(bad_offset)
-                    return good, list(blob.offsets[:k]), bad_offset
-                reader.seek(blob.offsets[1] if len(blob.offsets) > 1 else blob.end)
-                self._bad(bad_offset, f"record payload is not a LogEntry ({exc})")
-                return None
-        return good, list(blob.offsets), blob.end
 
     def _bad(self, offset: int, reason: str, log_index: int | None = None) -> None:
         if self.skip_bad:
@@ -399,14 +332,14 @@ class BinlogReader:
             hint="the reader has moved past it; read again to continue, or create it with skip_bad=True",
         )
 
-    def _gap(self, gap: BinlogGap, *, pending: BinlogBatch | BinlogColumns | None = None) -> None:
+    def _gap(self, gap: BinlogGap, *, pending: BinlogColumns | None = None) -> None:
         self.gaps.append(gap)
         if not self.allow_gaps:
             self._pending = pending
             raise BinlogGapError(gap)
 
-    def _empty(self, offset: int) -> BinlogBatch:
-        return BinlogBatch(self._file_index, self._path, (), (), offset)
+    def _empty(self, offset: int) -> BinlogColumns:
+        return BinlogColumns.empty(self._file_index, self._path, offset)
 
 
 __all__ = ["BinlogReader"]

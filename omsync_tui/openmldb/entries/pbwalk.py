@@ -1,4 +1,4 @@
-"""Fields of many serialized protobuf messages, walked at once with numpy (``entryscan``'s engine).
+"""Fields of many serialized protobuf messages, walked at once with numpy (``scan.py``'s engine).
 
 ``walk`` visits "field k of every message" in step: each step decodes one tag and one varint per
 message still active, vectorised (8 bytes at a time through an unaligned u64 view; longer varints

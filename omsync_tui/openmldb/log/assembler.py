@@ -1,10 +1,16 @@
-"""Logical records out of physical ones: the fragment state machine and the damage policy (§3.3).
+"""Logical records out of physical ones: the damage rule and the fragment state machine (§3.3).
 
-This module owns ``RecordAssembler``, the logical-record state machine shared by ``LogFileReader``
-(``logreader.py``) and the compressed framing (``compressed.py``): it turns physical records
-(``Phys``) into four outcomes, ``ReadStatus`` RECORD / EOF / WAIT / BAD, each a ``LogRead`` with
-byte offsets that a reader can be resumed from; and the physical-record checks both framings use
-(``header_at``, ``crc_matches``, ``plausible_at``, ``resync_in_block``).
+This module owns the damage rule of both framings, in two parts:
+
+* ``judge_physical``: what one physical record at a position of a buffer is — intact (``PhysKind.OK``),
+  not all there yet (``WAIT``: a torn tail, or bytes still to read), damaged (``BAD``, with the
+  reason), or a block trailer (``TRAILER``). Every reader asks it: the file's and the compressed
+  file's physical layers (``source.py``, ``compressed.py``), ``LogFileReader.read``'s shortcut, and
+  the span path wherever its numpy walk stops (``frames.at_problem``).
+* ``RecordAssembler``: the logical-record state machine over a ``PhysicalLayer`` it holds: it turns
+  physical records (``Phys``) into four outcomes, ``ReadStatus`` RECORD / EOF / WAIT / BAD, each a
+  ``LogRead`` with byte offsets that a reader can be resumed from; and where to resume after
+  damage (``resync_in_block``, ``plausible_at``).
 
 Damage policy (what a BAD outcome covers): a bad physical record (CRC mismatch, zero or unknown type,
 a length that cannot fit its block, an EOF record with a payload, a fragment out of order) is
@@ -22,7 +28,10 @@ a crash leaves; the tablet overwrites it with an EOF record on restart, correcti
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from enum import IntEnum
+from typing import NamedTuple, Protocol
+
+import crc32c as _crc32c
 
 from omsync_tui.openmldb.log.format import (
     HEADER,
@@ -30,15 +39,23 @@ from omsync_tui.openmldb.log.format import (
     LogRead,
     ReadStatus,
     RecordType,
-    crc32c,
-    unmask_crc,
+    mask_crc,
 )
 
 
-class Phys(NamedTuple):
-    """One physical record as a frame source sees it (``RecordAssembler``'s input)."""
+class PhysKind(IntEnum):
+    """What ``judge_physical`` found at a position (``Phys.kind``)."""
 
-    kind: int  # PHYS_OK / PHYS_WAIT / PHYS_BAD
+    OK = 0  # an intact physical record
+    WAIT = 1  # its bytes are not all there yet: a torn tail, or more to read
+    BAD = 2  # damaged here; ``reason`` says how
+    TRAILER = 3  # fewer bytes than a header left in the block: the next block is where to look
+
+
+class Phys(NamedTuple):
+    """One physical record as a physical layer sees it (``RecordAssembler``'s input)."""
+
+    kind: PhysKind  # OK, WAIT or BAD (a layer steps over trailers itself)
     start: int  # position of the header
     end: int  # position after the payload; -1 when the header's length cannot be trusted
     rtype: int
@@ -46,67 +63,134 @@ class Phys(NamedTuple):
     reason: str
 
 
-PHYS_OK = 0
-PHYS_WAIT = 1
-PHYS_BAD = 2
-WAIT_PHYS = Phys(PHYS_WAIT, -1, -1, -1, b"", "")
+WAIT_PHYS = Phys(PhysKind.WAIT, -1, -1, -1, b"", "")
 TYPE_NAMES = {t.value: t.name for t in RecordType}
+
+
+# Plain names for the hot path: a class attribute lookup per check costs more than the check.
+_OK, _WAIT, _BAD, _TRAILER = PhysKind.OK, PhysKind.WAIT, PhysKind.BAD, PhysKind.TRAILER
+_ZERO, _EOF = int(RecordType.ZERO), int(RecordType.EOF)
+
+
+def judge_physical(
+    buf: bytes | bytearray,
+    i: int,
+    limit: int,
+    block_end: int,
+    header: struct.Struct = HEADER,
+    *,
+    verify: bool,
+) -> tuple[PhysKind, int, int, str]:
+    """The damage rule for the physical record at ``buf[i]``: (kind, end, type, reason).
+
+    ``limit`` is where the bytes present in ``buf`` end and ``block_end`` where the block holding
+    ``i`` ends, both in ``buf`` coordinates. ``end`` is the index after the payload (-1 when the
+    header is not all there or its length cannot be trusted). The order of the checks is the rule:
+    a length that cannot fit the block is damage at once; a record running past the bytes present
+    is WAIT whatever its type (a torn tail is judged when it is complete); then the type, the CRC
+    (``verify``) and the EOF record's empty payload.
+    """
+    hs = header.size
+    room = block_end - i - hs
+    if room < 0:
+        return (_TRAILER if block_end <= limit else _WAIT), -1, -1, ""
+    if i + hs > limit:
+        return _WAIT, -1, -1, ""
+    _, n, t = header.unpack_from(buf, i)
+    if n > room:
+        return _BAD, -1, t, f"length {n} does not fit the {room} bytes left in its block"
+    end = i + hs + n
+    if end > limit:
+        return _WAIT, -1, t, ""
+    if t == _ZERO:
+        return _BAD, end, t, "zero record type"
+    if t > _EOF:
+        return _BAD, end, t, f"unknown record type {t}"
+    if verify and not crc_matches(buf, i, n, hs):
+        return _BAD, end, t, f"CRC mismatch in a {TYPE_NAMES[t]} record"
+    if t == _EOF and n:
+        return _BAD, end, t, f"EOF record with a {n}-byte payload"
+    return _OK, end, t, ""
+
+
+class PhysicalLayer(Protocol):
+    """Physical records in a reader's own position space, for the ``RecordAssembler`` holding it.
+
+    File offsets for a log file (``source.LogFileSource``), offsets into the decompressed stream
+    for a compressed file (``compressed.py``).
+    """
+
+    def phys_at(self, pos: int) -> Phys:
+        """The physical record at ``pos`` (after a block trailer there, if any): OK, WAIT or BAD."""
+        ...
+
+    def resync(self, bad: Phys) -> int:
+        """Where reading resumes after the bad physical record ``bad`` (the module's damage policy)."""
+        ...
+
+    def unread(self, pos: int) -> int:
+        """Bytes present after ``pos`` (a WAIT outcome's ``unread``)."""
+        ...
+
+    def zero_tail(self, pos: int) -> bool:
+        """Whether everything from ``pos`` to the end of the file is zero bytes (a crash's tail)."""
+        ...
+
+    def discard_from(self, pos: int) -> None:
+        """Forget bytes held from ``pos`` on: they may be rewritten (a WAIT)."""
+        ...
+
+    def where(self, pos: int) -> int:
+        """The offset callers are told for ``pos``."""
+        ...
 
 
 class RecordAssembler:
     """Logical records out of physical ones: the fragment state machine and the damage policy.
 
-    Subclasses provide the physical layer in their own position space (file offsets for
-    ``LogFileReader``, offsets into the decompressed stream for compressed files) through
-    ``_phys_at``, ``_resync``, ``_unread``, ``_zero_tail``, ``_discard_from`` and ``_where`` (the
-    position reported to callers).
+    It holds the ``PhysicalLayer`` it reads and the resume point ``pos`` (in the layer's positions);
+    a bulk path that framed records itself moves ``pos`` past them.
     """
 
-    def __init__(self, pos: int) -> None:
-        self._pos = pos
+    def __init__(self, layer: PhysicalLayer, pos: int) -> None:
+        self._layer = layer
+        self.pos = pos
         self._eof: LogRead | None = None
 
-    # -- physical layer, supplied by subclasses -------------------------------------------------
-    def _phys_at(self, pos: int) -> Phys:
-        raise NotImplementedError
+    @property
+    def eof(self) -> LogRead | None:
+        """The EOF outcome once met: nothing after it is read."""
+        return self._eof
 
-    def _resync(self, bad: Phys) -> int:
-        raise NotImplementedError
+    def seek(self, pos: int) -> None:
+        """Continue at another record boundary (forgets a seen EOF and the layer's bytes from there)."""
+        self.pos = pos
+        self._eof = None
+        self._layer.discard_from(pos)
 
-    def _unread(self, pos: int) -> int:
-        raise NotImplementedError
-
-    def _zero_tail(self, pos: int) -> bool:
-        return False
-
-    def _discard_from(self, pos: int) -> None:
-        return None
-
-    def _where(self, pos: int) -> int:
-        return pos
-
-    # -- logical layer --------------------------------------------------------------------------
     def read(self) -> LogRead:
         """The next outcome. After WAIT, calling again re-checks the file for appended bytes."""
         if self._eof is not None:
             # Bytes after an EOF record are never read: a repair EOF may sit in front of torn bytes.
             return self._eof
-        pos = self._pos
+        layer = self._layer
+        where = layer.where
+        pos = self.pos
         frag_start = -1
         frag_len = 0
         parts: list[bytes] = []
         while True:
-            ph = self._phys_at(pos)
-            if ph.kind == PHYS_WAIT:
+            ph = layer.phys_at(pos)
+            if ph.kind == PhysKind.WAIT:
                 return self._wait()
-            if ph.kind == PHYS_BAD:
-                if ph.rtype == RecordType.ZERO and self._zero_tail(ph.start):
+            if ph.kind == PhysKind.BAD:
+                if ph.rtype == RecordType.ZERO and layer.zero_tail(ph.start):
                     return self._wait()
                 start = ph.start if frag_start < 0 else frag_start
                 reason = ph.reason
                 if frag_start >= 0:
-                    reason += f"; dropped the unfinished record that began at {self._where(frag_start)}"
-                return self._bad(start, self._resync(ph), reason, extend=True)
+                    reason += f"; dropped the unfinished record that began at {where(frag_start)}"
+                return self._bad(start, layer.resync(ph), reason, extend=True)
             rtype = ph.rtype
             if rtype in (RecordType.FULL, RecordType.FIRST, RecordType.EOF):
                 # LevelDB tolerates an empty FIRST followed by a new record (an old writer bug);
@@ -117,12 +201,12 @@ class RecordAssembler:
                         frag_start, ph.start, f"fragmented record has no LAST fragment (next is {name})"
                     )
                 if rtype == RecordType.EOF:
-                    self._pos = ph.start
-                    self._eof = LogRead(ReadStatus.EOF, None, self._where(ph.start), self._where(ph.end))
+                    self.pos = ph.start
+                    self._eof = LogRead(ReadStatus.EOF, None, where(ph.start), where(ph.end))
                     return self._eof
                 if rtype == RecordType.FULL:
-                    self._pos = ph.end
-                    return LogRead(ReadStatus.RECORD, ph.payload, self._where(ph.start), self._where(ph.end))
+                    self.pos = ph.end
+                    return LogRead(ReadStatus.RECORD, ph.payload, where(ph.start), where(ph.end))
                 frag_start = ph.start
                 frag_len = len(ph.payload)
                 parts = [ph.payload]
@@ -137,38 +221,41 @@ class RecordAssembler:
             frag_len += len(ph.payload)
             pos = ph.end
             if rtype == RecordType.LAST:
-                self._pos = ph.end
+                self.pos = ph.end
                 payload = b"".join(parts)
-                return LogRead(ReadStatus.RECORD, payload, self._where(frag_start), self._where(ph.end))
+                return LogRead(ReadStatus.RECORD, payload, where(frag_start), where(ph.end))
 
     def _wait(self) -> LogRead:
-        resume = self._pos
-        unread = self._unread(resume)
+        resume = self.pos
+        unread = self._layer.unread(resume)
         # Forget buffered bytes past the resume point: a restarting tablet overwrites a torn tail
         # in place with an EOF record, and the next read must see that, not our stale copy.
-        self._discard_from(resume)
-        where = self._where(resume)
+        self._layer.discard_from(resume)
+        where = self._layer.where(resume)
         return LogRead(ReadStatus.WAIT, None, where, where, unread=unread)
 
     def _bad(self, start: int, resume: int, reason: str, *, extend: bool = False) -> LogRead:
+        layer = self._layer
         pos = resume
         if extend:
             # Fold what directly follows into the same report: orphan fragments of the record we
             # just broke, and further damage — one BAD per damaged stretch, not one per fragment.
             while True:
-                ph = self._phys_at(pos)
-                if ph.kind == PHYS_OK and ph.rtype == RecordType.MIDDLE:
+                ph = layer.phys_at(pos)
+                if ph.kind == PhysKind.OK and ph.rtype == RecordType.MIDDLE:
                     pos = ph.end
                     continue
-                if ph.kind == PHYS_OK and ph.rtype == RecordType.LAST:
+                if ph.kind == PhysKind.OK and ph.rtype == RecordType.LAST:
                     pos = ph.end
                     break
-                if ph.kind == PHYS_BAD and not (ph.rtype == RecordType.ZERO and self._zero_tail(ph.start)):
-                    pos = self._resync(ph)
+                if ph.kind == PhysKind.BAD and not (
+                    ph.rtype == RecordType.ZERO and layer.zero_tail(ph.start)
+                ):
+                    pos = layer.resync(ph)
                     continue
                 break
-        self._pos = pos
-        return LogRead(ReadStatus.BAD, None, self._where(start), self._where(pos), reason=reason)
+        self.pos = pos
+        return LogRead(ReadStatus.BAD, None, layer.where(start), layer.where(pos), reason=reason)
 
 
 def header_at(buf: bytes | bytearray, i: int, header: struct.Struct = HEADER) -> tuple[int, int, int]:
@@ -179,8 +266,8 @@ def header_at(buf: bytes | bytearray, i: int, header: struct.Struct = HEADER) ->
 
 def crc_matches(buf: bytes | bytearray, i: int, n: int, header_size: int) -> bool:
     """Whether the record at ``buf[i]`` with payload length ``n`` carries a correct CRC."""
-    stored = U32.unpack_from(buf, i)[0]
-    return bool(unmask_crc(stored) == crc32c(memoryview(buf)[i + header_size - 1 : i + header_size + n]))
+    crc = _crc32c.crc32c(memoryview(buf)[i + header_size - 1 : i + header_size + n])
+    return bool(mask_crc(crc) == U32.unpack_from(buf, i)[0])
 
 
 def plausible_at(

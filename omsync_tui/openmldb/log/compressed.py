@@ -2,7 +2,7 @@
 
 This module owns the layout OpenMLDB uses when a tablet runs with ``--snapshot_compression``: the
 log is cut into 1 MiB logical blocks of 9-byte physical headers (masked CRC-32C u32 LE, length u32
-LE, type) — the same FULL/FIRST/MIDDLE/LAST/EOF records as ``logformat`` — and each full block is
+LE, type) — the same FULL/FIRST/MIDDLE/LAST/EOF records as ``format.py`` — and each full block is
 stored as a 64-byte block header (``compressed_len`` i32 LE, compress type u8: 1 zlib, 2 snappy,
 59 zero bytes) followed by the compressed block. Zlib is ``compress()`` with its header; snappy is
 the raw block format.
@@ -15,6 +15,10 @@ unchecked: OpenMLDB fills them from an uninitialised buffer (correction 7).
 Positions: ``LogRead.offset``/``end`` are file offsets of compressed blocks — of the block holding
 the record's first header, and of the block where reading continues. A compressed file cannot be
 entered in the middle of a block, so there is no resume offset; snapshots are read whole.
+
+``CompressedLogReader`` holds the file's decompressed blocks as a physical layer (``_Blocks``,
+each record judged by ``assembler.judge_physical``) and a ``RecordAssembler`` over them: the
+same logical records, outcomes and damage policy as ``LogFileReader``.
 """
 
 from __future__ import annotations
@@ -30,16 +34,14 @@ import cramjam
 
 from omsync_tui.core.errors import NotFoundError, UsageError
 from omsync_tui.openmldb.log.assembler import (
-    PHYS_BAD,
-    PHYS_OK,
-    PHYS_WAIT,
+    WAIT_PHYS,
     Phys,
+    PhysKind,
     RecordAssembler,
-    crc_matches,
-    header_at,
+    judge_physical,
     resync_in_block,
 )
-from omsync_tui.openmldb.log.format import RecordType, crc32c, fragment_type, mask_crc
+from omsync_tui.openmldb.log.format import LogRead, RecordType, crc32c, fragment_type, mask_crc
 
 COMPRESS_BLOCK_SIZE = 1 << 20
 COMPRESSED_HEADER_SIZE = 9
@@ -176,7 +178,7 @@ class _BlockError(Exception):
         self.locatable = locatable
 
 
-class CompressedLogReader(RecordAssembler):
+class CompressedLogReader:
     """Reads a compressed snapshot file; the same ``read() -> LogRead`` outcomes as ``LogFileReader``.
 
     Internally positions are offsets into the decompressed stream (block k covers
@@ -187,26 +189,25 @@ class CompressedLogReader(RecordAssembler):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, verify_crc: bool = True) -> None:
-        super().__init__(0)
         self.path = Path(path)
-        self._verify = verify_crc
         try:
-            self._f = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()/__exit__
+            f = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by close()/__exit__
         except FileNotFoundError as exc:
             raise NotFoundError(f"{self.path}: no such snapshot file") from exc
-        self._fd = self._f.fileno()
-        # _starts[k] = file offset of block k's 64-byte header; one past the last read block is known.
-        self._starts = [0]
-        self._cache: dict[int, bytes] = {}
-        self._errors: dict[int, _BlockError] = {}
+        self._blocks = _Blocks(f, verify_crc=verify_crc)
+        self._records = RecordAssembler(self._blocks, 0)
 
     @property
     def offset(self) -> int:
         """File offset of the block where reading continues."""
-        return self._where(self._pos)
+        return self._blocks.where(self._records.pos)
+
+    def read(self) -> LogRead:
+        """The next outcome (see ``RecordAssembler.read``)."""
+        return self._records.read()
 
     def close(self) -> None:
-        self._f.close()
+        self._blocks.close()
 
     def __enter__(self) -> CompressedLogReader:
         return self
@@ -215,6 +216,22 @@ class CompressedLogReader(RecordAssembler):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class _Blocks:
+    """A compressed file's decompressed blocks, as the physical layer of its ``RecordAssembler``."""
+
+    def __init__(self, f: BinaryIO, *, verify_crc: bool) -> None:
+        self._f = f
+        self._fd = f.fileno()
+        self._verify = verify_crc
+        # _starts[k] = file offset of block k's 64-byte header; one past the last read block is known.
+        self._starts = [0]
+        self._cache: dict[int, bytes] = {}
+        self._errors: dict[int, _BlockError] = {}
+
+    def close(self) -> None:
+        self._f.close()
 
     # -- blocks -----------------------------------------------------------------------------------
     def _block(self, k: int) -> bytes | None:
@@ -260,8 +277,8 @@ class CompressedLogReader(RecordAssembler):
         self._errors[k] = err
         return err
 
-    # -- physical layer ---------------------------------------------------------------------------
-    def _phys_at(self, pos: int) -> Phys:
+    # -- physical layer (assembler.PhysicalLayer) -------------------------------------------------
+    def phys_at(self, pos: int) -> Phys:
         k, off = divmod(pos, COMPRESS_BLOCK_SIZE)
         if COMPRESS_BLOCK_SIZE - off < COMPRESSED_HEADER_SIZE:
             pos += COMPRESS_BLOCK_SIZE - off
@@ -270,28 +287,19 @@ class CompressedLogReader(RecordAssembler):
             block = self._block(k)
         except _BlockError as exc:
             end = (k + 1) * COMPRESS_BLOCK_SIZE if exc.locatable else -1
-            return Phys(PHYS_BAD, pos, end, -1, b"", exc.reason)
+            return Phys(PhysKind.BAD, pos, end, -1, b"", exc.reason)
         if block is None:
-            return Phys(PHYS_WAIT, pos, -1, -1, b"", "")
-        hs = COMPRESSED_HEADER_SIZE
-        room = COMPRESS_BLOCK_SIZE - off - hs
-        _, n, t = header_at(block, off, _HEADER)
-        if n > room:
-            return Phys(
-                PHYS_BAD, pos, -1, t, b"", f"length {n} does not fit the {room} bytes left in its block"
-            )
-        end = pos + hs + n
-        if t == RecordType.ZERO:
-            return Phys(PHYS_BAD, pos, end, t, b"", "zero record type")
-        if t > RecordType.EOF:
-            return Phys(PHYS_BAD, pos, end, t, b"", f"unknown record type {t}")
-        if self._verify and not crc_matches(block, off, n, hs):
-            return Phys(PHYS_BAD, pos, end, t, b"", f"CRC mismatch in a {RecordType(t).name} record")
-        if t == RecordType.EOF and n:
-            return Phys(PHYS_BAD, pos, end, t, b"", f"EOF record with a {n}-byte payload")
-        return Phys(PHYS_OK, pos, end, t, block[off + hs : off + hs + n], "")
+            return WAIT_PHYS
+        # A whole block is there: the rule finds no WAIT and, past the trailer check above, no trailer.
+        kind, end, t, reason = judge_physical(
+            block, off, COMPRESS_BLOCK_SIZE, COMPRESS_BLOCK_SIZE, _HEADER, verify=self._verify
+        )
+        at = pos - off
+        if kind == PhysKind.OK:
+            return Phys(kind, pos, at + end, t, block[off + COMPRESSED_HEADER_SIZE : end], "")
+        return Phys(kind, pos, at + end if end >= 0 else -1, t, b"", reason)
 
-    def _resync(self, bad: Phys) -> int:
+    def resync(self, bad: Phys) -> int:
         k = bad.start // COMPRESS_BLOCK_SIZE
         block_start = k * COMPRESS_BLOCK_SIZE
         next_block = block_start + COMPRESS_BLOCK_SIZE
@@ -304,11 +312,17 @@ class CompressedLogReader(RecordAssembler):
         q = resync_in_block(block, bad.start - block_start, bad_end, COMPRESS_BLOCK_SIZE, _HEADER)
         return block_start + q if q >= 0 else next_block
 
-    def _unread(self, pos: int) -> int:
+    def unread(self, pos: int) -> int:
         # Everything from the first block that could not be read to the end of the file.
         return max(0, os.fstat(self._fd).st_size - self._starts[-1])
 
-    def _where(self, pos: int) -> int:
+    def zero_tail(self, pos: int) -> bool:
+        return False  # a crash leaves no zeros here: the last partial block is simply missing
+
+    def discard_from(self, pos: int) -> None:
+        return None  # whole blocks only: nothing held can be rewritten in place
+
+    def where(self, pos: int) -> int:
         k = pos // COMPRESS_BLOCK_SIZE
         if k < len(self._starts):
             return self._starts[k]

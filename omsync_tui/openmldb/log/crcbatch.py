@@ -48,7 +48,7 @@ def zero_crcs() -> U32:
 
 
 def unmask(masked: U32) -> U32:
-    """LevelDB's CRC masking undone, vectorised (``logformat.unmask_crc``)."""
+    """LevelDB's CRC masking undone, vectorised (``format.unmask_crc``)."""
     rot = masked - np.uint32(CRC_MASK_DELTA)
     return (rot >> np.uint32(17)) | (rot << np.uint32(15))
 

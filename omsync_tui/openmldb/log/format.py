@@ -7,9 +7,9 @@ length u16 LE, type), FULL/FIRST/MIDDLE/LAST fragments and OpenMLDB's EOF record
 * the outcomes every reader returns: ``ReadStatus`` RECORD / EOF / WAIT / BAD, each a ``LogRead``
   with byte offsets that a reader can be resumed from.
 
-Reading lives next door: ``logassembler.py`` (logical records and the damage policy),
-``logreader.py`` (``LogFileReader``), ``logblob.py`` and ``logspans.py`` (its bulk paths,
-``RecordBlob`` and ``RecordSpans``) and ``crcbatch.py`` (their CRC check).
+Reading lives next door (the package docstring maps it): ``assembler.py`` (the damage rule and
+logical records), ``reader.py`` (``LogFileReader``) with ``source.py`` (its file and buffer) and
+``framer.py`` (its bulk path, ``RecordSpans``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""The span path of ``LogFileReader``: runs of intact records as payload spans, no Python step per record.
+"""The span path: runs of intact records as payload spans, no Python step per record (§3.3).
 
-``SpanFramer`` and ``RecordSpans`` — payload spans in one buffer for ``entryscan``: the headers of
-hundreds of blocks walked at once with numpy (the kernels are ``logframes``), fragmented records
-joined in place, every CRC checked in one CRC call (``crcbatch``). Anything unusual ends a run
-and is left to ``LogFileReader.read()`` (``logreader.py``); the blob path is ``logblob``.
+This module owns ``SpanFramer`` and ``RecordSpans`` — payload spans in one buffer for
+``entries.scan``: the headers of hundreds of blocks walked at once with numpy (the kernels are
+``frames.py``), fragmented records joined in place, every CRC checked in one CRC call
+(``crcbatch.py``). The framer reads the buffer of the ``LogFileSource`` it is given; anything
+unusual ends a run and is left to ``RecordAssembler.read`` (``LogFileReader`` holds both).
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from omsync_tui.openmldb.log.blob import RunStatus
 from omsync_tui.openmldb.log.crcbatch import Scratch, first_bad_crc
 from omsync_tui.openmldb.log.format import BLOCK_MASK, BLOCK_SIZE, HEADER_SIZE, LogRead
 from omsync_tui.openmldb.log.frames import (
     EMPTY_I64,
     Framed,
+    RunStatus,
     SpanPart,
     at_problem,
     concat_frames,
     copy_out,
     frame_window,
 )
+from omsync_tui.openmldb.log.source import LogFileSource
 from omsync_tui.openmldb.spans import I64, SPAN_PAD, U8
 
 
@@ -33,9 +35,9 @@ class RecordSpans:
     """Up to N records as payload spans in one buffer (``LogFileReader.read_spans``).
 
     Record i's payload is ``data[starts[i]:ends[i]]`` (``data`` carries ``SPAN_PAD`` bytes after
-    the last payload, for ``entryscan``); ``offsets[i]`` is its file offset, and the resume point
-    after it ``offsets[i + 1]`` (``end`` for the last). ``stop`` is the non-record outcome met when
-    no record could be returned, as in ``RecordBlob``.
+    the last payload, for ``entries.scan``); ``offsets[i]`` is its file offset, and the resume
+    point after it ``offsets[i + 1]`` (``end`` for the last). ``stop`` is the non-record outcome met
+    when no record could be returned, already consumed like any ``read()`` result.
     """
 
     data: U8
@@ -63,61 +65,61 @@ def empty_spans(end: int, stop: LogRead | None) -> RecordSpans:
 
 
 class SpanFramer:
-    """The vectorised bulk path of ``LogFileReader``: payload spans, no Python step per record.
+    """Payload spans of intact records in a ``LogFileSource``'s buffer, no Python step per record.
 
     The headers of a window of blocks are walked at once, "k-th record of every block" per numpy
     step, since every block starts on a record boundary: first the continuation fragment a block
     may start with (LAST, or a block-filling MIDDLE), then its FULL records, then what it ends with
     (a trailer, or a FIRST fragment reaching the block end). Blocks whose ends and starts chain up
-    as a writer lays them out are taken whole; at the first block that does not, the run ends
-    where ``BulkFramer._scan`` would end it (in Python, for that one spot). All physical records'
-    CRCs are checked in one CRC call (``crcbatch``); the run ends before the first mismatch.
-    ``read()`` takes over wherever a run ends.
+    as a writer lays them out are taken whole; at the first block that does not, the damage rule
+    decides that one spot (``frames.at_problem``). All physical records' CRCs are checked in one
+    CRC call (``crcbatch``); the run ends before the first mismatch.
     """
 
-    _buf: bytearray
-    _base: int
-    _pos: int
-    _verify: bool
-    _per_block: float = 24.0  # records per block seen so far: sizes the next window
-    _crc_scratch: Scratch | None = None
+    def __init__(self, source: LogFileSource) -> None:
+        self._source = source
+        self._per_block = 24.0  # records per block seen so far: sizes the next window
+        self._crc_scratch: Scratch | None = None
 
-    def _scan_spans(self, max_records: int) -> tuple[int, SpanPart | None]:
-        """Frame intact records from the buffer as spans; returns why it stopped."""
-        buf = self._buf
-        i0 = self._pos - self._base
+    def scan(self, pos: int, max_records: int) -> tuple[RunStatus, SpanPart | None, int]:
+        """Frame intact records from file offset ``pos`` (buffered): (why it stopped, spans, resume)."""
+        source = self._source
+        buf = source.buf
+        base = source.base
+        i0 = pos - base
         limit = len(buf)
         if limit - i0 < HEADER_SIZE and limit - i0 < BLOCK_SIZE - (i0 & BLOCK_MASK):
-            return RunStatus.NEED_DATA, None
+            return RunStatus.NEED_DATA, None, pos
         u32 = np.ndarray(shape=(limit - 3,), dtype="<u4", buffer=buf, strides=(1,))
         try:
-            frames, status, blocks = self._frame_spans(u32, i0, limit, max_records)
+            frames, status, blocks = self._frame_spans(buf, u32, i0, limit, max_records)
             heads, starts, ends, moves, phys = concat_frames(frames)
             kept = min(len(heads), max_records)
             if kept < len(heads):
                 status = RunStatus.ANOMALY
             resume = int(ends[kept - 1]) if kept else 0
-            if self._verify and kept:
+            if source.verify and kept:
                 if self._crc_scratch is None:
                     self._crc_scratch = Scratch()
                 bad = first_bad_crc(buf, u32, phys, kept, self._crc_scratch)
                 if bad < kept:
-                    # As _frame: a run cut at a damaged record resumes at that record's header
-                    # (past a block trailer before it, if any).
+                    # A run cut at a damaged record resumes at that record's header (past a block
+                    # trailer before it, if any), where read() reports it.
                     kept, status, resume = bad, RunStatus.ANOMALY, int(heads[bad])
         finally:
-            del u32  # the buffer must not stay exported: _fill resizes it
+            del u32  # the buffer must not stay exported: LogFileSource.fill resizes it
         if not kept:
-            return status, None
+            return status, None, pos
         if blocks:
             self._per_block = max(0.1, kept / blocks)
-        part = copy_out(buf, self._base, i0, resume, heads[:kept], starts[:kept], ends[:kept], moves, kept)
-        self._pos = self._base + resume
-        return status, part
+        part = copy_out(buf, base, i0, resume, heads[:kept], starts[:kept], ends[:kept], moves, kept)
+        if part[0].base is not None:
+            source.shared = True  # the spans are a view of the buffer: it must not be resized
+        return status, part, base + resume
 
     def _frame_spans(
-        self, u32: npt.NDArray[np.uint32], i0: int, limit: int, max_records: int
-    ) -> tuple[list[Framed], int, int]:
+        self, buf: bytearray, u32: npt.NDArray[np.uint32], i0: int, limit: int, max_records: int
+    ) -> tuple[list[Framed], RunStatus, int]:
         """Records from buffer index ``i0`` window by window: (frames, status, blocks walked)."""
         frames: list[Framed] = []
         count = 0
@@ -136,11 +138,14 @@ class SpanFramer:
             if problem < 0:
                 at = (blk0 + nb) << 12
                 continue
-            status, chain, at = at_problem(u32, problem, limit)
+            status, chain, at = at_problem(buf, problem, limit)
             if chain is None:
-                if status:
+                if status != RunStatus.GO_ON:
                     return frames, status, blocks
                 continue  # a trailer: go on at the next block
             frames.append(chain)
             count += 1
         return frames, RunStatus.ANOMALY, blocks
+
+
+__all__ = ["RecordSpans", "SpanFramer", "empty_spans"]

@@ -1,21 +1,24 @@
-"""Numpy kernels of the span path (``logspans``): log records of many blocks framed at once.
+"""Numpy kernels of the span path (``framer.py``): log records of many blocks framed at once.
 
-Every 32 KiB block starts on a record boundary, so "the k-th record of every block" is one numpy
+Every 4 KiB block starts on a record boundary, so "the k-th record of every block" is one numpy
 step (``_walk_blocks``); ``frame_window`` frames a window of blocks that way, with the fragment a
 block may start with (LAST, or a block-filling MIDDLE) and the one it may end with (FIRST), and
-says where the blocks stop chaining up as a writer lays them out. ``at_problem`` looks at that
-one spot in Python (``BulkFramer._scan``'s rules); ``copy_out`` makes fragmented payloads
-contiguous in the copy ``entryscan`` reads. No Python step per record.
+says where the blocks stop chaining up as a writer lays them out. The walk takes only what the
+damage rule (``assembler.judge_physical``) would call an intact FULL record, CRCs aside (they are
+checked for the whole run at once, ``crcbatch``); ``at_problem`` asks the rule itself about the
+one spot where the walk stopped. ``copy_out`` makes fragmented payloads contiguous in the copy
+``entries.scan`` reads. No Python step per record.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
 
-from omsync_tui.openmldb.log.blob import RunStatus
+from omsync_tui.openmldb.log.assembler import PhysKind, judge_physical
 from omsync_tui.openmldb.log.format import BLOCK_MASK, BLOCK_SIZE, HEADER_SIZE, MAX_FRAGMENT, RecordType
 from omsync_tui.openmldb.spans import I64, SPAN_PAD, U8
 
@@ -26,8 +29,16 @@ _FULL, _FIRST, _MIDDLE, _LAST = (
 )
 
 
-#: (data, starts, ends, offsets) of the records one ``_scan_spans`` call framed (``RecordSpans``).
+#: (data, starts, ends, offsets) of the records one ``SpanFramer.scan`` call framed (``RecordSpans``).
 SpanPart = tuple[U8, I64, I64, I64]
+
+
+class RunStatus(IntEnum):
+    """How a framing run over the buffer ended; from ``at_problem``, whether it goes on."""
+
+    GO_ON = 0  # at_problem only: a trailer skipped or a fragmented record taken
+    NEED_DATA = 1  # the buffer ends inside a record: read on
+    ANOMALY = 2  # something only ``RecordAssembler.read`` may judge: the run ends before it
 
 
 @dataclass(slots=True)
@@ -185,30 +196,25 @@ def _physical(
     return flat[keep], rows_e.ravel()[keep], np.searchsorted(heads, owner.ravel()[keep])
 
 
-def at_problem(u32: npt.NDArray[np.uint32], pos: int, limit: int) -> tuple[int, Framed | None, int]:
+def at_problem(buf: bytearray, pos: int, limit: int) -> tuple[RunStatus, Framed | None, int]:
     """What ends a window's run at buffer index ``pos``: (status, a record to take, where to go on).
 
-    As ``BulkFramer._scan``: a torn record or header at the end of the data is ``RunStatus.NEED_DATA``;
-    a fragmented record that is intact (one running past the window) is taken; a trailer is
-    skipped (status 0); anything else is ``RunStatus.ANOMALY``.
+    The damage rule (``judge_physical``, CRCs aside) decides: bytes not all there are
+    ``RunStatus.NEED_DATA``; a trailer is skipped (``GO_ON``); a FIRST..LAST record laid out as a
+    writer does and all buffered (one running past the window) is taken (``GO_ON``); anything
+    else is ``RunStatus.ANOMALY``, left to ``RecordAssembler.read``.
     """
     bend = (pos | BLOCK_MASK) + 1
-    lim = min(bend, limit)
-    if pos + HEADER_SIZE > lim:
-        return (RunStatus.NEED_DATA, None, pos) if lim < bend else (0, None, bend)
-    w = int(u32[pos + 3])
-    n, t = (w >> 8) & 0xFFFF, w >> 24
-    if t == _FULL:
-        return (
-            (RunStatus.NEED_DATA if lim < bend and pos + HEADER_SIZE + n <= bend else RunStatus.ANOMALY),
-            None,
-            pos,
-        )
-    if t != _FIRST:
+    kind, end, t, _ = judge_physical(buf, pos, limit, bend, verify=False)
+    if kind == PhysKind.TRAILER:
+        return RunStatus.GO_ON, None, bend
+    if kind == PhysKind.WAIT:
+        return RunStatus.NEED_DATA, None, pos
+    if kind != PhysKind.OK or t != _FIRST or end != bend:
         return RunStatus.ANOMALY, None, pos
-    j, parts = _fragments(u32, pos, limit)
-    if j < 0:
-        return -j, None, pos
+    status, j, parts = _fragments(buf, pos, limit)
+    if status != RunStatus.GO_ON:
+        return status, None, pos
     m = len(parts)
     one = np.zeros(1, dtype=np.int64)
     lo = np.array([h + HEADER_SIZE for h, _ in parts[:-1]], dtype=np.int64)
@@ -225,7 +231,7 @@ def at_problem(u32: npt.NDArray[np.uint32], pos: int, limit: int) -> tuple[int, 
             np.zeros(m, dtype=np.int64),
         ),
     )
-    return 0, framed, j
+    return RunStatus.GO_ON, framed, j
 
 
 def concat_frames(
@@ -322,33 +328,35 @@ def _walk_blocks(u32: npt.NDArray[np.uint32], first: I64, lim: I64) -> tuple[I64
     return heads, ends, stops
 
 
-def _fragments(u32: npt.NDArray[np.uint32], i: int, limit: int) -> tuple[int, list[tuple[int, int]]]:
-    """The FIRST..LAST record at buffer index ``i``, laid out as a writer does and all buffered.
+def _fragments(buf: bytearray, i: int, limit: int) -> tuple[RunStatus, int, list[tuple[int, int]]]:
+    """The FIRST..LAST record whose intact FIRST fragment at buffer index ``i`` ends its block.
 
-    Returns (end, [(header, payload length) per fragment]) or (``-RunStatus.NEED_DATA`` /
-    ``-RunStatus.ANOMALY``, []), with the rules of ``BulkFramer._scan_fragments``.
+    Returns (``GO_ON``, end, [(header, payload length) per fragment]) when every fragment is intact
+    by the damage rule (CRCs aside) and laid out as a writer does (MIDDLE fragments fill their
+    block), else (``NEED_DATA`` or ``ANOMALY``, -1, []).
     """
-    n = (int(u32[i + 3]) >> 8) & 0xFFFF
-    j = i + HEADER_SIZE + n
-    if j & BLOCK_MASK or j - i > BLOCK_SIZE:
-        return -RunStatus.ANOMALY, []
-    if j > limit:
-        return -RunStatus.NEED_DATA, []
-    parts = [(i, n)]
+    j = (i | BLOCK_MASK) + 1
+    parts = [(i, j - i - HEADER_SIZE)]
     while True:
-        if j + HEADER_SIZE > limit:
-            return -RunStatus.NEED_DATA, []
-        w = int(u32[j + 3])
-        n, t = (w >> 8) & 0xFFFF, w >> 24
-        e = j + HEADER_SIZE + n
-        if n > MAX_FRAGMENT or not (t == _LAST or (t == _MIDDLE and n == MAX_FRAGMENT)):
-            return -RunStatus.ANOMALY, []
-        if e > limit:
-            return -RunStatus.NEED_DATA, []
+        kind, e, t, _ = judge_physical(buf, j, limit, j + BLOCK_SIZE, verify=False)
+        if kind == PhysKind.WAIT:
+            return RunStatus.NEED_DATA, -1, []
+        n = e - j - HEADER_SIZE
+        if kind != PhysKind.OK or not (t == _LAST or (t == _MIDDLE and n == MAX_FRAGMENT)):
+            return RunStatus.ANOMALY, -1, []
         parts.append((j, n))
         j = e
         if t == _LAST:
-            return j, parts
+            return RunStatus.GO_ON, j, parts
 
 
-__all__ = ["EMPTY_I64", "Framed", "SpanPart", "at_problem", "concat_frames", "copy_out", "frame_window"]
+__all__ = [
+    "EMPTY_I64",
+    "Framed",
+    "RunStatus",
+    "SpanPart",
+    "at_problem",
+    "concat_frames",
+    "copy_out",
+    "frame_window",
+]

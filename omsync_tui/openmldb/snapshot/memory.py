@@ -1,16 +1,16 @@
 """Memory-table snapshot files, ``snapshot/<YYYYMMDDHHMM>.sdb[.zlib|.snappy]`` (reference §3.9).
 
 This module owns reading and writing them: a sequence of serialized ``LogEntry`` records (one per
-stored row) in the uncompressed framing (``logformat``) or, when the name says so, the compressed
-framing (``compressed``), terminated by an EOF record. Compression is detected by substring
+stored row) in the uncompressed framing (``log/format.py``) or, when the name says so, the
+compressed framing (``log/compressed.py``), terminated by an EOF record. Compression is detected by substring
 because OpenMLDB appends the suffix twice (``….sdb.snappy.snappy``, correction 6).
 
 A snapshot is complete only with its EOF record: a file that ends without one (an interrupted
 write; for compressed files, the missing last partial block) is reported as a ``FormatError``
 rather than read as if whole.
 
-``iter_sdb_batches`` yields protobuf LogEntries; ``iter_sdb_columns`` (the collector's path) yields
-the same entries as ``entryscan`` columns.
+``iter_sdb`` yields protobuf LogEntries one by one (``inspect``); ``iter_sdb_columns`` (the
+collector's path) yields the same entries as ``entries.scan`` columns, a batch at a time.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ from typing import NoReturn
 from google.protobuf.message import DecodeError
 
 from omsync_tui.core.errors import BadRecordError, FormatError, UsageError
-from omsync_tui.openmldb.binlog.files import parse_entries
 from omsync_tui.openmldb.entries.scan import EntryColumns, resolve_irregular, scan_entries
-from omsync_tui.openmldb.log.blob import split_blob, wrap_payload
 from omsync_tui.openmldb.log.compressed import CompressedLogReader, CompressedLogWriter
 from omsync_tui.openmldb.log.format import LogRead, LogWriter, ReadStatus
 from omsync_tui.openmldb.log.reader import LogFileReader
@@ -134,48 +132,15 @@ def write_sdb(
     return count
 
 
-def iter_sdb_batches(
-    path: str | os.PathLike[str], *, verify_crc: bool = True, batch: int = 4096
-) -> Iterator[Sequence[tablet_pb2.LogEntry]]:
-    """The entries of a snapshot file in file order, ``batch`` at a time (the collector's path).
-
-    Plain files are framed in bulk and parsed with one protobuf call per batch; compressed files
-    are read record by record and parsed in bulk. Damage raises ``BadRecordError`` and a missing
-    EOF record ``FormatError``, as in ``iter_sdb``.
-    """
-    p = Path(path)
-    if snapshot_compression(p.name):
-        payloads: list[bytes] = []
-        offsets: list[int] = []
-        for offset, payload in _compressed_payloads(p, verify_crc):
-            payloads.append(wrap_payload(payload))
-            offsets.append(offset)
-            if len(payloads) >= batch:
-                yield _parse_located(p, b"".join(payloads), offsets)
-                payloads, offsets = [], []
-        if payloads:
-            yield _parse_located(p, b"".join(payloads), offsets)
-        return
-    with LogFileReader(p, verify_crc=verify_crc) as reader:
-        while True:
-            blob = reader.read_blob(batch)
-            if blob.offsets:
-                yield _parse_located(p, blob.data, blob.offsets)
-                continue
-            stop = blob.stop
-            assert stop is not None
-            if stop.status is ReadStatus.EOF:
-                return
-            _raise_for(p, stop)
-
-
 def iter_sdb_columns(
     path: str | os.PathLike[str], *, verify_crc: bool = True, batch: int = 4096
 ) -> Iterator[EntryColumns]:
-    """``iter_sdb_batches`` as columns (``entryscan``): the collector's path, no object per entry.
+    """The entries of ``iter_sdb``, ``batch`` at a time as columns (``entries.scan``): the
+    collector's path, no object per entry.
 
     Plain files are framed as payload spans (``LogFileReader.read_spans``); compressed files are
-    read record by record. Same entries and errors as ``iter_sdb_batches``.
+    read record by record. Damage raises ``BadRecordError`` and a missing EOF record
+    ``FormatError``, as in ``iter_sdb``.
     """
     p = Path(path)
     if snapshot_compression(p.name):
@@ -235,17 +200,3 @@ def _raise_for(path: Path, r: LogRead) -> NoReturn:
         offset=r.offset,
         hint="the snapshot was not finished; use the previous one or a newer one",
     )
-
-
-def _parse_located(path: Path, data: bytes, offsets: Sequence[int]) -> Sequence[tablet_pb2.LogEntry]:
-    try:
-        return parse_entries(data)
-    except DecodeError:
-        for payload, offset in zip(split_blob(data), offsets, strict=True):
-            try:
-                tablet_pb2.LogEntry.FromString(payload)
-            except DecodeError as exc:
-                raise BadRecordError(
-                    f"record payload is not a LogEntry ({exc})", path=str(path), offset=offset
-                ) from None
-        raise

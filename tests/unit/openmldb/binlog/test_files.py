@@ -16,7 +16,6 @@ from omsync_tui.openmldb.binlog.files import (
     first_log_index,
     list_binlogs,
     parse_binlog_name,
-    parse_entries,
 )
 from omsync_tui.openmldb.binlog.reader import BinlogReader
 from omsync_tui.openmldb.log.format import LogWriter, encode_records
@@ -399,12 +398,3 @@ def test_batch_parse_of_large_fragmented_entries(tmp_path: Path) -> None:
         batch = r.read_batch()
     assert [e.log_index for e in batch.entries] == list(range(1, 30))
     assert all(e == entry(e.log_index, 12_000) for e in batch.entries)
-
-
-def test_parse_entries_matches_one_by_one_parsing(tmp_path: Path) -> None:
-    payloads = [entry(i, size).SerializeToString() for i, size in enumerate([0, 10, 5000, 120, 9000, 1], 1)]
-    path = tmp_path / "x.log"
-    path.write_bytes(encode_records(payloads))
-    with LogFileReader(path) as f:
-        blob = f.read_blob(100)
-    assert [e.SerializeToString() for e in parse_entries(blob.data)] == payloads

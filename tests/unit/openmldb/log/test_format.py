@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omsync_tui.core.errors import NotFoundError
-from omsync_tui.openmldb.log.blob import split_blob
 from omsync_tui.openmldb.log.format import (
     BLOCK_SIZE,
     EOF_RECORD,
@@ -256,14 +255,14 @@ def test_torn_tail_at_every_cut_point_bulk(tmp_path: Path) -> None:
         got: list[bytes] = []
         with LogFileReader(path) as r:
             while True:
-                blob = r.read_blob(3)
-                if blob.stop is not None:
+                spans = r.read_spans(3)
+                if spans.stop is not None:
                     break
-                got += split_blob(blob.data)
+                got += spans.payloads()
         assert got == payloads[:n_complete], cut
-        assert blob.stop.status is ReadStatus.WAIT
+        assert spans.stop.status is ReadStatus.WAIT
         resume = ends[n_complete - 1] if n_complete else 0
-        assert (blob.stop.offset, blob.stop.unread) == (resume, cut - resume)
+        assert (spans.stop.offset, spans.stop.unread) == (resume, cut - resume)
 
 
 def test_wait_then_appended_bytes_are_read(tmp_path: Path) -> None:
@@ -331,7 +330,7 @@ def test_eof_with_torn_bytes_after_it(tmp_path: Path) -> None:
         assert (eof.status, eof.offset, eof.end) == (ReadStatus.EOF, len(good), len(good) + 7)
         assert r.read() == eof  # sticky: nothing after an EOF is read
         assert r.offset == len(good)
-        assert r.read_blob(10).stop == eof
+        assert r.read_spans(10).stop == eof
 
 
 def test_records_after_an_eof_are_ignored(tmp_path: Path) -> None:
@@ -389,15 +388,15 @@ def test_crc_mismatch_in_bulk_path(tmp_path: Path) -> None:
     records = read_all(write(tmp_path, encode_records(PAYLOADS, eof=True)))
     path, _ = _damaged(tmp_path, records[6].offset + 8, b"\x00", PAYLOADS)
     with LogFileReader(path) as r:
-        first = r.read_blob(100)
-        assert split_blob(first.data) == PAYLOADS[:6]
+        first = r.read_spans(100)
+        assert first.payloads() == PAYLOADS[:6]
         assert first.end == records[6].offset
-        bad = r.read_blob(100)
+        bad = r.read_spans(100)
         assert bad.stop is not None and bad.stop.status is ReadStatus.BAD
         assert bad.stop.offset == records[6].offset
-        rest = r.read_blob(100)
-        assert split_blob(rest.data) == PAYLOADS[7:]
-        last = r.read_blob(100).stop
+        rest = r.read_spans(100)
+        assert rest.payloads() == PAYLOADS[7:]
+        last = r.read_spans(100).stop
         assert last is not None and last.status is ReadStatus.EOF
 
 
@@ -503,13 +502,13 @@ def test_round_trip(tmp_path: Path, sizes: list[int], seed: int, batch: int) -> 
     got_offsets: list[int] = []
     with LogFileReader(path) as r:
         while True:
-            blob = r.read_blob(batch)
-            if blob.stop is not None:
-                assert blob.stop.status is ReadStatus.EOF
+            spans = r.read_spans(batch)
+            if spans.stop is not None:
+                assert spans.stop.status is ReadStatus.EOF
                 break
-            assert 1 <= len(blob) <= batch
-            got += split_blob(blob.data)
-            got_offsets += blob.offsets
+            assert 1 <= len(spans) <= batch
+            got += spans.payloads()
+            got_offsets += spans.offsets.tolist()
     assert got == payloads
     assert got_offsets == offsets
 
@@ -529,14 +528,14 @@ def _outcomes(path: Path, *, bulk: bool, verify: bool, batch: int = 1) -> list[t
     with LogFileReader(path, verify_crc=verify) as r:
         for _ in range(100_000):
             if bulk:
-                blob = r.read_blob(batch)
-                if blob.stop is None:
+                spans = r.read_spans(batch)
+                if spans.stop is None:
                     out += [
                         (ReadStatus.RECORD, p, o, 0)
-                        for p, o in zip(split_blob(blob.data), blob.offsets, strict=True)
+                        for p, o in zip(spans.payloads(), spans.offsets.tolist(), strict=True)
                     ]
                     continue
-                res = blob.stop
+                res = spans.stop
             else:
                 res = r.read()
             out.append((res.status, res.payload, res.offset, res.unread))

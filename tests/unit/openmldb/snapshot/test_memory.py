@@ -15,7 +15,7 @@ from omsync_tui.openmldb.log.compressed import BLOCK_HEADER_SIZE
 from omsync_tui.openmldb.log.format import EOF_RECORD, ReadStatus
 from omsync_tui.openmldb.log.reader import LogFileReader
 from omsync_tui.openmldb.proto import tablet_pb2
-from omsync_tui.openmldb.snapshot.memory import iter_sdb, iter_sdb_batches, snapshot_compression, write_sdb
+from omsync_tui.openmldb.snapshot.memory import iter_sdb, iter_sdb_columns, snapshot_compression, write_sdb
 
 NAMES = {
     None: "202405172300.sdb",
@@ -150,24 +150,25 @@ def test_round_trip_property(tmp_path: Path, sizes: list[int], compression: str 
 
 
 @pytest.mark.parametrize("compression", [None, "zlib", "snappy"])
-def test_batches_equal_the_record_by_record_read(tmp_path: Path, compression: str | None) -> None:
+def test_column_batches_equal_the_record_by_record_read(tmp_path: Path, compression: str | None) -> None:
     path = tmp_path / NAMES[compression]
     ents = entries(2500, seed=3)
     write_sdb(path, ents, compression)
-    batches = list(iter_sdb_batches(path, batch=700))
+    batches = list(iter_sdb_columns(path, batch=700))
     assert [len(b) for b in batches][:3] == [700, 700, 700]
-    assert [e for b in batches for e in b] == [e for _, e in iter_sdb(path)] == ents
+    flat = [tablet_pb2.LogEntry.FromString(b.payload(i)) for b in batches for i in range(len(b))]
+    assert flat == [e for _, e in iter_sdb(path)] == ents
 
 
 @pytest.mark.parametrize("compression", [None, "snappy"])
-def test_batches_raise_on_damage_and_on_a_missing_eof(tmp_path: Path, compression: str | None) -> None:
+def test_column_batches_raise_on_damage_and_on_a_missing_eof(tmp_path: Path, compression: str | None) -> None:
     path = tmp_path / NAMES[compression]
     write_sdb(path, [entries(1)[0], b"\xff\xfe not protobuf", entries(2)[1]], compression)
     with pytest.raises(BadRecordError, match="not a LogEntry") as info:
-        list(iter_sdb_batches(path))
+        list(iter_sdb_columns(path))
     assert info.value.path == str(path)
     cut = tmp_path / NAMES[None].replace(".sdb", "1.sdb")
     write_sdb(cut, entries(30, max_size=50), None)
     cut.write_bytes(cut.read_bytes()[: -len(EOF_RECORD) - 3])
     with pytest.raises(FormatError, match="without an EOF record"):
-        list(iter_sdb_batches(cut))
+        list(iter_sdb_columns(cut))

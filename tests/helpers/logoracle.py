@@ -1,21 +1,30 @@
-"""The blob path of ``LogFileReader``: runs of intact records framed without ``read()`` per record.
+"""The blob path of the log reader, kept as an oracle: the span path must frame the same runs.
 
-``BulkFramer`` and the ``RecordBlob`` format — payloads as field 1 of a wrapper message, physical
-headers overwritten in place by filler varints (``wrap_payload``, ``split_blob``), for one protobuf
-parse: a Python walk over the headers, then CRC checks and header rewrites with numpy. Anything
-unusual ends a run and is left to ``LogFileReader.read()``. The other bulk path, payload spans
-for ``entryscan``, is ``logspans``; the run statuses (``RunStatus``) are shared.
+Before ``LogFileReader.read_spans``, the bulk path framed runs of intact records into one buffer
+that the protobuf runtime parsed in a single call (a "blob": each physical header overwritten in
+place by filler varints, the payloads as field 1 of a wrapper message). Its run rule — where a run
+of records ends, what is left to ``read()`` — was written independently of the span path's numpy
+kernels, in a Python walk over the headers, so the tests compare the two: ``BlobReader`` (the old
+framer over the whole file; what ends a run goes to ``LogFileReader.read`` at that offset, as
+before) and ``iter_sdb_batches`` (snapshot entries parsed from blobs). ``binlog_outcomes`` is the
+record-at-a-time reference for ``BinlogReader``: entries and damage, file by file.
 """
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from pathlib import Path
 
 import crc32c as _crc32c
 import numpy as np
+from google.protobuf.message import DecodeError
 
+from omsync_tui.core.errors import BadRecordError, FormatError
+from omsync_tui.openmldb.binlog.files import list_binlogs
 from omsync_tui.openmldb.log.format import (
     BLOCK_MASK,
     BLOCK_SIZE,
@@ -25,23 +34,22 @@ from omsync_tui.openmldb.log.format import (
     MAX_FRAGMENT,
     U32,
     LogRead,
+    ReadStatus,
     RecordType,
     mask_crc,
 )
+from omsync_tui.openmldb.log.reader import LogFileReader
+from omsync_tui.openmldb.proto import tablet_pb2
+from omsync_tui.openmldb.snapshot.memory import iter_sdb, snapshot_compression
 
 
 @dataclass(frozen=True, slots=True)
 class RecordBlob:
-    """Up to N records framed for protobuf parsing (``LogFileReader.read_blob``).
+    """Up to N records framed for one protobuf parse (``BlobReader.read_blob``).
 
-    Each of ``chunks`` is the encoding of a message whose field 1 (length-delimited, repeated)
-    holds payloads in file order, so parsing (or merging) the chunks one after the other into one
-    wrapper message yields all records in order without joining them; ``data`` is their
-    concatenation. The chunks also contain varint field 2 (value 0) where physical headers were
-    overwritten, so the wrapper must declare ``optional uint64 = 2`` (or tolerate unknown fields).
-    ``offsets[i]`` is the file offset of record i; the resume point after record i is
-    ``offsets[i + 1]`` (or ``end`` for the last one). ``stop`` is the non-record outcome met when no
-    record could be returned (empty ``offsets``), already consumed like any ``read()`` result.
+    ``chunks`` hold the payloads in file order (``payloads``); ``offsets[i]`` is the file offset of
+    record i, ``end`` the resume point after the last one. ``stop`` is the non-record outcome met
+    when no record could be returned (empty ``offsets``).
     """
 
     chunks: list[bytes]
@@ -52,23 +60,8 @@ class RecordBlob:
     def __len__(self) -> int:
         return len(self.offsets)
 
-    @property
-    def data(self) -> bytes:
-        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def wrap_payload(payload: bytes) -> bytes:
-    """One payload as field 1 of the ``RecordBlob`` wrapper message."""
-    return b"\x0a" + _varint(len(payload)) + payload
+    def payloads(self) -> list[bytes]:
+        return split_blob(b"".join(self.chunks))
 
 
 def split_blob(data: bytes) -> list[bytes]:
@@ -97,19 +90,45 @@ def split_blob(data: bytes) -> list[bytes]:
 
 
 class RunStatus(IntEnum):
-    """How a framing run over a buffer ended; the blob and the span framers share it."""
+    """How a run of the blob framer ended."""
 
-    NEED_DATA = 1  # the buffer ends inside a record: read on
-    ANOMALY = 2  # a record the damage rule has to judge
+    NEED_DATA = 1  # the buffer ends inside a record
+    ANOMALY = 2  # a record only read() may judge
 
 
-class BulkFramer:
-    """The bulk path of ``LogFileReader``, which supplies the read buffer and the position."""
+class BlobReader:
+    """The blob framer over a whole file; what ends a run is read by ``LogFileReader.read``.
 
-    _buf: bytearray
-    _base: int
-    _pos: int
-    _verify: bool
+    The file is read once, whole (test files are small), so a run that needs more data is one the
+    file ends in: exactly what the old reader did with a file shorter than its 4 MiB read chunk.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, verify_crc: bool = True) -> None:
+        self.path = Path(path)
+        self._buf = bytearray(self.path.read_bytes())
+        self._base = 0
+        self._pos = 0
+        self._verify = verify_crc
+        self._eof: LogRead | None = None
+
+    def read_blob(self, max_records: int) -> RecordBlob:
+        """Up to ``max_records`` intact records; else the outcome of ``read()`` at the resume point."""
+        chunks: list[bytes] = []
+        offsets: list[int] = []
+        if self._eof is None:
+            self._scan(max_records, chunks, offsets)
+        if offsets:
+            return RecordBlob(chunks, offsets, self._pos)
+        if self._eof is not None:
+            return RecordBlob([], [], self._pos, self._eof)
+        with LogFileReader(self.path, offset=self._pos, verify_crc=self._verify) as reader:
+            r = reader.read()
+            self._pos = reader.offset
+        if r.status is ReadStatus.EOF:
+            self._eof = r
+        if r.status is not ReadStatus.RECORD or r.payload is None:
+            return RecordBlob([], [], self._pos, r)
+        return RecordBlob([b"\x0a" + _varint(len(r.payload)) + r.payload], [r.offset], self._pos)
 
     def _scan(self, max_records: int, chunks: list[bytes], offsets: list[int]) -> RunStatus:
         """Frame intact records from the buffer into ``chunks``; returns why it stopped.
@@ -269,7 +288,7 @@ class BulkFramer:
                 a[p + 5] = ((n & 0x7F) | 0x80).astype(np.uint8)
                 a[p + 6] = (n >> 7).astype(np.uint8)
         finally:
-            del a  # the buffer must not stay exported: _fill resizes it
+            del a
         for pos, total in firsts:
             buf[pos : pos + HEADER_SIZE] = _first_header(total)
         return i, status
@@ -321,6 +340,15 @@ class BulkFramer:
                 return j, total
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def _first_header(total: int) -> bytes:
     """7 bytes replacing a FIRST header in a blob: field 2 = 0, then field 1 with a 4-byte length."""
     return bytes(
@@ -334,3 +362,83 @@ def _first_header(total: int) -> bytes:
             total >> 21,
         )
     )
+
+
+def iter_sdb_batches(
+    path: str | os.PathLike[str], *, verify_crc: bool = True, batch: int = 4096
+) -> Iterator[Sequence[tablet_pb2.LogEntry]]:
+    """The entries of a snapshot file, ``batch`` at a time, parsed from blobs (plain files) or
+    read record by record (compressed files); the errors of ``iter_sdb``."""
+    p = Path(path)
+    if snapshot_compression(p.name):
+        entries: list[tablet_pb2.LogEntry] = []
+        for _, entry in iter_sdb(p, verify_crc=verify_crc):
+            entries.append(entry)
+            if len(entries) >= batch:
+                yield entries
+                entries = []
+        if entries:
+            yield entries
+        return
+    reader = BlobReader(p, verify_crc=verify_crc)
+    while True:
+        blob = reader.read_blob(batch)
+        if blob.offsets:
+            out = []
+            for payload, offset in zip(blob.payloads(), blob.offsets, strict=True):
+                try:
+                    out.append(tablet_pb2.LogEntry.FromString(payload))
+                except DecodeError as exc:
+                    raise BadRecordError(
+                        f"record payload is not a LogEntry ({exc})", path=str(p), offset=offset
+                    ) from None
+            yield out
+            continue
+        stop = blob.stop
+        assert stop is not None
+        if stop.status is ReadStatus.EOF:
+            return
+        if stop.status is ReadStatus.BAD:
+            raise BadRecordError(stop.reason, path=str(p), offset=stop.offset)
+        what = f"{stop.unread} bytes after it cannot be read" if stop.unread else "nothing follows"
+        raise FormatError(
+            f"snapshot ends without an EOF record ({what}): it is incomplete",
+            path=str(p),
+            offset=stop.offset,
+            hint="the snapshot was not finished; use the previous one or a newer one",
+        )
+
+
+def binlog_outcomes(
+    directory: Path, position: tuple[int, int], start: int, *, verify_crc: bool
+) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, int]]]:
+    """What ``BinlogReader`` must read from ``position`` on, one record at a time.
+
+    Returns the entries — (file index, offset, payload) from the first one at or above ``start``
+    on — and the damage — (file index, offset) of every BAD outcome and every payload that is not
+    a LogEntry. Files follow in index order: after EOF, or after WAIT when a newer file exists.
+    """
+    entries: list[tuple[int, int, bytes]] = []
+    damage: list[tuple[int, int]] = []
+    skipping = True
+    first_index, offset = position
+    files = [(i, p) for i, p in list_binlogs(directory) if i >= first_index]
+    for k, (index, path) in enumerate(files):
+        with LogFileReader(path, offset=offset if k == 0 else 0, verify_crc=verify_crc) as reader:
+            while True:
+                r = reader.read()
+                if r.status is ReadStatus.BAD:
+                    damage.append((index, r.offset))
+                    continue
+                if r.status is not ReadStatus.RECORD or r.payload is None:
+                    break  # EOF, or WAIT: the next file if there is one
+                try:
+                    entry = tablet_pb2.LogEntry.FromString(r.payload)
+                except DecodeError:
+                    damage.append((index, r.offset))
+                    continue
+                if skipping and entry.log_index < start:
+                    continue
+                skipping = False
+                entries.append((index, r.offset, r.payload))
+    return entries, damage

@@ -15,7 +15,7 @@ original's bug 4), and the point where the next pack continues. It reads:
 Between packs the open cursor (snapshot iterator or binlog reader with its byte positions) is
 kept when the next ``start`` is the previous pack's ``next``, so nothing is re-scanned; any other
 start reopens at that point. The hot paths work on batches of LogEntries read as columns
-(``entryscan``: ``BinlogReader.read_columns``, ``iter_sdb_columns``): rows are chosen with boolean
+(``entries/scan.py``: ``BinlogReader.read_columns``, ``iter_sdb_columns``): rows are chosen with boolean
 masks, the pack's size limit with a cumulative sum, its bytes cut out with one gather, and points
 computed only where a pack ends — no per-row objects between the files and the pack (snappy
 values are decompressed one by one, deletes forwarded one by one). Gaps and damaged records raise

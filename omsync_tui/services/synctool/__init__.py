@@ -1,0 +1,13 @@
+"""The synctool: OpenMLDB's SyncTool re-implemented; any number run, ZooKeeper elects the leader.
+
+- ``daemon``: the process (config → rpc server → membership → task manager); ``membership``: its
+  registration and the election; ``syncpaths``: where its state lives in ZooKeeper.
+- ``manager``: the leader's tasks (create, delete, retry, route SendData); ``newtask``: what a new
+  task is made of (start points, ``_omsync/table.json``); ``assign``: subtasks to collectors and
+  the watch loop that keeps them assigned; ``ingest``: one partition's SendData path (check,
+  decode, append, commit).
+- ``store``: task and subtask records in ZooKeeper (``model``: their dataclasses), guarded by the
+  state machine; ``journal``: the event journal the store holds.
+- ``api``: OpenMLDB's ``SyncTool`` service and ``/api/v1``; ``wire``: the /api/v1 documents;
+  ``destapi``: what a destination already holds.
+"""

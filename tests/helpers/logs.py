@@ -1,6 +1,9 @@
-"""Reading a log file record by record, for tests that compare outcomes one by one."""
+"""Writing a log file and reading it record by record, for tests that compare outcomes one by one."""
 
 from __future__ import annotations
+
+import struct
+from pathlib import Path
 
 from omsync_tui.openmldb.log.format import LogRead, ReadStatus
 from omsync_tui.openmldb.log.reader import LogFileReader
@@ -16,3 +19,30 @@ def read_many(reader: LogFileReader, max_records: int) -> list[LogRead]:
         if r.status is not ReadStatus.RECORD:
             break
     return out
+
+
+def write(tmp_path: Path, data: bytes, name: str = "00000000.log") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def read_all(path: Path, *, offset: int = 0, verify_crc: bool = True) -> list[LogRead]:
+    """Every outcome up to and including the first EOF or WAIT."""
+    out = []
+    with LogFileReader(path, offset=offset, verify_crc=verify_crc) as r:
+        for _ in range(100_000):
+            res = r.read()
+            out.append(res)
+            if res.status in (ReadStatus.EOF, ReadStatus.WAIT):
+                return out
+    raise AssertionError("reader did not stop")
+
+
+def payloads_of(results: list[LogRead]) -> list[bytes]:
+    return [r.payload for r in results if r.status is ReadStatus.RECORD and r.payload is not None]
+
+
+def header(data: bytes, pos: int) -> tuple[int, int, int]:
+    crc, n, t = struct.unpack_from("<IHB", data, pos)
+    return crc, n, t

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import Any
 
 from omsync_tui.openmldb.log.format import LogRead, ReadStatus
 from omsync_tui.openmldb.log.reader import LogFileReader
@@ -27,16 +28,22 @@ def write(tmp_path: Path, data: bytes, name: str = "00000000.log") -> Path:
     return path
 
 
-def read_all(path: Path, *, offset: int = 0, verify_crc: bool = True) -> list[LogRead]:
-    """Every outcome up to and including the first EOF or WAIT."""
+def outcomes(reader: Any) -> list[LogRead]:
+    """Every outcome of ``reader.read()`` (a log file's or a compressed snapshot's reader) up to
+    and including the first EOF or WAIT."""
     out = []
-    with LogFileReader(path, offset=offset, verify_crc=verify_crc) as r:
-        for _ in range(100_000):
-            res = r.read()
-            out.append(res)
-            if res.status in (ReadStatus.EOF, ReadStatus.WAIT):
-                return out
+    for _ in range(100_000):
+        res = reader.read()
+        out.append(res)
+        if res.status in (ReadStatus.EOF, ReadStatus.WAIT):
+            return out
     raise AssertionError("reader did not stop")
+
+
+def read_all(path: Path, *, offset: int = 0, verify_crc: bool = True) -> list[LogRead]:
+    """``outcomes`` of a LogFileReader over ``path``."""
+    with LogFileReader(path, offset=offset, verify_crc=verify_crc) as r:
+        return outcomes(r)
 
 
 def payloads_of(results: list[LogRead]) -> list[bytes]:

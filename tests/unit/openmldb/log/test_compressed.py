@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cramjam
 import pytest
+from helpers.logs import outcomes, payloads_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,18 +41,8 @@ def write(path: Path, payloads: list[bytes], compression: str, *, eof: bool = Tr
 
 
 def read_all(path: Path, **kw: bool) -> list[LogRead]:
-    out = []
     with CompressedLogReader(path, **kw) as r:
-        for _ in range(100_000):
-            res = r.read()
-            out.append(res)
-            if res.status in (ReadStatus.EOF, ReadStatus.WAIT):
-                return out
-    raise AssertionError("reader did not stop")
-
-
-def payloads_of(results: list[LogRead]) -> list[bytes]:
-    return [r.payload for r in results if r.status is ReadStatus.RECORD and r.payload is not None]
+        return outcomes(r)
 
 
 def blocks(data: bytes) -> list[tuple[int, int, int, bytes]]:

@@ -53,3 +53,28 @@ def payloads_of(results: list[LogRead]) -> list[bytes]:
 def header(data: bytes, pos: int) -> tuple[int, int, int]:
     crc, n, t = struct.unpack_from("<IHB", data, pos)
     return crc, n, t
+
+
+def outcome_tuples(
+    path: Path, *, spans: bool, verify: bool, batch: int = 1, read_size: int = 4 << 20
+) -> list[Any]:
+    """(status, payload, offset, unread) of every outcome up to EOF/WAIT, per record or as spans."""
+    out: list[Any] = []
+    with LogFileReader(path, verify_crc=verify, read_size=read_size) as r:
+        for _ in range(100_000):
+            if spans:
+                got = r.read_spans(batch)
+                if got.stop is None:
+                    assert 1 <= len(got) <= batch
+                    out += [
+                        (ReadStatus.RECORD, p, o, 0)
+                        for p, o in zip(got.payloads(), got.offsets.tolist(), strict=True)
+                    ]
+                    continue
+                res = got.stop
+            else:
+                res = r.read()
+            out.append((res.status, res.payload, res.offset, res.unread))
+            if res.status in (ReadStatus.EOF, ReadStatus.WAIT):
+                return out
+    raise AssertionError("reader did not stop")

@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from google.protobuf.message import DecodeError
 from helpers.logoracle import BlobReader, binlog_outcomes, iter_sdb_batches
+from helpers.logs import outcome_tuples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -339,29 +340,6 @@ def test_gather_takes_spans_in_any_order_even_overlapping(buf: bytes, picks: lis
 # -- payload spans ------------------------------------------------------------------------------
 
 
-def outcomes(path: Path, *, spans: bool, verify: bool, batch: int = 1, read_size: int = 4 << 20) -> list[Any]:
-    """(status, payload, offset, unread) of every outcome up to EOF/WAIT, per record or as spans."""
-    out: list[Any] = []
-    with LogFileReader(path, verify_crc=verify, read_size=read_size) as r:
-        for _ in range(100_000):
-            if spans:
-                got = r.read_spans(batch)
-                if got.stop is None:
-                    assert 1 <= len(got) <= batch
-                    out += [
-                        (ReadStatus.RECORD, p, o, 0)
-                        for p, o in zip(got.payloads(), got.offsets.tolist(), strict=True)
-                    ]
-                    continue
-                res = got.stop
-            else:
-                res = r.read()
-            out.append((res.status, res.payload, res.offset, res.unread))
-            if res.status in (ReadStatus.EOF, ReadStatus.WAIT):
-                return out
-    raise AssertionError("reader did not stop")
-
-
 SIZES = [0, 1, 7, 60, 125, 4082, 4089, 4090, 5000, 9000, 20_000]
 
 
@@ -388,8 +366,8 @@ def test_spans_agree_with_read_under_damage_and_torn_tails(
         del data[rng.randrange(len(data) + 1) :]
     path = tmp_path / f"{seed}.log"
     path.write_bytes(bytes(data))
-    expected = outcomes(path, spans=False, verify=verify)
-    assert outcomes(path, spans=True, verify=verify, batch=batch, read_size=read_size) == expected
+    expected = outcome_tuples(path, spans=False, verify=verify)
+    assert outcome_tuples(path, spans=True, verify=verify, batch=batch, read_size=read_size) == expected
     if len(data) < 4 << 20:  # one read chunk: the batches themselves equal the blob framer's
         assert batches(path, spans=True, verify=verify, batch=batch) == batches(
             path, spans=False, verify=verify, batch=batch
@@ -433,8 +411,8 @@ def test_a_crc_mismatch_in_any_physical_record_is_found(tmp_path: Path, batch: i
         data[head + 6 + (k * 7919) % (n + 1)] ^= 0x20  # the type byte or a payload byte
         path = tmp_path / f"{batch}-{k}.log"
         path.write_bytes(bytes(data))
-        expected = outcomes(path, spans=False, verify=True)
-        assert outcomes(path, spans=True, verify=True, batch=batch) == expected, (k, head)
+        expected = outcome_tuples(path, spans=False, verify=True)
+        assert outcome_tuples(path, spans=True, verify=True, batch=batch) == expected, (k, head)
 
 
 def test_a_run_cut_at_a_damaged_record_resumes_at_it_past_the_trailer(tmp_path: Path) -> None:

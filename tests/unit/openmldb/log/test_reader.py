@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from helpers.logs import header, payloads_of, read_all, read_many, write
+from helpers.logs import header, outcome_tuples, payloads_of, read_all, read_many, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -348,28 +348,6 @@ def test_read_many_stops_at_the_first_non_record(tmp_path: Path) -> None:
         assert [x.status for x in rest] == [ReadStatus.RECORD, ReadStatus.EOF]
 
 
-def _outcomes(path: Path, *, bulk: bool, verify: bool, batch: int = 1) -> list[tuple[object, ...]]:
-    """(status, payload, offset, unread) of every outcome up to EOF/WAIT, per record or in bulk."""
-    out: list[tuple[object, ...]] = []
-    with LogFileReader(path, verify_crc=verify) as r:
-        for _ in range(100_000):
-            if bulk:
-                spans = r.read_spans(batch)
-                if spans.stop is None:
-                    out += [
-                        (ReadStatus.RECORD, p, o, 0)
-                        for p, o in zip(spans.payloads(), spans.offsets.tolist(), strict=True)
-                    ]
-                    continue
-                res = spans.stop
-            else:
-                res = r.read()
-            out.append((res.status, res.payload, res.offset, res.unread))
-            if res.status in (ReadStatus.EOF, ReadStatus.WAIT):
-                return out
-    raise AssertionError("reader did not stop")
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), verify=st.booleans(), batch=st.integers(1, 20))
 def test_damage_bulk_path_agrees_and_nothing_is_lost_silently(
@@ -386,8 +364,8 @@ def test_damage_bulk_path_agrees_and_nothing_is_lost_silently(
     for _ in range(rng.randint(1, 4)):
         data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
     path = write(tmp_path, bytes(data), f"d{seed}.log")
-    per_record = _outcomes(path, bulk=False, verify=verify)
-    assert _outcomes(path, bulk=True, verify=verify, batch=batch) == [
+    per_record = outcome_tuples(path, spans=False, verify=verify)
+    assert outcome_tuples(path, spans=True, verify=verify, batch=batch) == [
         (s, p, o, u) for s, p, o, u in per_record
     ]
     if verify:

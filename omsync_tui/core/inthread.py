@@ -36,6 +36,10 @@ class InThread(Generic[T]):
             raise self._error
         return self._value  # type: ignore[return-value]  # set unless _error is
 
+    def done(self) -> bool:
+        """Whether the call has ended (``result()`` would not wait)."""
+        return not self._thread.is_alive()
+
     def join(self) -> None:
         """Wait for the call to end, whatever its outcome."""
         self._thread.join()

@@ -24,6 +24,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -289,11 +290,15 @@ class Sealed:
     tmp: str
     range: FileRange
 
-    def finish(self) -> FileRange:
-        """Close and rename (a replayed range replaces its file); the temporary is removed on failure."""
+    def finish(self, before: Callable[[], object] | None = None) -> FileRange:
+        """Close and rename (a replayed range replaces its file); the temporary is removed on
+        failure. ``before`` runs between the two (the rename of the file before this one: it
+        raises if that failed, and this file is dropped)."""
         try:
             with translated(self.dest, "cannot commit a file to"):
                 self.out.close()
+                if before is not None:
+                    before()
                 self.dest.fs.move(self.tmp, self.range.path)
         except BaseException:
             self.drop()

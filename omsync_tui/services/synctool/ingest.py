@@ -96,14 +96,22 @@ SaveRecord = Callable[[SubtaskRecord, str | None], SubtaskRecord]
 """Store a changed subtask record (compare-and-set in ZooKeeper); the reason names a state change."""
 
 
-class Closing:
-    """A sealed file closing and renaming in a thread of its own (``Partition._commit_behind``)."""
+# sealed files of one partition closing at once; a roll past it waits for the oldest
+MAX_CLOSING = 2
 
-    def __init__(self, first: SyncPoint, nxt: SyncPoint, finish: Callable[[], FileRange]) -> None:
+
+class Closing:
+    """A sealed file closing and renaming in a thread of its own (``Partition._commit_behind``);
+    ``None`` for a range of deletes only."""
+
+    def __init__(self, first: SyncPoint, nxt: SyncPoint, finish: Callable[[], FileRange | None]) -> None:
         self.first, self.next = first, nxt
         self._work = InThread(finish, "omsync-close")
 
-    def result(self) -> FileRange:
+    def done(self) -> bool:
+        return self._work.done()
+
+    def result(self) -> FileRange | None:
         return self._work.result()
 
     def drop(self) -> None:
@@ -145,7 +153,7 @@ class Partition:
         self.csv_timezone = csv_timezone
         self.writer: PartitionWriter | None = None
         self.writer_schema: pa.Schema | None = None
-        self.closing: Closing | None = None  # the previous file, being closed and renamed
+        self.closing: list[Closing] = []  # sealed files being closed and renamed, in order
         self.buffered = 0  # budget bytes held by the open file
         self.deletes: list[data_sync_pb2.DeleteOp] = []
         self.last_send = time.monotonic()  # grace from (re)assignment: a full timeout
@@ -171,7 +179,7 @@ class Partition:
                     f"expected {self.accepted}"
                 )
             self.last_send = time.monotonic()
-            if not self._settle():  # the previous file did not close: send again from the stored point
+            if not self._settle(wait=False):  # a file did not close: send again from the stored point
                 return self._trouble(
                     "destination", f"writing to {self.task.dest} failed: {self.record.last_error}"
                 )
@@ -270,34 +278,15 @@ class Partition:
     def commit(self) -> bool:
         """Rename the open file to its range, then store the committed point; False on failure."""
         with self.lock:
-            if not self._settle():
-                return False
-            w = self.writer
-            if w is None or w.first is None or w.next is None:
-                return True
-            first, nxt = w.first, w.next
-            try:
-                self._described()
-                sealed = w.seal()
-                done = sealed.finish() if sealed is not None else None
-                self._write_deletes(first, nxt)
-            except OmsyncError as exc:
-                self._commit_failed(first, nxt, exc)
-                return False
-            finally:
-                self.deletes = []
-                self.writer = self.writer_schema = None  # the next rows open a new file
-                self._release()
-            self._committed(nxt, done)
-            return True
+            self._commit_behind()
+            return self._settle(wait=True)
 
     def _commit_behind(self) -> None:
         """Seal the open file and close it in the background while the next rows go on into a
-        new file: on HDFS a close waits ~0.5 s for the DataNode's block report. Its point is
-        stored by ``_settle``, before anything else touches the record; a failed close makes the
-        collector send again from the last stored point."""
-        if not self._settle():
-            return
+        new file: on HDFS a close waits ~0.5 s for the DataNode's block report. Closes overlap,
+        renames keep their order (a file is renamed only after the one before it), and points are
+        stored by ``_settle`` in that order; a failed close makes the collector send again from
+        the last stored point."""
         w = self.writer
         if w is None or w.first is None or w.next is None:
             return
@@ -305,38 +294,52 @@ class Partition:
         try:
             sealed = w.seal()
         except OmsyncError as exc:
-            self._commit_failed(first, nxt, exc)
+            if self._settle(wait=True):
+                self._commit_failed(first, nxt, exc)
             return
         finally:
             self.deletes = []
-            self.writer = self.writer_schema = None
+            self.writer = self.writer_schema = None  # the next rows open a new file
             self._release()
-        if sealed is None:
-            self._committed(nxt, None)
+        if len(self.closing) >= MAX_CLOSING and not self._settle(wait=True, keep=MAX_CLOSING - 1):
+            if sealed is not None:
+                sealed.drop()
             return
+        before = self.closing[-1].result if self.closing else None
 
-        def finish() -> FileRange:
+        def finish() -> FileRange | None:
             self._described()
-            done = sealed.finish()
+            if sealed is None:  # deletes only
+                if before is not None:
+                    before()
+                done = None
+            else:
+                done = sealed.finish(before=before)
             if deletes:
                 write_deletes(self.dest, self.pid, first, nxt, _deletes_table(deletes))
             return done
 
-        self.closing = Closing(first, nxt, finish)
+        self.closing.append(Closing(first, nxt, finish))
 
-    def _settle(self) -> bool:
-        """Wait for the file being closed in the background; store its point. False when it failed
-        (the open file, which follows it, is dropped too)."""
-        closing, self.closing = self.closing, None
-        if closing is None:
-            return True
-        try:
-            done = closing.result()
-        except OmsyncError as exc:
-            self._abort()
-            self._commit_failed(closing.first, closing.next, exc)
-            return False
-        self._committed(closing.next, done)
+    def _settle(self, *, wait: bool, keep: int = 0) -> bool:
+        """Store the points of the files closed in the background, in order, down to ``keep``
+        still closing; without ``wait``, only of those already closed. False when one failed:
+        the files after it and the open file are dropped too."""
+        while len(self.closing) > keep:
+            closing = self.closing[0]
+            if not wait and not closing.done():
+                break
+            self.closing.pop(0)
+            try:
+                done = closing.result()
+            except OmsyncError as exc:
+                for later in self.closing:
+                    later.drop()  # each fails at its rename, after this one: its file is deleted
+                self.closing = []
+                self._abort()
+                self._commit_failed(closing.first, closing.next, exc)
+                return False
+            self._committed(closing.next, done)
         return True
 
     def _write_deletes(self, first: SyncPoint, nxt: SyncPoint) -> None:
@@ -396,9 +399,9 @@ class Partition:
         with self.lock:
             if commit:
                 self.commit()
-            elif self.closing is not None:
-                self.closing.drop()
-                self.closing = None
+            for closing in self.closing:
+                closing.drop()
+            self.closing = []
             self._abort()
 
     # -- state ---------------------------------------------------------------------------------

@@ -284,8 +284,11 @@ def doctor(
         return
     if output not in ("text", "json"):
         raise typer.BadParameter("use text or json", param_hint="--output")
+    from omsync_tui.core.desturi import on_client
     from omsync_tui.openmldb.zkpaths import ZkPaths
 
+    if dest is not None:  # checked where `omsync task create` would send it
+        dest = on_client(dest).uri
     checks: list[Check] = []
     client, zk_check = _zookeeper(zk, timeout)
     checks.append(zk_check)

@@ -97,11 +97,18 @@ def create(
     output: OutOpt = "text",
 ) -> None:
     """Create a sync task; refuses to write ranges the destination already holds."""
+    from omsync_tui.core.desturi import on_client
     from omsync_tui.services.cluster import CreateRequest, summary
 
     offsets = _partition_offsets(from_offsets, from_original_progress)
+    # the synctool would take a relative path relative to its own working directory: make it
+    # absolute here, where the person who typed it is, and say so
+    where = on_client(dest)
+    if where.note:
+        common.say(f"destination {where.note}")
 
     def go() -> None:
+        dest = where.uri
         with common.client(synctool, zk, zk_root, token) as c:
             held = c.destination(dest)
             if held.note:

@@ -143,3 +143,25 @@ def test_calls_that_change_state_need_the_auth_token(tmp_path: Path, zk_hosts: s
         assert client.status().role == "leader"
     with SyncClient(s.endpoint, auth_token="s3cret") as client, pytest.raises(NotFoundError, match=r"db\.t"):
         client.delete("db.t")
+
+
+def test_create_makes_a_relative_destination_absolute_where_it_is_run_and_says_so(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    from helpers.e2e import destination_rows, leading_synctool, mixed_table, sandbox, start_collectors
+
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=50)
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    s = leading_synctool(procs, tmp_path, zk_hosts)
+    here = tmp_path / "shell"
+    here.mkdir()
+    st = ["--synctool", s.endpoint]
+
+    out = omsync("task", "create", "db.t", "--dest", "out/t", *st, "-o", "json", cwd=here)
+    assert out.returncode == 0, out.stderr
+    absolute = str(here / "out" / "t")
+    assert f"destination 'out/t' is relative: using {absolute} (from this working directory)" in out.stderr
+    assert json.loads(out.stdout)["task"]["dest"] == absolute
+    assert omsync("task", "wait", "db.t", "--timeout", "60", *st).returncode == 0
+    assert sum(sum(c.values()) for c in destination_rows(absolute).values()) == 50

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from omsync_tui.core import desturi
 from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.core.synctool_config import HdfsSection
 from omsync_tui.services.sinks import hdfs
@@ -60,10 +61,6 @@ def _masked(uri: str) -> str:
     return re.sub(r"://[^/@]*@", "://***@", uri)
 
 
-def _scheme(text: str) -> str:
-    return text.split("://", 1)[0].lower() if "://" in text else ""
-
-
 @dataclass(frozen=True)
 class Resolved:
     """A destination as the synctool will write it: ``uri``, and ``note`` saying where a bare
@@ -77,7 +74,7 @@ def resolve_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> R
     """Where ``uri`` points: a bare absolute path goes to ``fs.defaultFS`` when the Hadoop config
     names an HDFS one (as OpenMLDB's SyncTool did), else to the local disk."""
     text = uri.strip()
-    if _scheme(text) or not text.startswith("/"):
+    if desturi.scheme(text) or not text.startswith("/"):
         return Resolved(text)
     found = hdfs.default_fs(hdfs_settings or HdfsSection())
     if found is None:
@@ -92,7 +89,7 @@ def open_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> Dest
     ``hdfs_settings`` bound HDFS calls and name the Hadoop config (default: ``HdfsSection()``)."""
     settings = hdfs_settings or HdfsSection()
     text = resolve_destination(uri, settings).uri
-    scheme = _scheme(text)
+    scheme = desturi.scheme(text)
     shown = _masked(text)
     if not text or (scheme and scheme not in ("file", "s3", *hdfs.SCHEMES)):
         raise UsageError(f"unsupported destination {shown!r}", hint=f"use one of: {_SUPPORTED}")

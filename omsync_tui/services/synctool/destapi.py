@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import urllib.parse
 
+from omsync_tui.core import desturi
 from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.core.synctool_config import HdfsSection
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes
@@ -18,6 +19,7 @@ from omsync_tui.services.synctool.wire import DestinationInfo, ErrorReply, HeldR
 
 
 def describe_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> DestinationInfo:
+    desturi.refuse_relative(uri)
     resolved = destination.resolve_destination(uri, hdfs_settings)
     dest = destination.open_destination(resolved.uri, hdfs_settings)
     parts = []

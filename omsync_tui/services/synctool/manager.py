@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from omsync_tui.core import desturi
 from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, UsageError
 from omsync_tui.core.states import State
 from omsync_tui.core.syncpoint import SyncPoint
@@ -229,6 +230,7 @@ class SyncManager:
 
     def create(self, opts: CreateOptions) -> TaskRecord:
         self._need_leader()
+        desturi.refuse_relative(opts.dest)
         info = resolve_table(self.zk, self.paths, opts.name)
         tid = int(info.tid)
         if self.store.task(tid) is not None:

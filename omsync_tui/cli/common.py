@@ -18,19 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from omsync_tui.core.errors import OmsyncError, RpcError, UsageError
+from omsync_tui.core.errors import OmsyncError, RpcError, TaskExit, UsageError, task_exit_code
 
 if TYPE_CHECKING:
     from omsync_tui.services.cluster import SyncClient
 
+# ``omsync task``'s documented codes; core.errors.TaskExit is their one definition
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_REFUSED, EXIT_TIMEOUT = (
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-    124,
+    int(code) for code in TaskExit
 )
 SCHEMA_VERSION = 1
 
@@ -100,7 +95,7 @@ def run(fn: Any) -> None:
         say(f"error: {exc.message}")
         if exc.hint:
             say(f"hint: {exc.hint}")
-        raise typer.Exit(EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR) from None
+        raise typer.Exit(int(task_exit_code(exc))) from None
 
 
 def color(text: str, fg: str) -> str:

@@ -18,6 +18,14 @@ one message plus a hint and exit with the documented code, and daemons can log i
         └── RpcRemoteError               the server answered with an error: ``code`` (brpc errno,
                                          e.g. 1001 ENOSERVICE, 2001 EINTERNAL), ``text``, ``http_status``
 
+``kind`` names a class's place in the tree for other programs (``/api/v1`` error documents
+carry it): ``error``, ``usage``, ``format``, ``not_found``, ``cluster``, ``rpc``.
+
+The exit codes above are those of the commands that work on local things (``omsync inspect``,
+the daemons' start-up). ``omsync task`` (and the ``exit_code`` of every ``/api/v1`` error) has
+its own documented set, ``TaskExit``: there 4 means "synctool unreachable", so an error a
+synctool reports maps through ``task_exit_code`` (a usage error is 2, anything else 1).
+
 ``hint`` says what to do about it; the CLI prints it after the message. ``RpcError.transient`` is
 true where a retry with backoff may succeed. A transient failure after the request was sent does
 not tell whether the server ran it: retry only calls that are idempotent or guarded (SendData's
@@ -26,11 +34,14 @@ start point and token are such a guard).
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 
 class OmsyncError(Exception):
     """Base of every error omsync reports to a person."""
 
     exit_code = 1
+    kind = "error"
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -45,6 +56,7 @@ class UsageError(OmsyncError):
     """The caller asked for something malformed (options, config, schema file)."""
 
     exit_code = 2
+    kind = "usage"
 
 
 class FormatError(OmsyncError):
@@ -55,6 +67,7 @@ class FormatError(OmsyncError):
     """
 
     exit_code = 3
+    kind = "format"
 
     def __init__(
         self,
@@ -92,18 +105,21 @@ class NotFoundError(OmsyncError):
     """A table, partition, file or znode that was named does not exist."""
 
     exit_code = 4
+    kind = "not_found"
 
 
 class ClusterError(OmsyncError):
     """ZooKeeper or cluster metadata is unreachable or malformed."""
 
     exit_code = 5
+    kind = "cluster"
 
 
 class RpcError(OmsyncError):
     """A remote call (baidu_std or HTTP/JSON) failed; ``transient`` says whether retrying may help."""
 
     exit_code = 6
+    kind = "rpc"
     transient = False
 
 
@@ -138,3 +154,22 @@ class RpcRemoteError(RpcError):
         self.code = code
         self.text = text
         self.http_status = http_status
+
+
+class TaskExit(IntEnum):
+    """The exit codes ``omsync task`` documents (README, ``omsync task --help``); also the
+    ``exit_code`` of every ``/api/v1`` error, which is what the CLI exits with for it."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    FAILED = 3  # some subtask FAILED
+    UNREACHABLE = 4  # no synctool answered
+    REFUSED = 5  # refused to avoid duplicate data, or a destructive action without --yes and no TTY
+    TIMEOUT = 124  # ``task wait`` timed out
+
+
+def task_exit_code(exc: OmsyncError) -> TaskExit:
+    """What ``omsync task`` exits with for an error that is not about reaching the synctool (one
+    the synctool reported, or one met on the client): a usage error is USAGE, anything else ERROR."""
+    return TaskExit.USAGE if isinstance(exc, UsageError) else TaskExit.ERROR

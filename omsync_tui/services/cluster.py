@@ -7,8 +7,8 @@ with ``summary`` (their form in ``-o json``). ``locate_synctool`` finds a syncto
 the leader first); its error lists what was tried.
 
 A synctool that cannot be reached raises ``RpcUnavailable``; an answer with an error raises the
-omsync error its ``exit_code`` names (``UsageError``, ``NotFoundError``, ...), so callers handle
-one error tree.
+omsync error its ``kind`` names (``UsageError``, ``NotFoundError``, ...), so callers handle one
+error tree.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from omsync_tui.core.errors import (
     ClusterError,
+    FormatError,
     NotFoundError,
     OmsyncError,
     RpcProtocolError,
@@ -43,7 +44,14 @@ from omsync_tui.services.synctool.wire import (
     summary,
 )
 
-_ERRORS: dict[int, type[OmsyncError]] = {2: UsageError, 4: NotFoundError, 5: ClusterError}
+_KINDS: dict[str, type[OmsyncError]] = {
+    "usage": UsageError,
+    "not_found": NotFoundError,
+    "cluster": ClusterError,
+    "format": FormatError,
+}
+_EXIT_CODES_BEFORE_KINDS: dict[int, type[OmsyncError]] = {2: UsageError, 4: NotFoundError, 5: ClusterError}
+"""How a synctool that sent no ``kind`` (an older one) named the error tree's class: by its exit code."""
 TOKEN_HINT = "give the synctool's auth_token: --token, OMSYNC_AUTH_TOKEN or auth_token in [client]"
 
 __all__ = [
@@ -94,7 +102,8 @@ class SyncClient:
             reply = ErrorReply.from_json(obj, f"HTTP {status}")
             if status == 401:  # the rpc layer's answer when the auth token is missing or wrong
                 raise UsageError(reply.error, hint=reply.hint or TOKEN_HINT)
-            raise _ERRORS.get(reply.exit_code, OmsyncError)(reply.error, hint=reply.hint)
+            kind = _KINDS.get(reply.kind) if reply.kind else _EXIT_CODES_BEFORE_KINDS.get(reply.exit_code)
+            raise (kind or OmsyncError)(reply.error, hint=reply.hint)
         return obj
 
     def status(self) -> SynctoolStatus:

@@ -21,7 +21,12 @@ GET      /api/v1/destination?uri=U              what a destination already holds
 =======  =====================================  ==============================================
 
 The documents are ``wire``'s dataclasses; errors are ``{"error": message, "hint": ..., "exit_code":
-N}`` with an HTTP status by kind. Calls that change state need the configured auth token (checked
+N, "kind": K}`` (``wire.ErrorReply``): ``kind`` is the error's place in omsync's error tree
+(``usage`` → 400, ``not_found`` → 404, ``cluster``, ``format``, ``rpc``, ``error`` → 500) and
+``exit_code`` what ``omsync task`` exits with for it, from the codes it documents (2 usage, 1
+anything else; 4 is only ever "no synctool answered"). A path no call serves is such a 404 too; a
+method a path does not serve (405), a missing token (401) and a stopping server (503) are the rpc
+layer's ``{"error", "code"}``. Calls that change state need the configured auth token (checked
 by the ``RpcServer``, 401 without it); followers refuse them naming the leader.
 """
 
@@ -163,7 +168,9 @@ def _task_message(msg: data_sync_pb2.Task, task: TaskRecord, p: PartitionView, e
 
 # -- /api/v1 --------------------------------------------------------------------------------
 
-TASKS = "/api/v1/tasks/"  # the prefix of one task's calls: <name>[/<action>]
+API = "/api/v1"
+TASKS = API + "/tasks/"  # the prefix of one task's calls: <name>[/<action>]
+ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 Reply = tuple[int, dict[str, object]]
 """An HTTP status and the document answered (``schema_version`` is added to it)."""
@@ -175,8 +182,8 @@ def _json(status: int, obj: object) -> RouteResult:
 
 
 def _error(exc: OmsyncError) -> RouteResult:
-    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, UsageError) else 500
-    return _json(status, ErrorReply.of(exc).to_json())
+    reply = ErrorReply.of(exc)
+    return _json(reply.http_status, reply.to_json())
 
 
 def subtask_info(p: PartitionView) -> SubtaskInfo:
@@ -270,7 +277,17 @@ class Api:
         for path, by_method in self.calls.items():
             routes.add(path, self.handle, methods=by_method, mutating=_changing(by_method))
         methods = {method for method, _action in self.task_calls}
-        return routes.add(TASKS, self.handle, methods=methods, prefix=True, mutating=_changing(methods))
+        routes.add(TASKS, self.handle, methods=methods, prefix=True, mutating=_changing(methods))
+        # any other path under /api/v1 is answered here too, so its 404 is an ErrorReply like the
+        # rest (kind, exit_code) and not the rpc layer's bare one
+        return routes.add(API + "/", self.unknown, methods=ANY_METHOD, prefix=True)
+
+    def unknown(self, r: HttpRequest) -> RouteResult:
+        return _error(
+            NotFoundError(
+                f"no {r.path} in /api/v1", hint="the calls are listed in omsync_tui/services/synctool/api.py"
+            )
+        )
 
     def handle(self, r: HttpRequest) -> RouteResult:
         method = "GET" if r.method == "HEAD" else r.method

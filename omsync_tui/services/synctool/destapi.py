@@ -50,8 +50,8 @@ def add_destination_route(routes: Routes, hdfs_settings: HdfsSection | None = No
             body = describe_destination(q["uri"][0], hdfs_settings).to_json()
             status = 200
         except OmsyncError as exc:
-            status = 400 if isinstance(exc, UsageError) else 500
-            body = ErrorReply.of(exc).to_json()
+            reply = ErrorReply.of(exc)
+            status, body = reply.http_status, reply.to_json()
         body["schema_version"] = 1
         return status, "application/json", json.dumps(body).encode()
 

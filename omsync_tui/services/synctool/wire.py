@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
-from omsync_tui.core.errors import OmsyncError, RpcProtocolError, UsageError
+from omsync_tui.core.errors import OmsyncError, RpcProtocolError, UsageError, task_exit_code
 from omsync_tui.core.syncpoint import SyncPoint
 
 DETAIL: Mapping[str, bool] = {"detail": True}
@@ -66,25 +66,38 @@ def _opt_float(v: Any) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class ErrorReply:
-    """Every ``/api/v1`` error: what went wrong, a hint, and the CLI exit code of its kind."""
+    """Every ``/api/v1`` error: what went wrong, a hint, the exit code ``omsync task`` documents
+    for it (``TaskExit``: 2 a usage error, 1 anything else — never 4, which says no synctool was
+    reached), and the error's ``kind`` in omsync's error tree (``usage``, ``not_found``, ...)."""
 
     error: str
     hint: str | None = None
     exit_code: int = 1
+    kind: str = ""
+    """``""`` when the answer named none: the rpc layer's own (401, 405, 503), an older synctool's."""
 
     @classmethod
     def of(cls, exc: OmsyncError) -> ErrorReply:
-        return cls(exc.message, exc.hint, exc.exit_code)
+        return cls(exc.message, exc.hint, int(task_exit_code(exc)), exc.kind)
+
+    @property
+    def http_status(self) -> int:
+        return {"usage": 400, "not_found": 404}.get(self.kind, 500)
 
     def to_json(self) -> Doc:
-        return {"error": self.error, "hint": self.hint, "exit_code": self.exit_code}
+        return {"error": self.error, "hint": self.hint, "exit_code": self.exit_code, "kind": self.kind}
 
     @classmethod
     def from_json(cls, d: Doc, default: str) -> ErrorReply:
         """Lenient: any error body (the rpc layer's own, a proxy's) gives a reply; ``default``
         is the message when it names none."""
         hint = d.get("hint")
-        return cls(str(d.get("error") or default), str(hint) if hint else None, int(d.get("exit_code") or 1))
+        return cls(
+            str(d.get("error") or default),
+            str(hint) if hint else None,
+            int(d.get("exit_code") or 1),
+            str(d.get("kind") or ""),
+        )
 
 
 @dataclass(frozen=True, slots=True)

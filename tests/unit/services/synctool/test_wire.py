@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from omsync_tui.core.errors import RpcProtocolError, UsageError
+from omsync_tui.core.errors import NotFoundError, RpcProtocolError, UsageError
 from omsync_tui.core.syncpoint import Phase, SyncPoint
 from omsync_tui.services.synctool.wire import (
     CollectorInfo,
@@ -250,8 +250,10 @@ def test_a_bad_create_request_is_a_usage_error(body: object, message: str) -> No
 
 
 def test_error_reply_round_trip_and_the_rpc_layers_own_errors() -> None:
-    reply = ErrorReply(error="no sync task for shop.x", hint="see omsync task status", exit_code=4)
+    reply = ErrorReply.of(NotFoundError("no sync task for shop.x", hint="see omsync task status"))
+    assert reply == ErrorReply("no sync task for shop.x", "see omsync task status", 1, "not_found")
     assert ErrorReply.from_json(wire(reply.to_json()), "HTTP 404") == reply
+    assert reply.http_status == 404
     from_rpc = {"error": "POST /api/v1/tasks needs the server's auth token; none was sent", "code": 1004}
-    assert ErrorReply.from_json(from_rpc, "HTTP 401") == ErrorReply(from_rpc["error"], None, 1)
+    assert ErrorReply.from_json(from_rpc, "HTTP 401") == ErrorReply(from_rpc["error"], None, 1, "")
     assert ErrorReply.from_json({}, "HTTP 502").error == "HTTP 502"

@@ -9,6 +9,7 @@ cause are stored in ZooKeeper and survive a restart of the synctool.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from pathlib import Path
@@ -93,7 +94,7 @@ def test_standby_synctool_takes_over_from_a_killed_leader(
     dest = tmp_path / "out"
     code, body = standby.api("POST", "/api/v1/tasks", {"name": "db.t", "dest": str(dest)})
     assert code == 400 and leader.endpoint in body["error"], body
-    create_task(leader, "db.t", str(dest), mode="continuous")
+    created = create_task(leader, "db.t", str(dest), mode="continuous")
     wait_rows(leader, "db.t", 1)
     cluster.write("db.t", 100)
     leader.kill()
@@ -108,6 +109,20 @@ def test_standby_synctool_takes_over_from_a_killed_leader(
     assert {p["collector"] for p in task["subtasks"]} <= {c.endpoint for c in collectors}
     assert dataset_rows(dest) == want
     verify_ok(standby, "db.t")
+
+    # the journal tells the story, each change with its reason: every subtask assigned at create by
+    # the first leader, then reassigned by the new one on takeover (its state unchanged)
+    journal = events(standby, created["tid"])
+    assert all(e["reason"] and e["reason"] != "(no reason given)" for e in journal), journal
+    assigned = re.compile(r"(created|takeover): assigned to (\S+) from .+")
+    for pid in (0, 1):
+        mine = [e for e in journal if e["pid"] == pid]
+        took_over = [e for e in mine if e["by"] == standby.endpoint and e["reason"].startswith("takeover: ")]
+        assert mine[0]["by"] == leader.endpoint and took_over, mine
+        for e, why in ((mine[0], "created"), (took_over[0], "takeover")):
+            m = assigned.fullmatch(e["reason"])
+            assert m is not None and m[1] == why and m[2] in {c.endpoint for c in collectors}, e
+        assert took_over[0]["old"] == took_over[0]["new"] in ("INIT", "RUNNING"), took_over
 
 
 # -- faults that may pass ----------------------------------------------------------------------------

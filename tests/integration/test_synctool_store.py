@@ -164,6 +164,22 @@ def test_events_on_state_changes_only(store: Store) -> None:
     assert store.events(limit=0) == []
 
 
+def test_a_new_assignment_is_journalled_though_the_state_stays(store: Store) -> None:
+    """A new leader reassigns RUNNING subtasks (a new token) without changing their state."""
+    task, subs = _task()
+    store.create_task(task, subs)
+    store.update_subtask(7, 0, lambda r: r.but(state=State.RUNNING, token="a"), reason="first data")
+    base = len(store.events())
+    store.update_subtask(7, 0, lambda r: r.but(token="b"), reason="takeover: assigned to 127.0.0.1:8888")
+    store.update_subtask(7, 0, lambda r: r.but(token="c", cause="collector_silent"))
+    store.update_subtask(7, 0, lambda r: r.but(rows=9))  # progress: not an event
+    assert len(store.events()) == base + 2
+    assert [(e.old, e.new, e.reason) for e in store.events(tid=7)[-2:]] == [
+        ("RUNNING", "RUNNING", "takeover: assigned to 127.0.0.1:8888"),
+        ("RUNNING", "RUNNING", "collector_silent"),
+    ]
+
+
 def test_the_state_machine_guards_every_state_change_the_store_writes(store: Store) -> None:
     task, subs = _task()
     store.create_task(task, subs)

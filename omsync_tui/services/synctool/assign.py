@@ -62,6 +62,9 @@ class Table:
         self.described = described  # raises unless _omsync/table.json is in place (newtask.Description)
         self.parts: dict[int, Partition] = {}
         self.next_try: dict[int, float] = {}  # pid -> monotonic time of the next assignment attempt
+        # pid -> why its pending assignment is due when the record's cause does not say: "takeover"
+        # (a new leader adopted the task), so the journal tells a takeover from a retry
+        self.due_cause: dict[int, str] = {}
         self.unreconciled: set[int] = set()  # pids whose destination could not be read at take-over
 
 
@@ -128,7 +131,7 @@ class Assigner:
                 cause=cause if cause != "created" else "",
             )
             try:
-                rec = self._save(rec, f"assigned to {collector} ({cause})" if cause != "created" else None)
+                rec = self._save(rec, f"{cause}: assigned to {collector} from {rec.committed}")
             except OmsyncError as exc:
                 return self._assign_failed(t, p, cause, exc.message)
             p.reset(rec)
@@ -239,7 +242,7 @@ class Assigner:
                     due = t.next_try[pid] = now + self._backoff(p.record.retries)
                 if due is not None:
                     if now >= due:
-                        self._assign(t, pid, cause=p.record.cause or "retry")
+                        self._assign(t, pid, cause=t.due_cause.pop(pid, "") or p.record.cause or "retry")
                     continue
                 silent = now - p.last_send
                 if state is State.RUNNING and silent > s.collector_timeout_s:

@@ -148,7 +148,8 @@ class SyncManager:
                 table.unreconciled.add(rec.pid)
             table.parts[rec.pid] = self._partition(table, rec)
             if not rec.state.final:
-                table.next_try[rec.pid] = 0.0  # assign now
+                table.next_try[rec.pid] = 0.0  # assign now, from the committed point, with a new token
+                table.due_cause[rec.pid] = "takeover"
         self._tables[task.tid] = table  # complete, or not at all: a task without parts would sit idle
         return table
 

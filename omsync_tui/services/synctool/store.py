@@ -212,8 +212,10 @@ class Store:
     ) -> SubtaskRecord | None:
         """Read, ``change``, compare-and-set, until it sticks; the stored record (None: no subtask).
 
-        ``change`` returning None (or an equal record) writes nothing. A change of state is
-        journalled with the record in one transaction, so the journal never misses or invents one.
+        ``change`` returning None (or an equal record) writes nothing. A change of state, and a new
+        assignment (a new token: a collector given the subtask, also when a new leader takes over
+        and the state stays RUNNING), is journalled with the record in one transaction, so the
+        journal never misses or invents one. Its reason is ``reason``, else the record's cause.
         """
         for attempt in range(attempts):
             current = self.subtask(tid, pid)
@@ -232,12 +234,14 @@ class Store:
                     hint="this is a bug in omsync: report it with the synctool's log",
                 )
             try:
-                if new.state == old.state:
+                if new.state == old.state and new.token == old.token:
                     self.put_subtask(new, current.version)
                 else:
-                    event = Event(
-                        now_ms(), tid, pid, old.state.value, new.state.value, reason or new.cause, self.by
-                    )
+                    why = reason or new.cause
+                    if not why:  # every caller names one; a missing one is a bug, not worth a lost write
+                        log.warning("subtask %d-%d: %s → %s has no reason", tid, pid, old.state, new.state)
+                        why = "(no reason given)"
+                    event = Event(now_ms(), tid, pid, old.state.value, new.state.value, why, self.by)
                     self._put_with_event(new, current.version, event)
                 return new
             except StaleRecord:

@@ -149,7 +149,7 @@ def live_sync(base: Path, hdfs: str, seconds: float) -> None:
         synctool = f"127.0.0.1:{free_port('127.0.0.1')}"
         (base / "synctool.toml").write_text(
             f'[synctool]\nendpoint = "{synctool}"\ndatadir = "{base / "synctool"}"\n'
-            f'[sink]\nroll_seconds = 5\n[zookeeper]\nhosts = "{config.zk_hosts}"\n'
+            f'[sink]\ncommit_seconds = 5\n[zookeeper]\nhosts = "{config.zk_hosts}"\n'
             f'[log]\ndir = "{base / "synctool" / "log"}"\n'
         )
         start(["synctool", "--config", str(base / "synctool.toml")], synctool)

@@ -143,8 +143,17 @@ class SinkSection:
     roll_bytes: int = 256 * MIB
     """Bytes per file (as written): a file is committed and a new one started past this size."""
 
-    roll_seconds: float = 300.0
-    """Seconds a file stays open: rows become visible in the destination at most this late."""
+    commit_seconds: float = 60.0
+    """A subtask's open file is committed at least this many seconds after its first row, however
+    small it is, so rows reach the destination (and ``task wait``) at most about this late. One
+    commit is one file: while rows keep arriving a partition makes at least 3600 /
+    ``commit_seconds`` files an hour (60 at the default, 3600 at 1 s), more when ``roll_rows`` or
+    ``roll_bytes`` are reached first. Not in OpenMLDB, whose SyncTool wrote a file
+    per SendData."""
+
+    roll_seconds: float | None = None
+    """The old name of ``commit_seconds`` (default then 300): when set and ``commit_seconds`` is
+    not, it sets ``commit_seconds``, with a note to rename it."""
 
     memory_per_subtask: int = 64 * MIB
     """Bytes of accepted but not yet committed rows buffered per subtask; past it SendData
@@ -158,7 +167,9 @@ class SinkSection:
     original used the JVM's default zone, so its files depended on the host's settings."""
 
     def __post_init__(self) -> None:
-        for key in ("roll_rows", "roll_bytes", "roll_seconds", "memory_per_subtask", "memory_total"):
+        if self.roll_seconds is not None:  # first: a bad old name would else be blamed on the new
+            _positive("roll_seconds", self.roll_seconds)
+        for key in ("roll_rows", "roll_bytes", "commit_seconds", "memory_per_subtask", "memory_total"):
             _positive(key, getattr(self, key))
         if self.csv_timezone != "UTC":
             try:
@@ -290,6 +301,19 @@ class SynctoolConfig(ConfigRoot):
     }
 
     @classmethod
+    def derived_settings(cls, values: Mapping[str, object]) -> tuple[list[Setting], list[str]]:
+        """``sink.roll_seconds``, the old name, sets ``sink.commit_seconds`` below every explicit
+        setting: a ``commit_seconds`` given too wins (the loader warns when the two differ)."""
+        if "sink.roll_seconds" not in values:
+            return [], []
+        old = values["sink.roll_seconds"]
+        note = (
+            f"sink.roll_seconds = {old} is the old name of sink.commit_seconds (a file is committed "
+            "at least this often): rename it"
+        )
+        return [Setting("sink", "commit_seconds", old, "sink.roll_seconds (its old name)")], [note]
+
+    @classmethod
     def combine_properties(
         cls, props: Mapping[str, PropertyValue]
     ) -> tuple[list[Setting], list[str], list[str]]:
@@ -346,6 +370,11 @@ class SynctoolConfig(ConfigRoot):
         if sink.roll_bytes < 8 * MIB:
             out.append(
                 f"sink.roll_bytes = {sink.roll_bytes} is under 8 MiB: many small files, slow to list and read"
+            )
+        if sink.commit_seconds < 10:
+            out.append(
+                f"sink.commit_seconds = {sink.commit_seconds:g}: up to {3600 / sink.commit_seconds:,.0f} "
+                "files an hour per partition while rows arrive (many small files, slow to list and read)"
             )
         if sink.memory_total < sink.memory_per_subtask:
             out.append(

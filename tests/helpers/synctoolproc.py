@@ -27,6 +27,7 @@ class SynctoolProcess(DaemonProcess):
         host: str = "127.0.0.1",
         port: int | None = None,
         session_timeout_ms: int = 4000,
+        commit_seconds: float = 1,
         extra_synctool: str = "",
         extra_sink: str = "",
         extra: str = "",
@@ -37,7 +38,7 @@ class SynctoolProcess(DaemonProcess):
             f'[synctool]\nendpoint = "{self.endpoint}"\ndatadir = "{self.dir / "data"}"\n'
             "check_period_s = 1\ncollector_timeout_s = 6\ninit_timeout_s = 8\nretry_backoff_s = 0.5\n"
             f"{extra_synctool}\n"
-            f"[sink]\nroll_seconds = 1\n{extra_sink}\n"
+            f"[sink]\ncommit_seconds = {commit_seconds}\n{extra_sink}\n"
             f'[zookeeper]\nhosts = "{zk_hosts}"\nsession_timeout_ms = {session_timeout_ms}\n'
             f'[log]\ndir = "{self.dir / "log"}"\nlevel = "debug"\n'
             f"{extra}\n"  # more sections, e.g. [hdfs]

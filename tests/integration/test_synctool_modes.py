@@ -354,3 +354,33 @@ def test_deletes_are_forwarded_to_the_destination(
 
     wait_until(lambda: forwarded() == deleted, 20, f"deletes {deleted} forwarded; have {forwarded()}")
     verify_ok(s, "db.t")
+
+
+# -- freshness -----------------------------------------------------------------------------------
+
+
+def test_a_continuous_task_commits_a_few_rows_within_commit_seconds(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    """A handful of rows is far from any roll size (5 M rows, 256 MiB): they are committed, and
+    their file is in the destination, ``commit_seconds`` after they arrive, each burst its own file."""
+    import time
+
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    mixed_table(cluster, "db.t", partitions=1, storage="memory")
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    s = leading_synctool(procs, tmp_path, zk_hosts, commit_seconds=2)
+    dest = tmp_path / "out"
+    create_task(s, "db.t", str(dest), mode="continuous")
+    wait_state(s, "db.t", "RUNNING")
+    for burst in (1, 2, 3):
+        t0 = time.monotonic()
+        cluster.write("db.t", 5)
+        task = wait_rows(s, "db.t", 5 * burst, timeout=30)
+        took = time.monotonic() - t0
+        # 2 s after the file's first row, + ~1 s for the check loop, + slack for a loaded machine
+        assert took < 2 + 6, took
+        (sub,) = task["subtasks"]
+        assert (sub["rows"], sub["uncommitted_rows"], sub["files"]) == (5 * burst, 0, burst), sub
+    assert dataset_rows(dest) == truth_rows(cluster, "db.t")
+    verify_ok(s, "db.t")

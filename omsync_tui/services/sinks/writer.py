@@ -133,7 +133,7 @@ class PartitionWriter:
         *,
         roll_rows: int = 5_000_000,
         roll_bytes: int = 256 * 1024 * 1024,
-        roll_seconds: float = 300.0,
+        commit_seconds: float = 60.0,
         csv_timezone: str = "UTC",
         metadata: dict[str, str] | None = None,
         row_group_rows: int = ROW_GROUP_ROWS,
@@ -142,7 +142,7 @@ class PartitionWriter:
         if fmt is Format.CSV:
             csvformat.check_timezone(csv_timezone)
         self.dest, self.pid, self.format, self.schema = dest, pid, Format(fmt), schema
-        self.roll_rows, self.roll_bytes, self.roll_seconds = roll_rows, roll_bytes, roll_seconds
+        self.roll_rows, self.roll_bytes, self.commit_seconds = roll_rows, roll_bytes, commit_seconds
         self.csv_timezone = csv_timezone
         self.metadata = dict(metadata or {})
         self.row_group_rows, self.row_group_bytes = row_group_rows, row_group_bytes
@@ -166,13 +166,14 @@ class PartitionWriter:
         return self._written + self._buf_bytes
 
     def due(self, now: float | None = None) -> bool:
-        """Time to commit: a file with rows that reached the row, byte or age limit."""
+        """Time to commit: a file with rows that reached the row or byte limit, or whose first row
+        came ``commit_seconds`` ago (however few rows it holds)."""
         if self.rows == 0:
             return False
         if self.rows >= self.roll_rows or self.bytes >= self.roll_bytes:
             return True
         now = time.monotonic() if now is None else now
-        return self.opened_at is not None and now - self.opened_at >= self.roll_seconds
+        return self.opened_at is not None and now - self.opened_at >= self.commit_seconds
 
     def append(self, batch: pa.RecordBatch, first: SyncPoint, next: SyncPoint) -> None:
         if self.next is not None and first.key() != self.next.key():

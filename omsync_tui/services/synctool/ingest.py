@@ -9,7 +9,8 @@ lock:
 2. a ``TaskError`` from the collector fails the subtask (what came before it is committed first);
 3. over the memory budget → "busy, retry after N ms" (nothing accepted, nothing lost);
 4. rows are decoded vectorised with each row's schema version and appended; deletes are kept
-   with the range; the file rolls at a phase or schema change and by rows/bytes/age;
+   with the range; the file rolls at a phase or schema change, by rows/bytes, and at the latest
+   ``commit_seconds`` after its first row;
 5. ``commit``: rename the file to its range name, *then* store the committed point in
    ZooKeeper. A file that rolls mid-stream is closed and renamed in a thread of its own
    (``Closing``) while the next rows go into a new file; its point is stored before anything
@@ -132,7 +133,7 @@ class Partition:
         *,
         roll_rows: int,
         roll_bytes: int,
-        roll_seconds: float,
+        commit_seconds: float,
         csv_timezone: str = "UTC",
         max_retries: int = 5,
         described: Callable[[], None] = lambda: None,
@@ -149,7 +150,7 @@ class Partition:
         self._reload_schema = reload_schema
         self._save = save
         self.budget = budget
-        self.roll = (roll_rows, roll_bytes, roll_seconds)
+        self.roll = (roll_rows, roll_bytes, commit_seconds)
         self.csv_timezone = csv_timezone
         self.writer: PartitionWriter | None = None
         self.writer_schema: pa.Schema | None = None
@@ -268,7 +269,7 @@ class Partition:
             schema,
             roll_rows=rows,
             roll_bytes=size,
-            roll_seconds=seconds,
+            commit_seconds=seconds,
             csv_timezone=self.csv_timezone,
             metadata={"omsync.table": self.task.name, "omsync.tid": str(self.tid)},
         )

@@ -189,7 +189,7 @@ class SyncManager:
             self.budget,
             roll_rows=s.roll_rows,
             roll_bytes=s.roll_bytes,
-            roll_seconds=s.roll_seconds,
+            commit_seconds=s.commit_seconds,
             csv_timezone=s.csv_timezone,
             max_retries=self.config.synctool.max_retries,
             described=table.described,

@@ -132,13 +132,38 @@ def test_dataclass_defaults_when_nothing_is_set(tmp_path: Path) -> None:
         5.0,
     )
     assert (s.max_retries, s.retry_backoff_s, s.workers) == (5, 2.0, 16)
-    assert (sink.roll_rows, sink.roll_bytes, sink.roll_seconds) == (5_000_000, 256 * MIB, 300.0)
+    assert (sink.roll_rows, sink.roll_bytes, sink.commit_seconds) == (5_000_000, 256 * MIB, 60.0)
+    assert sink.roll_seconds is None
     assert (sink.memory_per_subtask, sink.memory_total) == (64 * MIB, 512 * MIB)
     assert sink.csv_timezone == "UTC" and cfg.hdfs.hadoop_conf_dir is None
     assert (zk.root_path, zk.session_timeout_ms, zk.auth) == ("/openmldb", 10000, None)
     assert cfg.log.level == "info"
     assert cfg.origin("sink.roll_rows") == "default"
     assert warnings_of(cfg) == [] and cfg.notes == ()
+
+
+def test_roll_seconds_is_the_old_name_of_commit_seconds(tmp_path: Path) -> None:
+    old = write(tmp_path / "old.toml", "[sink]\nroll_seconds = 5\n")
+    cfg = load(tmp_path, toml_path=old)
+    assert cfg.sink.commit_seconds == 5.0
+    assert cfg.origin("sink.commit_seconds") == "sink.roll_seconds (its old name)"
+    assert [n for n in cfg.notes if "roll_seconds" in n] == [
+        "sink.roll_seconds = 5.0 is the old name of sink.commit_seconds (a file is committed at least "
+        "this often): rename it"
+    ]
+    # the new name, from any source, wins; the loader says the two differ
+    cfg = load(tmp_path, toml_path=old, env={"OMSYNC_SINK__COMMIT_SECONDS": "30"})
+    assert cfg.sink.commit_seconds == 30.0
+    assert any("sink.commit_seconds = 30.0" in w and "5.0" in w for w in cfg.warnings), cfg.warnings
+
+
+def test_a_small_commit_seconds_warns_in_files_an_hour(tmp_path: Path) -> None:
+    cfg = load(tmp_path, overrides={"sink.commit_seconds": "1"})
+    assert [w for w in warnings_of(cfg) if "commit_seconds" in w] == [
+        "sink.commit_seconds = 1: up to 3,600 files an hour per partition while rows arrive (many small "
+        "files, slow to list and read)"
+    ]
+    assert not [w for w in warnings_of(load(tmp_path)) if "commit_seconds" in w]
 
 
 def test_toml_wins_over_properties_and_says_so(tmp_path: Path) -> None:
@@ -156,12 +181,12 @@ def test_floats_from_every_source(tmp_path: Path) -> None:
     cfg = load(
         tmp_path,
         toml_path=toml,
-        env={"OMSYNC_SINK__ROLL_SECONDS": " 1.5e2 "},
+        env={"OMSYNC_SINK__COMMIT_SECONDS": " 1.5e2 "},
         overrides={"synctool.retry_backoff_s": "0.25"},
     )
     assert cfg.synctool.collector_timeout_s == 45.0 and isinstance(cfg.synctool.collector_timeout_s, float)
     assert cfg.synctool.init_timeout_s == 90.5
-    assert cfg.sink.roll_seconds == 150.0
+    assert cfg.sink.commit_seconds == 150.0
     assert cfg.synctool.retry_backoff_s == 0.25
 
 
@@ -419,6 +444,8 @@ def test_properties_and_a_collector_config(tmp_path: Path) -> None:
         ("synctool.datadir", "", r"synctool\.datadir must be a path"),
         ("sink.roll_rows", 0, r"sink\.roll_rows: must be greater than 0"),
         ("sink.roll_bytes", -5, r"sink\.roll_bytes: must be greater than 0"),
+        ("sink.commit_seconds", 0, r"sink\.commit_seconds: must be greater than 0"),
+        ("sink.commit_seconds", -1, r"sink\.commit_seconds: must be greater than 0, not -1"),
         ("sink.roll_seconds", 0, r"sink\.roll_seconds: must be greater than 0"),
         ("sink.memory_per_subtask", 0, r"sink\.memory_per_subtask: must be greater than 0"),
         ("sink.memory_total", 0, r"sink\.memory_total: must be greater than 0"),

@@ -208,7 +208,7 @@ def test_zero_rows_commit_nothing(dest: Destination) -> None:
 
 
 def test_due_by_rows_bytes_and_age(dest: Destination) -> None:
-    w = PartitionWriter(dest, 0, Format.PARQUET, SCHEMA, roll_rows=10, roll_bytes=1 << 40, roll_seconds=60)
+    w = PartitionWriter(dest, 0, Format.PARQUET, SCHEMA, roll_rows=10, roll_bytes=1 << 40, commit_seconds=60)
     w.append(rows(0, 9), B(1), B(10))
     assert w.opened_at is not None
     assert not w.due(now=w.opened_at + 59)

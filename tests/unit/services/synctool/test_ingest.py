@@ -68,7 +68,7 @@ def partition(dest: Destination, stored: Stored) -> Partition:
         Budget(per_partition=64 << 20, total=256 << 20),
         roll_rows=1,  # every pack rolls its file
         roll_bytes=64 << 20,
-        roll_seconds=3600,
+        commit_seconds=3600,
     )
 
 

@@ -30,10 +30,10 @@ from omsync_tui.cli.common import (
     ZkOpt,
     ZkRootOpt,
 )
-from omsync_tui.core.errors import UsageError
+from omsync_tui.core.errors import OmsyncError, UsageError
 
 if TYPE_CHECKING:
-    from omsync_tui.services.cluster import TaskInfo
+    from omsync_tui.services.cluster import SubtaskInfo, SyncClient, TaskInfo
 
 app = typer.Typer(help=f"Create, watch, verify and delete sync tasks. {EXIT_CODES}", no_args_is_help=True)
 
@@ -266,6 +266,46 @@ def status(
     common.run(go)
 
 
+def _heads(c: SyncClient, name: str) -> dict[int, int]:
+    """pid → the last binlog offset its tablet has written, asked now; a partition whose tablet
+    cannot be asked is named on stderr and left out (it is then waited for as caught up with what
+    its collector reported)."""
+    heads: dict[int, int] = {}
+    try:
+        found = c.heads(name)
+    except OmsyncError as exc:  # e.g. an older synctool, without the call
+        common.say(
+            f"cannot ask the tablets where they stand ({exc.message}); waiting until every subtask "
+            "has caught up with what its collector reported instead"
+        )
+        return heads
+    for h in found:
+        if h.offset is None:
+            common.say(
+                f"pid {h.pid}: cannot ask its tablet where it stands ({h.error}); waiting until it has "
+                "caught up with what its collector reported instead"
+            )
+        else:
+            heads[h.pid] = h.offset
+    return heads
+
+
+def _caught_up_as_reported(s: SubtaskInfo) -> bool:
+    return s.phase == "binlog" and (s.lag_offsets or 0) == 0 and s.uncommitted_rows == 0
+
+
+def _progress(t: TaskInfo, togo: dict[int, int | None]) -> str:
+    done = sum(1 for n in togo.values() if n == 0)
+    behind = sum(n for n in togo.values() if n)
+    snapshot = sum(1 for n in togo.values() if n is None)
+    return (
+        f"waiting for {t.name}: {done} of {len(togo)} partitions have every row written before the wait "
+        f"in committed files; {behind:,} binlog offsets to go"
+        + (f", {snapshot} partition(s) still in the snapshot" if snapshot else "")
+        + f" ({t.rows:,} rows in {t.files} files so far)"
+    )
+
+
 @app.command()
 def wait(
     name: Annotated[str, typer.Argument(help="db.table")],
@@ -275,23 +315,28 @@ def wait(
     zk_root: ZkRootOpt = "/openmldb",
     output: OutOpt = "text",
 ) -> None:
-    """Wait until a FULL task SUCCEEDED, or a continuous one has caught up; exit 3 on FAILED."""
-    from omsync_tui.services.cluster import summary
+    """Wait until a FULL task SUCCEEDED, or until every row written to a continuous (or
+    incremental) task's table before the call is in committed files, reporting progress on
+    stderr; exit 3 on FAILED, 124 on timeout."""
+    from omsync_tui.services.cluster import offsets_to_go, summary
 
     def go() -> None:
         deadline = time.monotonic() + timeout
         with common.client(synctool, zk, zk_root, None) as c:
+            t = c.task(name)
+            # where each tablet stands now: rows written later are not waited for
+            heads = _heads(c, name) if t.mode != "full" else {}
+            said, said_at = "", 0.0
             while True:
-                t = c.task(name)
                 if t.failed:
                     common.emit(output, {"task": summary(t)}, _status_text([t], detail=True))
                     raise Exit(EXIT_FAILED)
+                togo = offsets_to_go(t, heads)
                 caught_up = (
                     t.mode != "full"
-                    and t.subtasks
+                    and bool(t.subtasks)
                     and all(
-                        s.phase == "binlog" and (s.lag_offsets or 0) == 0 and s.uncommitted_rows == 0
-                        for s in t.subtasks
+                        togo[s.pid] == 0 if s.pid in togo else _caught_up_as_reported(s) for s in t.subtasks
                     )
                 )
                 if t.state == "SUCCEEDED" or caught_up:
@@ -301,10 +346,19 @@ def wait(
                         f"{t.name}: {t.state}, {t.rows:,} rows in {t.files} files",
                     )
                     return
+                line = _progress(t, togo) if togo else ""
                 if time.monotonic() > deadline:
-                    common.say(f"timed out after {timeout:g} s: {t.name} is {t.state} ({_states(t)})")
+                    common.say(
+                        f"timed out after {timeout:g} s: {t.name} is {t.state} ({_states(t)})"
+                        + (f"; {line[len('waiting for ') :]}" if line else "")
+                    )
                     raise Exit(EXIT_TIMEOUT)
+                quiet = time.monotonic() - said_at
+                if line and ((line != said and quiet >= 2.0) or quiet >= 10.0):  # changes, and a sign of life
+                    common.say(line)
+                    said, said_at = line, time.monotonic()
                 time.sleep(0.5)
+                t = c.task(name)
 
     common.run(go)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 from omsync_tui.core.errors import (
@@ -27,6 +28,7 @@ from omsync_tui.core.errors import (
     RpcUnavailable,
     UsageError,
 )
+from omsync_tui.core.syncpoint import Phase
 from omsync_tui.rpc.client import HttpJsonClient
 from omsync_tui.services.synctool.wire import (
     CollectorInfo,
@@ -39,6 +41,7 @@ from omsync_tui.services.synctool.wire import (
     SubtaskInfo,
     SynctoolStatus,
     TableInfoView,
+    TabletHead,
     TaskInfo,
     VerifyReport,
     summary,
@@ -65,9 +68,11 @@ __all__ = [
     "SyncClient",
     "SynctoolStatus",
     "TableInfoView",
+    "TabletHead",
     "TaskInfo",
     "VerifyReport",
     "locate_synctool",
+    "offsets_to_go",
     "summary",
 ]
 
@@ -129,6 +134,11 @@ class SyncClient:
     def verify(self, name: str) -> VerifyReport:
         return VerifyReport.from_json(self._call("GET", f"/api/v1/tasks/{_q(name)}/verify"))
 
+    def heads(self, name: str) -> list[TabletHead]:
+        """Each partition's last binlog offset, asked of its leader tablet by the synctool now."""
+        d = self._call("GET", f"/api/v1/tasks/{_q(name)}/heads")
+        return [TabletHead.from_json(h) for h in d["heads"]]
+
     def destination(self, uri: str) -> DestinationInfo:
         d = self._call("GET", "/api/v1/destination?" + urllib.parse.urlencode({"uri": uri}))
         return DestinationInfo.from_json(d)
@@ -143,6 +153,22 @@ class SyncClient:
         q = {"limit": str(limit)} | ({"tid": str(tid)} if tid is not None else {})
         d = self._call("GET", "/api/v1/events?" + urllib.parse.urlencode(q))
         return [EventInfo.from_json(e) for e in d["events"]]
+
+
+def offsets_to_go(task: TaskInfo, heads: Mapping[int, int]) -> dict[int, int | None]:
+    """pid → how many binlog offsets a subtask's committed files are still behind ``heads`` (pid →
+    the last offset its tablet had written when the wait began; ``SyncClient.heads``): 0 once
+    every row written up to it is in committed files, None while the subtask is still in its
+    snapshot. Partitions without a head are left out."""
+    out: dict[int, int | None] = {}
+    for s in task.subtasks:
+        if s.pid not in heads:
+            continue
+        if s.committed.phase is not Phase.BINLOG:
+            out[s.pid] = None
+        else:  # the committed point is the next offset to read: everything before it is in files
+            out[s.pid] = max(0, heads[s.pid] + 1 - s.committed.offset)
+    return out
 
 
 def _q(name: str) -> str:

@@ -165,3 +165,44 @@ def test_create_makes_a_relative_destination_absolute_where_it_is_run_and_says_s
     assert json.loads(out.stdout)["task"]["dest"] == absolute
     assert omsync("task", "wait", "db.t", "--timeout", "60", *st).returncode == 0
     assert sum(sum(c.values()) for c in destination_rows(absolute).values()) == 50
+
+
+def test_wait_on_a_continuous_task_returns_once_every_row_written_before_it_is_committed(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    from helpers.e2e import dataset_rows, leading_synctool, mixed_table, sandbox, start_collectors, truth_rows
+
+    from omsync_tui.sandbox.responder import ClusterResponder
+
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=100)
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    # files are committed 4 s after their first row: a wait that returned early would show
+    s = leading_synctool(procs, tmp_path, zk_hosts, commit_seconds=4)
+    st = ["--synctool", s.endpoint]
+    dest = tmp_path / "out"
+    with ClusterResponder(cluster):  # the tablets answer GetTableStatus, as real ones do
+        out = omsync("task", "create", "db.t", "--dest", str(dest), "--mode", "continuous", *st)
+        assert out.returncode == 0, out.stderr
+        out = omsync("task", "wait", "db.t", "--timeout", "60", *st)
+        assert out.returncode == 0, out.stderr
+        assert dataset_rows(dest) == truth_rows(cluster, "db.t")
+
+        cluster.write("db.t", 50)
+        out = omsync("task", "wait", "db.t", "--timeout", "60", *st)
+        assert out.returncode == 0, out.stderr
+        assert "partitions have every row written before the wait in committed files" in out.stderr
+        assert "RUNNING, 150 rows" in out.stdout
+        assert dataset_rows(dest) == truth_rows(cluster, "db.t")
+
+        # rows that cannot be in committed files within the timeout: 124, saying how far it got
+        cluster.write("db.t", 20)
+        out = omsync("task", "wait", "db.t", "--timeout", "1", *st)
+        assert out.returncode == 124, out.stderr
+        assert "timed out after 1 s" in out.stderr and "binlog offsets to go" in out.stderr
+
+    # tablets that do not answer are named; the wait then trusts what the collectors reported
+    out = omsync("task", "wait", "db.t", "--timeout", "60", *st)
+    assert out.returncode == 0, out.stderr
+    assert "pid 0: cannot ask its tablet where it stands" in out.stderr
+    assert dataset_rows(dest) == truth_rows(cluster, "db.t")

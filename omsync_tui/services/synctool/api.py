@@ -14,6 +14,7 @@ POST     /api/v1/tasks                          create {name, dest, mode, start_
 DELETE   /api/v1/tasks/<db.table>               delete (files stay at the destination)
 POST     /api/v1/tasks/<db.table>/retry         retry FAILED subtasks {pid?}
 GET      /api/v1/tasks/<db.table>/verify        audit the destination (DESIGN §3)
+GET      /api/v1/tasks/<db.table>/heads         each partition's last binlog offset, asked of its tablet now
 GET      /api/v1/collectors                     registered collectors and their subtasks
 GET      /api/v1/events?tid=N&limit=N           the state-change journal, newest last
 GET      /api/v1/tables                         the cluster's tables (name, tid, partitions, task?)
@@ -47,6 +48,7 @@ from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.rpc.service import CallContext, HttpRequest, RouteResult, Routes, Service
 from omsync_tui.services import syncwire
 from omsync_tui.services.sinks import readback
+from omsync_tui.services.synctool.heads import tablet_heads
 from omsync_tui.services.synctool.manager import PartitionView, SyncManager
 from omsync_tui.services.synctool.model import TaskRecord
 from omsync_tui.services.synctool.newtask import CreateOptions, storage_name
@@ -271,6 +273,7 @@ class Api:
             ("DELETE", ""): self.delete,
             ("POST", "retry"): self.retry,
             ("GET", "verify"): self.verify,
+            ("GET", "heads"): self.heads,
         }
 
     def add_to(self, routes: Routes) -> Routes:
@@ -390,6 +393,15 @@ class Api:
             )
         report = VerifyReport(task.name, all(c.ok for c in checks), tuple(checks))
         return 200, report.to_json()
+
+    def heads(self, _r: HttpRequest, name: str) -> Reply:
+        """Where the tablets stand now (``heads.py``): what ``task wait`` waits for."""
+        task = next((t for t, _ps in self.m.tables() if t.name == name or str(t.tid) == name), None)
+        if task is None:
+            raise NotFoundError(f"no sync task for {name}")
+        timeout = self.m.config.synctool.request_timeout_s
+        found = tablet_heads(self.ctx.zk, ZkPaths(self.ctx.root_path), task.tid, timeout=timeout)
+        return 200, {"heads": [h.to_json() for h in found]}
 
     def collectors(self, _r: HttpRequest) -> Reply:
         registered = list_collectors(self.ctx.zk, ZkPaths(self.ctx.root_path))

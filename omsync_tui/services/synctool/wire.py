@@ -487,6 +487,32 @@ class VerifyReport:
 
 
 @dataclass(frozen=True, slots=True)
+class TabletHead:
+    """One partition in ``GET /api/v1/tasks/<name>/heads``: its leader tablet and the last binlog
+    offset that tablet wrote, asked at the call; ``error`` instead when it could not be asked."""
+
+    pid: int
+    tablet: str
+    offset: int | None
+    error: str = ""
+
+    def to_json(self) -> Doc:
+        return {"pid": self.pid, "tablet": self.tablet, "offset": self.offset, "error": self.error}
+
+    @classmethod
+    def from_json(cls, d: Doc) -> TabletHead:
+        return _parse(
+            "heads",
+            lambda: cls(
+                pid=int(d["pid"]),
+                tablet=str(d["tablet"]),
+                offset=_opt_int(d.get("offset")),
+                error=str(d.get("error") or ""),
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class HeldRange:
     """What a destination already holds for one partition."""
 

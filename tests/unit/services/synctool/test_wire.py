@@ -21,6 +21,7 @@ from omsync_tui.services.synctool.wire import (
     SubtaskInfo,
     SynctoolStatus,
     TableInfoView,
+    TabletHead,
     TaskInfo,
     VerifyReport,
     summary,
@@ -209,6 +210,8 @@ def test_destination_round_trip_keeps_the_table_key() -> None:
         EventInfo(1_700_000_000_000, 12, 3, "RUNNING", "REASSIGNING", "collector silent", "10.0.0.1:8848"),
         EventInfo(1_700_000_000_001, 12, None, "", "RUNNING", "created", ""),
         TableInfoView("shop.orders", 12, 8, "memory", True),
+        TabletHead(3, "10.0.0.2:9527", 1201),
+        TabletHead(4, "10.0.0.3:9527", None, "GetTableStatus on 10.0.0.3:9527: refused"),
     ],
     ids=repr,
 )

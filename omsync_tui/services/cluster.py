@@ -164,10 +164,10 @@ def offsets_to_go(task: TaskInfo, heads: Mapping[int, int]) -> dict[int, int | N
     for s in task.subtasks:
         if s.pid not in heads:
             continue
-        if s.committed.phase is not Phase.BINLOG:
+        if s.settled.phase is not Phase.BINLOG:
             out[s.pid] = None
-        else:  # the committed point is the next offset to read: everything before it is in files
-            out[s.pid] = max(0, heads[s.pid] + 1 - s.committed.offset)
+        else:  # the next offset after the settled rows: every row before it is in files
+            out[s.pid] = max(0, heads[s.pid] + 1 - s.settled.offset)
     return out
 
 

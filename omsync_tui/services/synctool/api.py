@@ -203,6 +203,7 @@ def subtask_info(p: PartitionView) -> SubtaskInfo:
         committed=rec.committed,
         position=str(rec.committed),
         accepted=p.accepted,
+        settled=p.settled,
         rows=rec.rows,
         bytes=rec.bytes,
         files=rec.files,

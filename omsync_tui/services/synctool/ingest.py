@@ -160,6 +160,16 @@ class Partition:
         self.last_send = time.monotonic()  # grace from (re)assignment: a full timeout
         self.rows_received = 0  # since this process took the subtask (original's Task.count)
 
+    @property
+    def settled(self) -> SyncPoint:
+        """Every row before this point is in committed files: the accepted point when nothing is
+        being closed and the open range holds no rows (only entries the collector skipped, or
+        forwarded deletes, which are not rows), else the committed one. ``task wait`` waits for it."""
+        w = self.writer
+        if not self.closing and (w is None or w.rows == 0):
+            return self.accepted
+        return self.record.committed
+
     # -- SendData ------------------------------------------------------------------------------
 
     def receive(self, req: data_sync_pb2.SendDataRequest, attachment: bytes) -> Answer:

@@ -58,6 +58,10 @@ class StoredPartition:
     rows_received: int = 0
     writer: None = None
 
+    @property
+    def settled(self) -> SyncPoint:
+        return self.record.committed
+
     @classmethod
     def of(cls, rec: SubtaskRecord) -> StoredPartition:
         age = max(0.0, time.time() - rec.updated_ms / 1000) if rec.updated_ms else 0.0

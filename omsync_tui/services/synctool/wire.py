@@ -162,6 +162,9 @@ class SubtaskInfo:
     committed: SyncPoint = field(default_factory=SyncPoint.start, metadata=DETAIL)
     accepted: SyncPoint = field(default_factory=SyncPoint.start, metadata=DETAIL)
     """Where the last SendData the synctool accepted ended (committed or not yet)."""
+    settled: SyncPoint = field(default_factory=SyncPoint.start, metadata=DETAIL)
+    """Every row before it is in committed files: ``accepted`` when the open range holds no rows
+    (entries the collector skipped), else ``committed``. An older synctool's: its committed."""
     rows_received: int = field(default=0, metadata=DETAIL)
     binlog_latest: int = field(default=0, metadata=DETAIL)
     last_update_ms: int = field(default=0, metadata=DETAIL)
@@ -177,6 +180,7 @@ class SubtaskInfo:
             "committed": self.committed.to_dict(),
             "committed_text": self.position,
             "accepted": self.accepted.to_dict(),
+            "settled": self.settled.to_dict(),
             "rows": self.rows,
             "bytes": self.bytes,
             "files": self.files,
@@ -216,6 +220,7 @@ class SubtaskInfo:
                 last_error=str(d.get("last_error", "")),
                 committed=_point(d.get("committed")) or SyncPoint.start(),
                 accepted=_point(d.get("accepted")) or SyncPoint.start(),
+                settled=_point(d.get("settled")) or _point(d.get("committed")) or SyncPoint.start(),
                 rows_received=int(d.get("rows_received", 0)),
                 binlog_latest=int(d.get("binlog_latest", 0)),
                 last_update_ms=int(d.get("last_update_ms", 0)),

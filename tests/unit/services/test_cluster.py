@@ -29,18 +29,18 @@ def task(*subtasks: SubtaskInfo) -> TaskInfo:
     )
 
 
-def test_offsets_to_go_counts_from_the_committed_point_to_the_head() -> None:
+def test_offsets_to_go_counts_from_the_settled_point_to_the_head() -> None:
     t = task(
-        replace(BASE, pid=0, committed=SyncPoint.binlog(101)),  # 1..100 in files: head 100 reached
-        replace(BASE, pid=1, committed=SyncPoint.binlog(90)),  # 90..100 still to commit
-        replace(BASE, pid=2, committed=SyncPoint(Phase.SNAPSHOT, snapshot="s", ordinal=7)),
-        replace(BASE, pid=3, committed=SyncPoint.binlog(200)),  # past the head: rows written later
-        replace(BASE, pid=4, committed=SyncPoint.binlog(5)),  # no head: not counted
+        replace(BASE, pid=0, settled=SyncPoint.binlog(101)),  # 1..100 in files: head 100 reached
+        replace(BASE, pid=1, settled=SyncPoint.binlog(90)),  # 90..100 still to commit
+        replace(BASE, pid=2, settled=SyncPoint(Phase.SNAPSHOT, snapshot="s", ordinal=7)),
+        replace(BASE, pid=3, settled=SyncPoint.binlog(200)),  # past the head: rows written later
+        replace(BASE, pid=4, settled=SyncPoint.binlog(5)),  # no head: not counted
     )
     assert offsets_to_go(t, {0: 100, 1: 100, 2: 100, 3: 100}) == {0: 0, 1: 11, 2: None, 3: 0}
 
 
 def test_an_empty_partition_is_caught_up_once_it_reads_the_binlog() -> None:
-    t = task(replace(BASE, pid=0, committed=SyncPoint.binlog(1)))
+    t = task(replace(BASE, pid=0, settled=SyncPoint.binlog(1)))
     assert offsets_to_go(t, {0: 0}) == {0: 0}
-    assert offsets_to_go(task(replace(BASE, pid=0, committed=SyncPoint.start())), {0: 0}) == {0: None}
+    assert offsets_to_go(task(replace(BASE, pid=0, settled=SyncPoint.start())), {0: 0}) == {0: None}

@@ -113,8 +113,9 @@ def test_the_api_documents_keep_their_schema_version_1_keys() -> None:
     ]  # fmt: skip
     assert list(SUBTASK.to_json()) == [
         "pid", "state", "collector", "tablet", "phase", "committed", "committed_text", "accepted",
-        "rows", "bytes", "files", "rows_received", "uncommitted_rows", "binlog_latest", "lag_offsets",
-        "last_update_ms", "last_update_age_s", "silent_s", "retries", "cause", "last_error", "token",
+        "settled", "rows", "bytes", "files", "rows_received", "uncommitted_rows", "binlog_latest",
+        "lag_offsets", "last_update_ms", "last_update_age_s", "silent_s", "retries", "cause",
+        "last_error", "token",
     ]  # fmt: skip
 
 
@@ -133,14 +134,19 @@ def test_summary_is_what_the_cli_printed_before() -> None:
 
 
 def test_a_document_of_an_older_synctool_reads_with_defaults() -> None:
-    old = {k: v for k, v in wire(SUBTASK.to_json()).items() if k not in ("committed", "accepted", "token")}
+    gone = ("committed", "accepted", "settled", "token")
+    old = {k: v for k, v in wire(SUBTASK.to_json()).items() if k not in gone}
     sub = SubtaskInfo.from_json(old)
-    assert (sub.committed, sub.accepted, sub.token, sub.position) == (
+    assert (sub.committed, sub.accepted, sub.settled, sub.token, sub.position) == (
+        SyncPoint.start(),
         SyncPoint.start(),
         SyncPoint.start(),
         "",
         SUBTASK.position,
     )
+    # one that knew no settled point: every row before its committed point is in files
+    without_settled = {k: v for k, v in wire(SUBTASK.to_json()).items() if k != "settled"}
+    assert SubtaskInfo.from_json(without_settled).settled == SUBTASK.committed
 
 
 def test_a_document_without_its_required_keys_is_a_protocol_error() -> None:

@@ -6,4 +6,6 @@
   ``configbase``, ``configsources``, ``configvalues``; the schemas ``collector_config``,
   ``synctool_config``, ``client_config``; OpenMLDB's own formats ``gflags`` and ``javaprops``.
 - ``inthread``: one call in a thread of its own (slow closes off the critical path).
+- ``desturi``: a destination as text (its scheme; a relative path refused by the synctool, made
+  absolute by a client).
 """

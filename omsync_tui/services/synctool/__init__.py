@@ -9,5 +9,6 @@
 - ``store``: task and subtask records in ZooKeeper (``model``: their dataclasses), guarded by the
   state machine; ``journal``: the event journal the store holds.
 - ``api``: OpenMLDB's ``SyncTool`` service and ``/api/v1``; ``wire``: the /api/v1 documents;
-  ``destapi``: what a destination already holds.
+  ``destapi``: what a destination already holds; ``heads``: where the tablets stand now (for
+  ``task wait``).
 """

@@ -377,6 +377,10 @@ class Partition:
 
     def commit_if_due(self, now: float | None = None) -> None:
         with self.lock:
+            # files the data path closed in the background: their points now, not at the next
+            # SendData (an idle collector's heartbeat comes every few seconds)
+            if not self._settle(wait=False):
+                return
             if self.writer is not None and self.writer.first is not None and self.writer.due(now):
                 self.commit()
 

@@ -210,9 +210,7 @@ def _status_text(tasks: list[TaskInfo], detail: bool) -> str:
     failed = sum(1 for t in tasks if t.failed)
     rows = [["TASK", "MODE", "STATE", "SUBTASKS", "ROWS", "FILES", "LAG", "DEST"]]
     for t in sorted(tasks, key=lambda t: (-t.failed, t.name)):
-        rows.append(
-            [t.name, t.mode, t.state, _states(t), f"{t.rows:,}", str(t.files), str(t.lag_offsets), t.dest]
-        )
+        rows.append([t.name, t.mode, t.state, _states(t), f"{t.rows:,}", str(t.files), t.lag_text, t.dest])
     out = [common.color(f"{failed} task(s) with FAILED subtasks", "red")] if failed else []
     out.append(common.table(rows))
     if detail:

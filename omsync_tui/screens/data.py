@@ -113,7 +113,8 @@ class ActionDone(Message):
 
 
 class RateTracker:
-    """rows/s per task from successive polls (the synctool reports totals only)."""
+    """rows/s per task from successive polls of the rows the synctool received (committed rows
+    where a synctool does not report them): rows arrive before their file is committed."""
 
     def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
         self.window_s = window_s
@@ -123,9 +124,10 @@ class RateTracker:
         rates: dict[str, float] = {}
         for t in tasks:
             q = self._seen.setdefault(t.name, deque())
-            if q and t.rows < q[-1][1]:
-                q.clear()  # re-created task: its totals started again
-            q.append((now, t.rows))
+            total = t.rows_received or t.rows
+            if q and total < q[-1][1]:
+                q.clear()  # re-created task, or another synctool took it: its totals started again
+            q.append((now, total))
             while len(q) > 2 and now - q[0][0] > self.window_s:
                 q.popleft()
             (t0, r0), (t1, r1) = q[0], q[-1]

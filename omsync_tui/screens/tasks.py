@@ -36,7 +36,7 @@ def task_cells(t: TaskInfo, rate: float, now_wall: float) -> list[Any]:
         states_text(t.states),
         f"{t.rows:,}",
         f"{rate:,.0f}",
-        f"{t.lag_offsets:,}",
+        t.lag_text,
         "-" if updated is None else f"{max(0.0, updated):.0f}s ago",
         t.format,
         t.dest,

@@ -44,6 +44,7 @@ from omsync_tui.services.synctool.wire import (
     TabletHead,
     TaskInfo,
     VerifyReport,
+    lag_text,
     summary,
 )
 
@@ -71,6 +72,7 @@ __all__ = [
     "TabletHead",
     "TaskInfo",
     "VerifyReport",
+    "lag_text",
     "locate_synctool",
     "offsets_to_go",
     "summary",

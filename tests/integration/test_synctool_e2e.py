@@ -6,17 +6,21 @@ rows per partition): nothing missing, nothing twice — also across kill -9 of t
 
 from __future__ import annotations
 
+import json
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli import omsync
 from helpers.e2e import (
     count,
     create_task,
     dataset_rows,
     destination_names,
     destination_rows,
+    get_task,
     leading_synctool,
     mixed_table,
     sandbox,
@@ -104,3 +108,35 @@ def test_a_follower_answers_reads_from_zookeeper_and_refuses_writes(
     assert body["role"] == "follower" and body["leader"] == leader.endpoint
     code, body = follower.api("DELETE", "/api/v1/tasks/db.t")
     assert code == 400 and leader.endpoint in body["error"]
+
+
+def test_rows_received_but_not_committed_show_as_lag(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    """A continuous task whose rows wait for their commit: lag in offsets and seconds, the rows
+    apart from the committed ones, rows received — in the API, the CLI, /status and /metrics."""
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=120)
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    s = leading_synctool(procs, tmp_path, zk_hosts, commit_seconds=3600)
+    create_task(s, "db.t", str(tmp_path / "out"), mode="continuous")
+    want = count(truth_rows(cluster, "db.t"))
+    wait_until(lambda: (get_task(s, "db.t") or {}).get("rows_received") == want, 30, "every row received")
+    time.sleep(1.2)
+    task = get_task(s, "db.t")
+    assert task is not None
+    assert task["rows"] == 0 and task["uncommitted_rows"] == want
+    assert task["lag_offsets"] >= want and task["lag_s"] >= 1.0, task
+    for sub in task["subtasks"]:
+        assert sub["uncommitted_rows"] > 0 and sub["lag_s"] >= 1.0 and sub["lag_offsets"] > 0, sub
+    shown = omsync("task", "status", "--synctool", s.endpoint, "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    (listed,) = json.loads(shown.stdout)["tasks"]
+    assert listed["uncommitted_rows"] == want and listed["rows_received"] == want and listed["lag_s"] >= 1.0
+    table = omsync("task", "status", "--synctool", s.endpoint)
+    assert f"{task['lag_offsets']:,} · " in table.stdout, table.stdout  # offsets · seconds
+    code, status = s.get("/status")
+    assert code == 200 and f"uncommitted_rows={want}" in status, status
+    code, metrics = s.get("/metrics")
+    assert code == 200 and 'omsync_synctool_lag_seconds{pid="0",table="db.t"}' in metrics, metrics
+    assert 'omsync_synctool_uncommitted_rows{pid="0",table="db.t"}' in metrics

@@ -43,6 +43,7 @@ from typing import Any
 from omsync_tui import __version__
 from omsync_tui.core.errors import NotFoundError, OmsyncError, UsageError
 from omsync_tui.core.states import Format, Mode, State, task_state
+from omsync_tui.core.syncpoint import Phase
 from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.openmldb.zkpaths import ZkPaths
 from omsync_tui.rpc.service import CallContext, HttpRequest, RouteResult, Routes, Service
@@ -192,8 +193,17 @@ def subtask_info(p: PartitionView) -> SubtaskInfo:
     rec = p.record
     now_ms = int(time.time() * 1000)
     lag = None
-    if rec.binlog_latest and p.accepted.phase.value == "binlog":
-        lag = max(0, rec.binlog_latest + 1 - p.accepted.offset)
+    settled = p.settled
+    if rec.binlog_latest:
+        # what the offline side lacks, received rows not in committed files too; in the snapshot
+        # phase the whole binlog is still to come
+        lag = (
+            max(0, rec.binlog_latest + 1 - settled.offset)
+            if settled.phase is Phase.BINLOG
+            else rec.binlog_latest
+        )
+    since = p.pending_since() if not rec.state.final else None
+    lag_s = round(max(0.0, time.time() - since), 1) if since is not None else (None if lag is None else 0.0)
     return SubtaskInfo(
         pid=p.pid,
         state=rec.state.value,
@@ -203,14 +213,15 @@ def subtask_info(p: PartitionView) -> SubtaskInfo:
         committed=rec.committed,
         position=str(rec.committed),
         accepted=p.accepted,
-        settled=p.settled,
+        settled=settled,
         rows=rec.rows,
         bytes=rec.bytes,
         files=rec.files,
         rows_received=p.rows_received,
-        uncommitted_rows=p.writer.rows if p.writer is not None else 0,
+        uncommitted_rows=p.uncommitted_rows,
         binlog_latest=rec.binlog_latest,
         lag_offsets=lag,
+        lag_s=lag_s,
         last_update_ms=rec.updated_ms,
         last_update_age_s=round((now_ms - rec.updated_ms) / 1000, 1) if rec.updated_ms else None,
         silent_s=round(time.monotonic() - p.last_send, 1),
@@ -247,6 +258,9 @@ def task_info(task: TaskRecord, parts: list[PartitionView], *, detail: bool) -> 
         files=sum(p.record.files for p in parts),
         last_update_ms=max((p.record.updated_ms for p in parts), default=0),
         lag_offsets=sum(s.lag_offsets for s in subtasks if s.lag_offsets is not None),
+        lag_s=max((s.lag_s for s in subtasks if s.lag_s is not None), default=None),
+        rows_received=sum(s.rows_received for s in subtasks),
+        uncommitted_rows=sum(s.uncommitted_rows for s in subtasks),
         subtasks=subtasks if detail else (),
     )
 

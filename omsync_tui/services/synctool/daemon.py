@@ -26,7 +26,7 @@ from omsync_tui.core.synctool_config import SynctoolConfig
 from omsync_tui.rpc.server import RpcServer
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes, prometheus_route
 from omsync_tui.services.signals import serve_until_signalled
-from omsync_tui.services.synctool.api import Api, Context, sync_tool_service, task_info
+from omsync_tui.services.synctool.api import Api, Context, subtask_info, sync_tool_service, task_info
 from omsync_tui.services.synctool.destapi import add_destination_route
 from omsync_tui.services.synctool.manager import SyncManager
 from omsync_tui.services.synctool.membership import Membership
@@ -46,15 +46,43 @@ class _Metrics(Collector):
         rows = CounterMetricFamily(
             "omsync_synctool_rows_committed", "Rows in committed files", labels=labels[:2]
         )
+        received = CounterMetricFamily(
+            "omsync_synctool_rows_received",
+            "Rows received since this synctool took the subtask",
+            labels=labels[:2],
+        )
+        pending = GaugeMetricFamily(
+            "omsync_synctool_uncommitted_rows", "Rows received, not yet in committed files", labels=labels[:2]
+        )
+        lag_offsets = GaugeMetricFamily(
+            "omsync_synctool_lag_offsets", "Binlog offsets not yet in committed files", labels=labels[:2]
+        )
+        lag_s = GaugeMetricFamily(
+            "omsync_synctool_lag_seconds",
+            "How long the oldest row not in committed files has waited",
+            labels=labels[:2],
+        )
         subs = GaugeMetricFamily("omsync_synctool_subtasks", "Subtasks by state", labels=["table", "state"])
         for task, parts in m.tables():
             counts = {s.value: 0 for s in State}
             for p in parts:
-                rows.add_metric([task.name, str(p.pid)], p.record.rows)
+                where = [task.name, str(p.pid)]
+                rows.add_metric(where, p.record.rows)
                 counts[p.record.state.value] += 1
+                info = subtask_info(p)
+                received.add_metric(where, info.rows_received)
+                pending.add_metric(where, info.uncommitted_rows)
+                if info.lag_offsets is not None:
+                    lag_offsets.add_metric(where, info.lag_offsets)
+                if info.lag_s is not None:
+                    lag_s.add_metric(where, info.lag_s)
             for state, n in counts.items():
                 subs.add_metric([task.name, state], n)
         yield rows
+        yield received
+        yield pending
+        yield lag_offsets
+        yield lag_s
         yield subs
 
 
@@ -187,7 +215,8 @@ class SynctoolDaemon:
             states = " ".join(f"{k}={n}" for k, n in v.states.items() if n)
             lines.append(
                 f"  {task.name} tid={task.tid} mode={task.mode.value} {v.state} {states} rows={v.rows} "
-                f"files={v.files} dest={task.dest}"
+                f"files={v.files} uncommitted_rows={v.uncommitted_rows} lag_offsets={v.lag_offsets} "
+                f"lag_s={v.lag_s if v.lag_s is not None else '-'} dest={task.dest}"
             )
             for p in parts:
                 if p.record.last_error:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -105,8 +106,17 @@ class Closing:
     """A sealed file closing and renaming in a thread of its own (``Partition._commit_behind``);
     ``None`` for a range of deletes only."""
 
-    def __init__(self, first: SyncPoint, nxt: SyncPoint, finish: Callable[[], FileRange | None]) -> None:
+    def __init__(
+        self,
+        first: SyncPoint,
+        nxt: SyncPoint,
+        finish: Callable[[], FileRange | None],
+        since: float | None,
+        rows: int,
+    ) -> None:
         self.first, self.next = first, nxt
+        self.rows = rows  # in its file, not yet committed
+        self.since = since  # when its oldest row arrived (wall clock), for the lag in seconds
         self._work = InThread(finish, "omsync-close")
 
     def done(self) -> bool:
@@ -159,6 +169,10 @@ class Partition:
         self.deletes: list[data_sync_pb2.DeleteOp] = []
         self.last_send = time.monotonic()  # grace from (re)assignment: a full timeout
         self.rows_received = 0  # since this process took the subtask (original's Task.count)
+        self.open_since: float | None = None  # when the open file's oldest row arrived (wall clock)
+        # (wall clock, binlog_latest) when the collector reported newer entries than it had sent:
+        # the first whose entries are not all received says how long the oldest has waited
+        self.reports: deque[tuple[float, int]] = deque(maxlen=1024)
 
     @property
     def settled(self) -> SyncPoint:
@@ -169,6 +183,36 @@ class Partition:
         if not self.closing and (w is None or w.rows == 0):
             return self.accepted
         return self.record.committed
+
+    @property
+    def uncommitted_rows(self) -> int:
+        """Rows received and not yet in committed files: the open file's and those closing."""
+        return (self.writer.rows if self.writer is not None else 0) + sum(c.rows for c in self.closing)
+
+    def pending_since(self) -> float | None:
+        """When the oldest row the offline side does not have yet was known (wall clock): the
+        arrival of the oldest row not in committed files, or the first report of the collector
+        that the tablet holds entries it has not sent; None when nothing is pending."""
+        times = [c.since for c in self.closing if c.since is not None]
+        if self.open_since is not None:
+            times.append(self.open_since)
+        if self.reports:
+            times.append(self.reports[0][0])
+        return min(times, default=None)
+
+    def _note_reported(self, latest: int, nxt: SyncPoint) -> None:
+        """Keep ``reports`` to those whose entries are not all received (see ``pending_since``)."""
+        now = time.time()
+        if nxt.phase is not Phase.BINLOG:  # the snapshot is not all sent: behind since it began
+            if not self.reports:
+                self.reports.append((now, 0))
+            return
+        while self.reports and self.reports[0][1] < nxt.offset:
+            self.reports.popleft()
+        if latest >= nxt.offset and (
+            not self.reports or (latest > self.reports[-1][1] and now - self.reports[-1][0] >= 0.2)
+        ):
+            self.reports.append((now, latest))
 
     # -- SendData ------------------------------------------------------------------------------
 
@@ -197,6 +241,7 @@ class Partition:
             rec = self.record
             if req.binlog_latest and req.binlog_latest != rec.binlog_latest:
                 self.record = rec = rec.but(binlog_latest=req.binlog_latest)
+            self._note_reported(rec.binlog_latest, nxt)
             if req.HasField("error"):
                 return self._collector_failed(req.error)
             if not self._reserve(len(attachment)):
@@ -266,6 +311,8 @@ class Partition:
         if self.writer is None:
             self.writer = self._open_writer(batch.schema)
             self.writer_schema = batch.schema
+        if self.open_since is None and batch.num_rows:
+            self.open_since = time.time()
         self.writer.append(batch, start, nxt)
         if req.deletes and self.task.deletes:
             self.deletes.extend(req.deletes)
@@ -302,6 +349,7 @@ class Partition:
         if w is None or w.first is None or w.next is None:
             return
         first, nxt, deletes = w.first, w.next, self.deletes
+        since, self.open_since = self.open_since, None
         try:
             sealed = w.seal()
         except OmsyncError as exc:
@@ -330,7 +378,7 @@ class Partition:
                 write_deletes(self.dest, self.pid, first, nxt, _deletes_table(deletes))
             return done
 
-        self.closing.append(Closing(first, nxt, finish))
+        self.closing.append(Closing(first, nxt, finish, since, sealed.range.rows if sealed else 0))
 
     def _settle(self, *, wait: bool, keep: int = 0) -> bool:
         """Store the points of the files closed in the background, in order, down to ``keep``
@@ -385,6 +433,7 @@ class Partition:
                 self.commit()
 
     def _abort(self) -> None:
+        self.open_since = None  # its rows come again from the collector
         if self.writer is not None:
             try:
                 self.writer.abort()

@@ -56,11 +56,15 @@ class StoredPartition:
     accepted: SyncPoint
     last_send: float
     rows_received: int = 0
-    writer: None = None
+    uncommitted_rows: int = 0  # a follower knows nothing in flight
 
     @property
     def settled(self) -> SyncPoint:
         return self.record.committed
+
+    def pending_since(self) -> float | None:
+        """A follower knows nothing in flight."""
+        return None
 
     @classmethod
     def of(cls, rec: SubtaskRecord) -> StoredPartition:

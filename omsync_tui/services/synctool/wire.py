@@ -64,6 +64,16 @@ def _opt_float(v: Any) -> float | None:
     return float(v) if v is not None else None
 
 
+def lag_text(offsets: int | None, seconds: float | None) -> str:
+    """``120 offsets · 14s`` as the CLI and the TUI show a lag (``-`` when nothing is known)."""
+    if offsets is None and seconds is None:
+        return "-"
+    parts = [f"{offsets:,}"] if offsets is not None else []
+    if seconds:
+        parts.append(f"{seconds:,.0f}s")
+    return " · ".join(parts) if parts else "0"
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorReply:
     """Every ``/api/v1`` error: what went wrong, a hint, the exit code ``omsync task`` documents
@@ -159,6 +169,9 @@ class SubtaskInfo:
     retries: int
     cause: str
     last_error: str
+    lag_s: float | None = None
+    """Seconds the oldest row the offline side lacks has waited: since it arrived (received, not in
+    committed files) or since the collector first reported its entry (not yet sent). 0: none."""
     committed: SyncPoint = field(default_factory=SyncPoint.start, metadata=DETAIL)
     accepted: SyncPoint = field(default_factory=SyncPoint.start, metadata=DETAIL)
     """Where the last SendData the synctool accepted ended (committed or not yet)."""
@@ -188,6 +201,7 @@ class SubtaskInfo:
             "uncommitted_rows": self.uncommitted_rows,
             "binlog_latest": self.binlog_latest,
             "lag_offsets": self.lag_offsets,
+            "lag_s": self.lag_s,
             "last_update_ms": self.last_update_ms,
             "last_update_age_s": self.last_update_age_s,
             "silent_s": self.silent_s,
@@ -213,6 +227,7 @@ class SubtaskInfo:
                 files=int(d.get("files", 0)),
                 uncommitted_rows=int(d.get("uncommitted_rows", 0)),
                 lag_offsets=_opt_int(d.get("lag_offsets")),
+                lag_s=_opt_float(d.get("lag_s")),
                 last_update_age_s=_opt_float(d.get("last_update_age_s")),
                 silent_s=float(d.get("silent_s", 0.0)),
                 retries=int(d.get("retries", 0)),
@@ -249,6 +264,9 @@ class TaskInfo:
     last_update_ms: int
     start_ts: int = 0
     deletes: bool = False
+    rows_received: int = 0  # by this synctool since it took the subtasks (rows/s come from it)
+    uncommitted_rows: int = 0  # received, not yet in committed files
+    lag_s: float | None = None  # the largest of its subtasks'
     subtasks: tuple[SubtaskInfo, ...] = ()
     db: str = field(default="", metadata=DETAIL)
     table: str = field(default="", metadata=DETAIL)
@@ -258,6 +276,10 @@ class TaskInfo:
     @property
     def failed(self) -> int:
         return self.states.get("FAILED", 0)
+
+    @property
+    def lag_text(self) -> str:
+        return lag_text(self.lag_offsets, self.lag_s)
 
     def to_json(self, *, detail: bool) -> Doc:
         """``detail``: with ``subtasks`` (one task's document), else without (the listing's)."""
@@ -281,6 +303,9 @@ class TaskInfo:
             "files": self.files,
             "last_update_ms": self.last_update_ms,
             "lag_offsets": self.lag_offsets,
+            "lag_s": self.lag_s,
+            "rows_received": self.rows_received,
+            "uncommitted_rows": self.uncommitted_rows,
         }
         if detail:
             doc["subtasks"] = [s.to_json() for s in self.subtasks]
@@ -306,6 +331,9 @@ class TaskInfo:
                 last_update_ms=int(d.get("last_update_ms", 0)),
                 start_ts=int(d.get("start_ts", 0)),
                 deletes=bool(d.get("deletes", False)),
+                rows_received=int(d.get("rows_received", 0)),
+                uncommitted_rows=int(d.get("uncommitted_rows", 0)),
+                lag_s=_opt_float(d.get("lag_s")),
                 subtasks=tuple(SubtaskInfo.from_json(s) for s in d.get("subtasks", ())),
                 db=str(d.get("db", "")),
                 table=str(d.get("table", "")),

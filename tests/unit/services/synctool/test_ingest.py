@@ -3,6 +3,7 @@ close in the background, closes overlap, renames and stored points keep their or
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -121,3 +122,34 @@ def test_a_file_is_dropped_when_the_one_before_it_failed(tmp_path: Path) -> None
     with pytest.raises(DestinationError, match="the file before failed"):
         s.finish(before=failed)
     assert list((tmp_path / "out" / "pid=0").iterdir()) == []
+
+
+def test_rows_not_in_committed_files_are_pending_and_counted(tmp_path: Path) -> None:
+    dest = open_destination(str(tmp_path / "out"))
+    p = partition(dest, Stored(dest))
+    p.roll = (10_000, 64 << 20, 3600)  # nothing rolls by itself
+    assert p.pending_since() is None and p.uncommitted_rows == 0
+    req, rows = pack(1, 5)
+    req.binlog_latest = 5  # the collector sent everything it knows of
+    before = time.time()
+    assert p.receive(req, rows).code == 0
+    since = p.pending_since()
+    assert since is not None and before <= since <= time.time()
+    assert p.uncommitted_rows == 5 and p.settled == SyncPoint.binlog(1)
+    assert p.commit()
+    assert p.pending_since() is None and p.uncommitted_rows == 0 and p.settled == SyncPoint.binlog(6)
+
+
+def test_entries_reported_but_not_sent_are_pending_until_received(tmp_path: Path) -> None:
+    dest = open_destination(str(tmp_path / "out"))
+    p = partition(dest, Stored(dest))
+    req, rows = pack(1, 2)
+    req.binlog_latest = 9  # the tablet holds offsets 3..9 the collector has not sent yet
+    assert p.receive(req, rows).code == 0
+    assert p.commit()
+    since = p.pending_since()
+    assert since is not None  # nothing uncommitted here, but the tablet is ahead
+    req, rows = pack(3, 7)
+    req.binlog_latest = 9
+    assert p.receive(req, rows).code == 0 and p.commit()
+    assert p.pending_since() is None  # caught up: everything reported is in committed files

@@ -24,6 +24,7 @@ from omsync_tui.services.synctool.wire import (
     TabletHead,
     TaskInfo,
     VerifyReport,
+    lag_text,
     summary,
 )
 
@@ -48,6 +49,7 @@ SUBTASK = SubtaskInfo(
     retries=1,
     cause="collector_silent",
     last_error="collector 10.0.0.6:8888 silent for 30 s",
+    lag_s=12.5,
     committed=SNAP,
     accepted=SyncPoint.binlog(88),
     rows_received=4217,
@@ -72,6 +74,9 @@ TASK = TaskInfo(
     last_update_ms=1_700_000_050_000,
     start_ts=1_699_000_000_000,
     deletes=True,
+    rows_received=5000,
+    uncommitted_rows=300,
+    lag_s=12.5,
     subtasks=(
         SUBTASK,
         SubtaskInfo(0, "SUCCESS", "", "", "binlog", "binlog@51", 4800, 900, 3, 0, 0, None, 9.0, 0, "", ""),
@@ -106,28 +111,33 @@ def test_task_round_trip_with_and_without_subtasks() -> None:
 
 
 def test_the_api_documents_keep_their_schema_version_1_keys() -> None:
+    # schema_version 1's keys in their order, with the freshness keys added since (lag_s, and a
+    # task's rows_received and uncommitted_rows): a reader of version 1 finds everything it knew
     assert list(TASK.to_json(detail=True)) == [
         "tid", "name", "db", "table", "mode", "dest", "format", "start_ts", "deletes", "storage",
         "created_ms", "state", "partitions", "states", "rows", "bytes", "files", "last_update_ms",
-        "lag_offsets", "subtasks",
+        "lag_offsets", "lag_s", "rows_received", "uncommitted_rows", "subtasks",
     ]  # fmt: skip
     assert list(SUBTASK.to_json()) == [
         "pid", "state", "collector", "tablet", "phase", "committed", "committed_text", "accepted",
         "settled", "rows", "bytes", "files", "rows_received", "uncommitted_rows", "binlog_latest",
-        "lag_offsets", "last_update_ms", "last_update_age_s", "silent_s", "retries", "cause",
+        "lag_offsets", "lag_s", "last_update_ms", "last_update_age_s", "silent_s", "retries", "cause",
         "last_error", "token",
     ]  # fmt: skip
 
 
 def test_summary_is_what_the_cli_printed_before() -> None:
+    # ... with the freshness keys added since at the end of each document's keys
     printed = summary(TASK)
     assert list(printed) == [
         "tid", "name", "mode", "dest", "format", "state", "partitions", "states", "rows", "bytes",
-        "files", "lag_offsets", "last_update_ms", "start_ts", "deletes", "subtasks",
+        "files", "lag_offsets", "last_update_ms", "start_ts", "deletes", "rows_received",
+        "uncommitted_rows", "lag_s", "subtasks",
     ]  # fmt: skip
     assert list(printed["subtasks"][0]) == [
         "pid", "state", "collector", "tablet", "phase", "position", "rows", "bytes", "files",
         "uncommitted_rows", "lag_offsets", "last_update_age_s", "silent_s", "retries", "cause", "last_error",
+        "lag_s",
     ]  # fmt: skip
     assert printed["subtasks"][0]["position"] == str(SNAP)
     assert json.loads(json.dumps(printed))["states"]["SUCCESS"] == 1
@@ -266,3 +276,12 @@ def test_error_reply_round_trip_and_the_rpc_layers_own_errors() -> None:
     from_rpc = {"error": "POST /api/v1/tasks needs the server's auth token; none was sent", "code": 1004}
     assert ErrorReply.from_json(from_rpc, "HTTP 401") == ErrorReply(from_rpc["error"], None, 1, "")
     assert ErrorReply.from_json({}, "HTTP 502").error == "HTTP 502"
+
+
+def test_lag_text() -> None:
+    assert lag_text(None, None) == "-"
+    assert lag_text(1234, None) == "1,234"
+    assert lag_text(0, 0.0) == "0"
+    assert lag_text(120, 14.4) == "120 · 14s"
+    assert lag_text(None, 3.0) == "3s"
+    assert TASK.lag_text == "33 · 12s"  # its lag_offsets and lag_s (12.5 rounds to even)

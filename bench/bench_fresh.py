@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,11 +47,16 @@ CONFIGS = (  # (commit_seconds, the collector's sync_task_long_interval_ms)
 )
 
 
-def committed_offset(s_ep: str) -> int:
+def subtask(s_ep: str) -> dict[str, Any]:
+    """The task's one subtask as ``/api/v1`` shows it."""
     with urllib.request.urlopen(f"http://{s_ep}/api/v1/tasks/db.t", timeout=5) as r:
-        task = json.loads(r.read())["task"]
-    (sub,) = task["subtasks"]
-    point = sub["committed"]
+        (sub,) = json.loads(r.read())["task"]["subtasks"]
+    assert isinstance(sub, dict)
+    return sub
+
+
+def committed_offset(s_ep: str) -> int:
+    point = subtask(s_ep)["committed"]
     return int(point["offset"]) if point.get("phase") == "binlog" else 0
 
 
@@ -112,7 +118,7 @@ def one(tmp: Path, zk: ZkServer, commit_s: float, long_ms: int, writes: int) -> 
             f"http://{s_ep}/api/v1/tasks",
             {"name": "db.t", "dest": str(tmp / "out"), "mode": "continuous"},
         )
-        while http("GET", f"http://{s_ep}/api/v1/tasks/db.t")["task"]["subtasks"][0]["state"] != "RUNNING":
+        while subtask(s_ep)["state"] != "RUNNING":
             time.sleep(0.05)
 
         put_at: dict[int, float] = {}  # binlog offset -> when its put returned

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from omsync_tui.screens.common import LiveScreen, Row, age, cursor_key, state_text, sync_rows
 from omsync_tui.screens.data import Clock, Snapshot
-from omsync_tui.services.cluster import EventInfo, SubtaskInfo, TaskInfo, lag_text
+from omsync_tui.services.cluster import EventInfo, SubtaskInfo, TaskInfo
 
 COLUMNS = (
     ("PID", "pid"),
@@ -138,8 +138,9 @@ class SubtasksScreen(LiveScreen):
         lines = [f"pid {s.pid} · {s.state} · {s.rows:,} rows in {s.files} files · committed {s.position}"]
         if s.uncommitted_rows:
             lines.append(f"uncommitted rows: {s.uncommitted_rows:,}")
-        if s.lag_offsets is not None or s.lag_s:
-            lines.append(f"lag: {lag_text(s.lag_offsets, s.lag_s)} (offsets · seconds the oldest waits)")
+        if s.lag_offsets is not None:
+            waited = f", the oldest waiting {s.lag_s:,.0f}s" if s.lag_s else ""
+            lines.append(f"lag: {s.lag_offsets:,} offsets{waited}")
         error = error_of(s)
         if error:
             lines.append(f"last error: {error}")

@@ -184,8 +184,9 @@ def _synctool_checks(
 def _local_destination(dest: str) -> Check | None:
     """Write probe from this host for the local disk and HDFS (a bare path goes to ``fs.defaultFS``
     when ``HADOOP_CONF_DIR`` names one); None for S3, whose credentials the synctool holds."""
-    scheme = dest.split("://", 1)[0].lower() if "://" in dest else ""
-    if scheme not in ("", "file", "hdfs", "viewfs"):
+    from omsync_tui.core.desturi import scheme
+
+    if scheme(dest) not in ("", "file", "hdfs", "viewfs"):
         return None
     from omsync_tui.core.errors import OmsyncError
     from omsync_tui.services.sinks.destination import open_destination, probe_writable, resolve_destination

@@ -31,6 +31,7 @@ from typing import Any, ParamSpec, TypeVar
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from omsync_tui.core import desturi
 from omsync_tui.core.synctool_config import HdfsSection
 
 SCHEMES = ("hdfs", "viewfs")
@@ -223,7 +224,7 @@ def default_fs(settings: HdfsSection) -> tuple[str, str] | None:
     """``(fs.defaultFS, the file that set it)`` when the Hadoop config names an HDFS one."""
     directory = conf_dir(settings)
     fs = read_hadoop_conf(directory).get("fs.defaultFS", "")
-    if directory is None or fs.split("://", 1)[0].lower() not in SCHEMES:
+    if directory is None or desturi.scheme(fs) not in SCHEMES:
         return None
     return fs.rstrip("/"), str(directory / "core-site.xml")
 

@@ -15,6 +15,7 @@ from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.core.synctool_config import HdfsSection
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes
 from omsync_tui.services.sinks import destination, readback
+from omsync_tui.services.synctool.newtask import TABLE_JSON
 from omsync_tui.services.synctool.wire import DestinationInfo, ErrorReply, HeldRange
 
 
@@ -31,7 +32,7 @@ def describe_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> 
         parts.append(
             HeldRange(pid, len(files), sum(f.rows for f in files), str(first), str(last), first, last)
         )
-    table = destination.read_json(dest, "_omsync/table.json")
+    table = destination.read_json(dest, TABLE_JSON)
     return DestinationInfo(
         uri=uri,
         resolved=resolved.uri,

@@ -90,13 +90,17 @@ def create(
     deletes: Annotated[bool, typer.Option(help="also record binlog deletes")] = False,
     dry_run: Annotated[bool, typer.Option(help="say what would happen, change nothing")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="then wait as `omsync task wait` does")] = False,
+    timeout: Annotated[float, typer.Option(help="with --wait: seconds; exit 124 when they pass")] = 600.0,
     synctool: SynctoolOpt = None,
     zk: ZkOpt = None,
     zk_root: ZkRootOpt = "/openmldb",
     token: TokenOpt = None,
     output: OutOpt = "text",
 ) -> None:
-    """Create a sync task; refuses to write ranges the destination already holds."""
+    """Create a sync task; refuses to write ranges the destination already holds. With --wait,
+    then wait for it as `omsync task wait` does (progress on stderr, exit 3 on FAILED, 124 on
+    timeout)."""
     from omsync_tui.core.desturi import on_client
     from omsync_tui.services.cluster import CreateRequest, summary
 
@@ -145,6 +149,10 @@ def create(
                 )
                 return
             t = c.create(request)
+            if wait:  # the wait's document is the one printed
+                common.say(f"created {t.name} (tid {t.tid}, {t.partitions} partitions) → {t.dest}")
+                _wait_for(c, t.name, timeout, output)
+                return
             common.emit(
                 output,
                 {"task": summary(t)},
@@ -315,50 +323,72 @@ def wait(
 ) -> None:
     """Wait until a FULL task SUCCEEDED, or until every row written to a continuous (or
     incremental) task's table before the call is in committed files, reporting progress on
-    stderr; exit 3 on FAILED, 124 on timeout."""
-    from omsync_tui.services.cluster import offsets_to_go, summary
+    stderr (a bar on a terminal); exit 3 on FAILED, 124 on timeout."""
 
     def go() -> None:
-        deadline = time.monotonic() + timeout
         with common.client(synctool, zk, zk_root, None) as c:
-            t = c.task(name)
-            # where each tablet stands now: rows written later are not waited for
-            heads = _heads(c, name) if t.mode != "full" else {}
-            said, said_at = "", 0.0
-            while True:
-                if t.failed:
-                    common.emit(output, {"task": summary(t)}, _status_text([t], detail=True))
-                    raise Exit(EXIT_FAILED)
-                togo = offsets_to_go(t, heads)
-                caught_up = (
-                    t.mode != "full"
-                    and bool(t.subtasks)
-                    and all(
-                        togo[s.pid] == 0 if s.pid in togo else _caught_up_as_reported(s) for s in t.subtasks
-                    )
-                )
-                if t.state == "SUCCEEDED" or caught_up:
-                    common.emit(
-                        output,
-                        {"task": summary(t)},
-                        f"{t.name}: {t.state}, {t.rows:,} rows in {t.files} files",
-                    )
-                    return
-                line = _progress(t, togo) if togo else ""
-                if time.monotonic() > deadline:
-                    common.say(
-                        f"timed out after {timeout:g} s: {t.name} is {t.state} ({_states(t)})"
-                        + (f"; {line[len('waiting for ') :]}" if line else "")
-                    )
-                    raise Exit(EXIT_TIMEOUT)
-                quiet = time.monotonic() - said_at
-                if line and ((line != said and quiet >= 2.0) or quiet >= 10.0):  # changes, and a sign of life
-                    common.say(line)
-                    said, said_at = line, time.monotonic()
-                time.sleep(0.5)
-                t = c.task(name)
+            _wait_for(c, name, timeout, output)
 
     common.run(go)
+
+
+def _expected_rows(c: SyncClient, name: str) -> int | None:
+    """The rows a FULL sync of ``name`` will bring, estimated from its tablets' record counts
+    (None when a tablet cannot say)."""
+    try:
+        heads = c.heads(name)
+    except OmsyncError:
+        return None
+    counts = [h.rows for h in heads]
+    return sum(n for n in counts if n is not None) if heads and None not in counts else None
+
+
+def _wait_for(c: SyncClient, name: str, timeout: float, output: str) -> None:
+    """``task wait``'s loop over an open client (also ``task create --wait``)."""
+    from omsync_tui.cli.progress import Progress, RowRate, full_line
+    from omsync_tui.services.cluster import offsets_to_go, summary
+
+    deadline = time.monotonic() + timeout
+    t = c.task(name)
+    full = t.mode == "full"
+    # where each tablet stands now: rows written later are not waited for
+    heads = _heads(c, name) if not full else {}
+    expected = _expected_rows(c, name) if full else None
+    progress, rate = Progress(), RowRate()
+    while True:
+        togo = offsets_to_go(t, heads)
+        received = t.rows_received or t.rows
+        if full:
+            line, done = full_line(
+                t.name, received, t.rows, expected, rate.update(time.monotonic(), received)
+            )
+        else:
+            line, done = (_progress(t, togo), None) if togo else ("", None)
+        progress.show(line, done)  # where it stands, also at the end: at least one line
+        if t.failed:
+            progress.end()
+            common.emit(output, {"task": summary(t)}, _status_text([t], detail=True))
+            raise Exit(EXIT_FAILED)
+        caught_up = (
+            not full
+            and bool(t.subtasks)
+            and all(togo[s.pid] == 0 if s.pid in togo else _caught_up_as_reported(s) for s in t.subtasks)
+        )
+        if t.state == "SUCCEEDED" or caught_up:
+            progress.end()
+            common.emit(
+                output, {"task": summary(t)}, f"{t.name}: {t.state}, {t.rows:,} rows in {t.files} files"
+            )
+            return
+        if time.monotonic() > deadline:
+            progress.end()
+            common.say(
+                f"timed out after {timeout:g} s: {t.name} is {t.state} ({_states(t)})"
+                + (f"; {line.removeprefix('waiting for ')}" if line else "")
+            )
+            raise Exit(EXIT_TIMEOUT)
+        time.sleep(0.5)
+        t = c.task(name)
 
 
 @app.command()

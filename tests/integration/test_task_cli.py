@@ -230,3 +230,38 @@ def test_wait_on_a_continuous_task_returns_once_every_row_written_before_it_is_c
     assert out.returncode == 0, out.stderr
     assert "pid 0: cannot ask its tablet where it stands" in out.stderr
     assert sum(sum(c.values()) for c in dataset_rows(dest).values()) == count(want) + 10
+
+
+def test_create_wait_shows_a_full_syncs_progress_against_the_tablets_record_counts(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    from helpers.e2e import (
+        count,
+        dataset_rows,
+        leading_synctool,
+        mixed_table,
+        sandbox,
+        start_collectors,
+        truth_rows,
+    )
+
+    from omsync_tui.sandbox.responder import ClusterResponder
+
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=400)
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    s = leading_synctool(procs, tmp_path, zk_hosts)
+    dest = tmp_path / "out"
+    with ClusterResponder(cluster):  # the tablets tell their record counts, as real ones do
+        out = omsync(
+            "task", "create", "db.t", "--dest", str(dest), "--wait", "--synctool", s.endpoint, "-o", "json"
+        )
+    assert out.returncode == 0, out.stderr
+    assert "created db.t (tid" in out.stderr
+    # no terminal here: plain lines (the first one at once), against the tablets' 400 rows
+    progress = [ln for ln in out.stderr.splitlines() if ln.startswith("db.t: ")]
+    assert progress and all("of ~400 (" in ln and "rows/s" in ln for ln in progress), out.stderr
+    assert "\r" not in out.stderr
+    task = json.loads(out.stdout)["task"]
+    assert task["state"] == "SUCCEEDED" and task["rows"] == count(truth_rows(cluster, "db.t")) == 400
+    assert dataset_rows(dest) == truth_rows(cluster, "db.t")

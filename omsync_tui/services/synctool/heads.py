@@ -45,7 +45,8 @@ def tablet_heads(zk: Any, paths: ZkPaths, tid: int, *, timeout: float) -> list[T
             return TabletHead(pid, tablet, None, f"tablet {tablet} answered {resp.code}: {resp.msg}")
         for status in resp.all_table_status:
             if status.tid == tid and status.pid == pid:
-                return TabletHead(pid, tablet, int(status.offset))
+                rows = int(status.record_cnt) if status.HasField("record_cnt") else None
+                return TabletHead(pid, tablet, int(status.offset), rows=rows)
         return TabletHead(pid, tablet, None, f"tablet {tablet} does not hold tid {tid} pid {pid} (moved?)")
 
     with ThreadPoolExecutor(

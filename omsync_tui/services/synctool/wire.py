@@ -528,9 +528,16 @@ class TabletHead:
     tablet: str
     offset: int | None
     error: str = ""
+    rows: int | None = None  # the tablet's record count for the partition, when it says one
 
     def to_json(self) -> Doc:
-        return {"pid": self.pid, "tablet": self.tablet, "offset": self.offset, "error": self.error}
+        return {
+            "pid": self.pid,
+            "tablet": self.tablet,
+            "offset": self.offset,
+            "error": self.error,
+            "rows": self.rows,
+        }
 
     @classmethod
     def from_json(cls, d: Doc) -> TabletHead:
@@ -541,6 +548,7 @@ class TabletHead:
                 tablet=str(d["tablet"]),
                 offset=_opt_int(d.get("offset")),
                 error=str(d.get("error") or ""),
+                rows=_opt_int(d.get("rows")),
             ),
         )
 

@@ -36,6 +36,8 @@ from omsync_tui.services.cluster import (
 )
 
 RATE_WINDOW_S = 10.0
+TREND_LEN = 12  # polls in a task's sparkline
+SPARKS = "▁▂▃▄▅▆▇█"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,7 @@ class Snapshot:
     events: tuple[EventInfo, ...]  # newest last
     rates: dict[str, float]  # task name -> rows/s over the last few polls
     fetched_at: float  # time.monotonic()
+    trends: dict[str, str] = field(default_factory=dict)  # task name -> sparkline of its rows/s
     focus: TaskInfo | None = None  # the task a screen looks into, with its subtasks
     focus_events: tuple[EventInfo, ...] = ()  # events(tid=focus.tid)
     wall: float = field(default_factory=time.time)
@@ -116,9 +119,21 @@ class RateTracker:
     """rows/s per task from successive polls of the rows the synctool received (committed rows
     where a synctool does not report them): rows arrive before their file is committed."""
 
-    def __init__(self, window_s: float = RATE_WINDOW_S) -> None:
+    def __init__(self, window_s: float = RATE_WINDOW_S, trend_len: int = TREND_LEN) -> None:
         self.window_s = window_s
         self._seen: dict[str, deque[tuple[float, int]]] = {}
+        self._history: dict[str, deque[float]] = {}  # each poll's rate, for the sparkline
+        self.trend_len = trend_len
+
+    def trends(self) -> dict[str, str]:
+        """task name → a sparkline of its last rates (``▁▂▅█``), scaled to their largest; none
+        while it has moved no rows."""
+        out: dict[str, str] = {}
+        for name, rates in self._history.items():
+            top = max(rates, default=0.0)
+            if len(rates) >= 2 and top > 0:
+                out[name] = "".join(SPARKS[min(len(SPARKS) - 1, int(r / top * len(SPARKS)))] for r in rates)
+        return out
 
     def update(self, now: float, tasks: tuple[TaskInfo, ...]) -> dict[str, float]:
         rates: dict[str, float] = {}
@@ -132,8 +147,10 @@ class RateTracker:
                 q.popleft()
             (t0, r0), (t1, r1) = q[0], q[-1]
             rates[t.name] = (r1 - r0) / (t1 - t0) if t1 > t0 else 0.0
+            self._history.setdefault(t.name, deque(maxlen=self.trend_len)).append(rates[t.name])
         for gone in set(self._seen) - {t.name for t in tasks}:
             del self._seen[gone]
+            self._history.pop(gone, None)
         return rates
 
 
@@ -236,6 +253,7 @@ class LiveApp(App[None]):
                 events=events,
                 rates=self._rates.update(now, tasks),
                 fetched_at=now,
+                trends=self._rates.trends(),
                 focus=focus,
                 focus_events=focus_events,
             )

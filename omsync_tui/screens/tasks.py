@@ -27,7 +27,7 @@ COLUMNS = (
 )
 
 
-def task_cells(t: TaskInfo, rate: float, now_wall: float) -> list[Any]:
+def task_cells(t: TaskInfo, rate: float, now_wall: float, trend: str = "") -> list[Any]:
     updated = now_wall - t.last_update_ms / 1000 if t.last_update_ms else None
     return [
         Text(t.name, style="bold red") if t.failed else t.name,
@@ -35,7 +35,7 @@ def task_cells(t: TaskInfo, rate: float, now_wall: float) -> list[Any]:
         state_text(t.state),
         states_text(t.states),
         f"{t.rows:,}",
-        f"{rate:,.0f}",
+        f"{rate:,.0f} {trend}" if trend else f"{rate:,.0f}",
         t.lag_text,
         "-" if updated is None else f"{max(0.0, updated):.0f}s ago",
         t.format,
@@ -79,7 +79,8 @@ class TasksScreen(LiveScreen):
     def apply(self, snapshot: Snapshot) -> None:
         now = self.live.clock.wall()
         rows: list[Row] = [
-            (t.name, task_cells(t, snapshot.rates.get(t.name, 0.0), now)) for t in self.shown_tasks(snapshot)
+            (t.name, task_cells(t, snapshot.rates.get(t.name, 0.0), now, snapshot.trends.get(t.name, "")))
+            for t in self.shown_tasks(snapshot)
         ]
         table = self.query_one("#tasks", DataTable)
         sync_rows(table, rows)

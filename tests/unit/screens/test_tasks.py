@@ -49,3 +49,13 @@ def test_rows_per_second_count_rows_received_before_their_commit() -> None:
     older = RateTracker(window_s=30)
     older.update(0.0, (task(rows=100),))
     assert older.update(1.0, (task(rows=400),)) == {"shop.events": 300.0}
+
+
+def test_a_sparkline_of_each_tasks_rows_per_second() -> None:
+    rates = RateTracker(window_s=1)
+    for k, received in enumerate((0, 100, 300, 700, 800, 800)):
+        rates.update(float(k), (task(rows_received=received), task(name="idle.t")))
+    # rates 0, 100, 200, 400, 100, 0 (a window of about one poll), scaled to the largest
+    assert rates.trends() == {"shop.events": "▁▃▅█▃▁"}  # an idle task has none
+    assert cell(task(), "rate") == "0"
+    assert task_cells(task(), 2500.0, 0.0, "▁▃█")[[k for _, k in COLUMNS].index("rate")] == "2,500 ▁▃█"

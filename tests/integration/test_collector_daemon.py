@@ -88,14 +88,28 @@ def until_complete(
     """Wait for ``expected`` rows, re-assigning from the receiver's point when the collector
     dropped the task after a stale start point (as a synctool's reassignment would)."""
 
+    handled = [0]  # answers seen when the task was last handed out again
+
     def done(r: Receiver) -> bool:
         sub = r.subtask(tid, pid)
         if sub.row_count >= expected:
             return True
-        last = [a for a in r.answers() if (a.tid, a.pid) == (tid, pid)][-1:]
-        if last and last[0].delete_task and sub.error is None and not sub.finished:
+        answers = [a for a in r.answers() if (a.tid, a.pid) == (tid, pid)]
+        last = answers[-1:]
+        # only a drop of the current assignment (a stale start point), once per such answer: a
+        # replaced loop's call answered "token not match" is not one, and handing the task out
+        # again for it would restart the current loop from a point read before its last pack
+        if (
+            last
+            and len(answers) > handled[0]
+            and last[0].delete_task
+            and "token not match" not in last[0].msg
+            and sub.error is None
+            and not sub.finished
+        ):
             with contextlib.suppress(ClusterError):  # not active yet: again on the next wake-up
                 r.assign(c.endpoint, tid, pid, mode=mode, start=sub.point, tablet_endpoint=TABLET_A)
+                handled[0] = len(answers)
         return False
 
     rx.wait(done, timeout=60, what=what)

@@ -165,6 +165,7 @@ class Partition:
         self.writer: PartitionWriter | None = None
         self.writer_schema: pa.Schema | None = None
         self.closing: list[Closing] = []  # sealed files being closed and renamed, in order
+        self._sealing = False  # a file's rows on their way from the writer to ``closing``
         self.buffered = 0  # budget bytes held by the open file
         self.deletes: list[data_sync_pb2.DeleteOp] = []
         self.last_send = time.monotonic()  # grace from (re)assignment: a full timeout
@@ -179,10 +180,13 @@ class Partition:
         """Every row before this point is in committed files: the accepted point when nothing is
         being closed and the open range holds no rows (only entries the collector skipped, or
         forwarded deletes, which are not rows), else the committed one. ``task wait`` waits for it."""
+        # read without the lock, in the reverse order of a file's way (open rows → sealing →
+        # closing → renamed): whatever moves meanwhile is seen at one of the steps
+        accepted = self.accepted
         w = self.writer
-        if not self.closing and (w is None or w.rows == 0):
-            return self.accepted
-        return self.record.committed
+        if (w is not None and w.rows) or self._sealing or self.closing:
+            return self.record.committed
+        return accepted
 
     @property
     def uncommitted_rows(self) -> int:
@@ -350,17 +354,34 @@ class Partition:
             return
         first, nxt, deletes = w.first, w.next, self.deletes
         since, self.open_since = self.open_since, None
+        self.deletes = []
+        self._sealing = True
+        try:
+            self._seal_and_close(w, first, nxt, deletes, since)
+        finally:
+            self._sealing = False
+
+    def _seal_and_close(
+        self,
+        w: PartitionWriter,
+        first: SyncPoint,
+        nxt: SyncPoint,
+        deletes: list[data_sync_pb2.DeleteOp],
+        since: float | None,
+    ) -> None:
         try:
             sealed = w.seal()
-        except OmsyncError as exc:
+        except BaseException as exc:
+            self.writer = self.writer_schema = None  # the next rows open a new file
+            self._release()
+            if not isinstance(exc, OmsyncError):
+                raise
             if self._settle(wait=True):
                 self._commit_failed(first, nxt, exc)
             return
-        finally:
-            self.deletes = []
-            self.writer = self.writer_schema = None  # the next rows open a new file
-            self._release()
+        self._release()
         if len(self.closing) >= MAX_CLOSING and not self._settle(wait=True, keep=MAX_CLOSING - 1):
+            self.writer = self.writer_schema = None
             if sealed is not None:
                 sealed.drop()
             return
@@ -379,25 +400,27 @@ class Partition:
             return done
 
         self.closing.append(Closing(first, nxt, finish, since, sealed.range.rows if sealed else 0))
+        self.writer = self.writer_schema = None  # the next rows open a new file
 
     def _settle(self, *, wait: bool, keep: int = 0) -> bool:
         """Store the points of the files closed in the background, in order, down to ``keep``
         still closing; without ``wait``, only of those already closed. False when one failed:
-        the files after it and the open file are dropped too."""
+        the files after it and the open file are dropped too. A Closing leaves the list only
+        once its file is renamed (``settled`` counts on it)."""
         while len(self.closing) > keep:
             closing = self.closing[0]
             if not wait and not closing.done():
                 break
-            self.closing.pop(0)
             try:
                 done = closing.result()
             except OmsyncError as exc:
-                for later in self.closing:
+                for later in self.closing[1:]:
                     later.drop()  # each fails at its rename, after this one: its file is deleted
                 self.closing = []
                 self._abort()
                 self._commit_failed(closing.first, closing.next, exc)
                 return False
+            self.closing.pop(0)
             self._committed(closing.next, done)
         return True
 

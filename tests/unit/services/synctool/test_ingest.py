@@ -3,7 +3,9 @@ close in the background, closes overlap, renames and stored points keep their or
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -56,7 +58,7 @@ class Stored:
         return rec
 
 
-def partition(dest: Destination, stored: Stored) -> Partition:
+def partition(dest: Destination, stored: Stored, described: Callable[[], None] = lambda: None) -> Partition:
     task = TaskRecord(tid=1, db="db", table="t", mode=Mode.FULL, dest=dest.uri, partitions=1)
     rec = SubtaskRecord(tid=1, pid=0, committed=SyncPoint.binlog(1), updated_ms=0, tablet="127.0.0.1:1")
     return Partition(
@@ -70,6 +72,7 @@ def partition(dest: Destination, stored: Stored) -> Partition:
         roll_rows=1,  # every pack rolls its file
         roll_bytes=64 << 20,
         commit_seconds=3600,
+        described=described,
     )
 
 
@@ -153,3 +156,22 @@ def test_entries_reported_but_not_sent_are_pending_until_received(tmp_path: Path
     req.binlog_latest = 9
     assert p.receive(req, rows).code == 0 and p.commit()
     assert p.pending_since() is None  # caught up: everything reported is in committed files
+
+
+def test_rows_in_a_file_still_closing_are_not_settled(tmp_path: Path) -> None:
+    """``settled`` (what ``task wait`` trusts) stays at the committed point until the file holding
+    the rows is renamed; here the close is held at its first step (the table's description)."""
+    dest = open_destination(str(tmp_path / "out"))
+    gate = threading.Event()
+    p = partition(dest, Stored(dest), described=lambda: gate.wait(10))
+    assert p.receive(*pack(1, 5)).code == 0  # rolls at once (roll_rows 1): a close in a thread
+    assert p.closing and p.writer is None
+    assert p.settled == SyncPoint.binlog(1) and p.uncommitted_rows == 5  # not binlog(6)
+    # a commit waiting for that close (the timer's, or the last pack's) changes nothing meanwhile
+    committing = threading.Thread(target=p.commit)
+    committing.start()
+    time.sleep(0.2)
+    assert committing.is_alive() and p.settled == SyncPoint.binlog(1)
+    gate.set()
+    committing.join(10)
+    assert p.settled == SyncPoint.binlog(6) == p.record.committed and p.uncommitted_rows == 0

@@ -69,7 +69,7 @@ def lag_text(offsets: int | None, seconds: float | None) -> str:
     if offsets is None and seconds is None:
         return "-"
     parts = [f"{offsets:,}"] if offsets is not None else []
-    if seconds:
+    if seconds is not None and seconds >= 1:  # under a second is no news
         parts.append(f"{seconds:,.0f}s")
     return " · ".join(parts) if parts else "0"
 

@@ -282,6 +282,7 @@ def test_lag_text() -> None:
     assert lag_text(None, None) == "-"
     assert lag_text(1234, None) == "1,234"
     assert lag_text(0, 0.0) == "0"
+    assert lag_text(86, 0.4) == "86"  # under a second is no news
     assert lag_text(120, 14.4) == "120 · 14s"
     assert lag_text(None, 3.0) == "3s"
     assert TASK.lag_text == "33 · 12s"  # its lag_offsets and lag_s (12.5 rounds to even)

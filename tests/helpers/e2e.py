@@ -94,6 +94,16 @@ def start_collectors(
     return started
 
 
+def memory_table_with_collectors(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], rows: int
+) -> SandboxCluster:
+    """A sandbox with memory table ``db.t`` (2 partitions, ``rows`` rows) and a collector per host."""
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=rows)
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    return cluster
+
+
 def synctool(procs: list[Any], tmp_path: Path, zk_hosts: str, **kw: Any) -> SynctoolProcess:
     s = SynctoolProcess(tmp_path, zk_hosts=zk_hosts, **kw)
     procs.append(s)

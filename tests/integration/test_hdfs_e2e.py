@@ -30,6 +30,7 @@ from helpers.e2e import (
     events,
     get_task,
     leading_synctool,
+    memory_table_with_collectors,
     mixed_table,
     read_dataset,
     sandbox,
@@ -45,7 +46,6 @@ from helpers.waiting import wait_until
 
 from omsync_tui.openmldb.hashing import partition_of
 from omsync_tui.openmldb.schema import Column, ColumnType
-from omsync_tui.sandbox.cluster import SandboxCluster
 from omsync_tui.sandbox.datagen import preset_spec
 from omsync_tui.services.sinks.destination import open_destination
 
@@ -56,16 +56,6 @@ KILL_TRIALS = int(os.environ.get("OMSYNC_HDFS_KILL_TRIALS", "5"))
 
 def count_all(cluster: Any) -> int:
     return count(truth_rows(cluster, "db.t"))
-
-
-def memory_table_synced_by_collectors(
-    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], rows: int
-) -> SandboxCluster:
-    """A sandbox with memory table ``db.t`` (2 partitions, ``rows`` rows) and a collector per host."""
-    cluster = sandbox(tmp_path, zk, zk_hosts)
-    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=rows)
-    start_collectors(procs, tmp_path, cluster, zk_hosts)
-    return cluster
 
 
 def hdfs_fs(url: str) -> tuple[pafs.FileSystem, str]:
@@ -101,7 +91,7 @@ def test_csv_to_hdfs_holds_the_original_synctools_lines(
 def test_continuous_to_hdfs_with_add_column_and_deletes_while_the_sandbox_writes(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], hdfs_url: str
 ) -> None:
-    cluster = memory_table_synced_by_collectors(tmp_path, zk, zk_hosts, procs, 200)
+    cluster = memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, 200)
     s = leading_synctool(procs, tmp_path, zk_hosts)
     create_task(s, "db.t", hdfs_url, mode="continuous", deletes=True)
 
@@ -189,7 +179,7 @@ def test_kill_9_of_the_synctool_writing_to_hdfs_loses_and_repeats_nothing(
 def test_namenode_down_for_20_s_mid_sync_then_the_subtasks_recover_by_themselves(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], hdfs_server: Any, hdfs_url: str
 ) -> None:
-    cluster = memory_table_synced_by_collectors(tmp_path, zk, zk_hosts, procs, 300)
+    cluster = memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, 300)
     # a retry budget that outlasts 20 s of outage: 0.5, 1, 2, 4, 8, 16 s of backoff
     s = leading_synctool(procs, tmp_path, zk_hosts, extra_synctool="max_retries = 8")
     create_task(s, "db.t", hdfs_url, mode="continuous")
@@ -217,7 +207,7 @@ def test_namenode_down_for_20_s_mid_sync_then_the_subtasks_recover_by_themselves
 def test_permission_denied_fails_with_its_cause_then_retry_after_the_fix_completes(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], hdfs_server: Any, hdfs_url: str
 ) -> None:
-    cluster = memory_table_synced_by_collectors(tmp_path, zk, zk_hosts, procs, 300)
+    cluster = memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, 300)
     base = "/" + hdfs_url.split("/", 3)[3]
     hdfs_server.mkdir(f"{base}/t", "etl", 0o755)
     # the synctool writes as HDFS user "etl", who owns the directory
@@ -275,7 +265,7 @@ def test_a_bare_path_goes_to_fs_default_fs_and_task_create_and_doctor_say_so(
         "<configuration><property><name>fs.defaultFS</name>"
         f"<value>{hdfs_server.url}</value></property></configuration>\n"
     )
-    cluster = memory_table_synced_by_collectors(tmp_path, zk, zk_hosts, procs, 200)
+    cluster = memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, 200)
     # as synctool_helper.py create -d /path does with the original: the synctool's Hadoop config decides
     s = leading_synctool(procs, tmp_path, zk_hosts, extra=f'[hdfs]\nhadoop_conf_dir = "{conf}"\n')
     path = "/" + hdfs_url.split("/", 3)[3] + "/bare"

@@ -22,6 +22,7 @@ from helpers.e2e import (
     destination_rows,
     get_task,
     leading_synctool,
+    memory_table_with_collectors,
     mixed_table,
     sandbox,
     start_collectors,
@@ -92,9 +93,7 @@ def test_continuous_sync_survives_kill_9_of_the_synctool(
 def test_a_follower_answers_reads_from_zookeeper_and_refuses_writes(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:
-    cluster = sandbox(tmp_path, zk, zk_hosts)
-    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=120)
-    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, 120)
     leader = synctool(procs, tmp_path, zk_hosts)
     wait_until(leader.leading, 20, "leader")
     follower = synctool(procs, tmp_path, zk_hosts)
@@ -115,9 +114,7 @@ def test_rows_received_but_not_committed_show_as_lag(
 ) -> None:
     """A continuous task whose rows wait for their commit: lag in offsets and seconds, the rows
     apart from the committed ones, rows received — in the API, the CLI, /status and /metrics."""
-    cluster = sandbox(tmp_path, zk, zk_hosts)
-    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=120)
-    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    cluster = memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, 120)
     s = leading_synctool(procs, tmp_path, zk_hosts, commit_seconds=3600)
     create_task(s, "db.t", str(tmp_path / "out"), mode="continuous")
     want = count(truth_rows(cluster, "db.t"))

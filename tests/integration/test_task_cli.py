@@ -148,11 +148,9 @@ def test_calls_that_change_state_need_the_auth_token(tmp_path: Path, zk_hosts: s
 def test_create_makes_a_relative_destination_absolute_where_it_is_run_and_says_so(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:
-    from helpers.e2e import destination_rows, leading_synctool, mixed_table, sandbox, start_collectors
+    from helpers.e2e import destination_rows, leading_synctool, memory_table_with_collectors
 
-    cluster = sandbox(tmp_path, zk, zk_hosts)
-    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=50)
-    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, 50)
     s = leading_synctool(procs, tmp_path, zk_hosts)
     here = tmp_path / "shell"
     here.mkdir()
@@ -174,18 +172,14 @@ def test_wait_on_a_continuous_task_returns_once_every_row_written_before_it_is_c
         count,
         dataset_rows,
         leading_synctool,
-        mixed_table,
-        sandbox,
-        start_collectors,
+        memory_table_with_collectors,
         truth_rows,
     )
 
     from omsync_tui.openmldb.hashing import partition_of
     from omsync_tui.sandbox.responder import ClusterResponder
 
-    cluster = sandbox(tmp_path, zk, zk_hosts)
-    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=100)
-    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    cluster = memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, 100)
     # files are committed 4 s after their first row: a wait that returned early would show
     s = leading_synctool(procs, tmp_path, zk_hosts, commit_seconds=4)
     st = ["--synctool", s.endpoint]
@@ -239,17 +233,13 @@ def test_create_wait_shows_a_full_syncs_progress_against_the_tablets_record_coun
         count,
         dataset_rows,
         leading_synctool,
-        mixed_table,
-        sandbox,
-        start_collectors,
+        memory_table_with_collectors,
         truth_rows,
     )
 
     from omsync_tui.sandbox.responder import ClusterResponder
 
-    cluster = sandbox(tmp_path, zk, zk_hosts)
-    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=400)
-    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    cluster = memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, 400)
     s = leading_synctool(procs, tmp_path, zk_hosts)
     dest = tmp_path / "out"
     with ClusterResponder(cluster):  # the tablets tell their record counts, as real ones do

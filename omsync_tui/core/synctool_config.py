@@ -100,6 +100,11 @@ class SynctoolSection:
     """Pause before the first retry of a failed reassignment; it doubles at each retry, up to
     60 s."""
 
+    work: bool = True
+    """This synctool receives, writes and commits subtasks the leader assigns to it (DESIGN §9);
+    false: it only schedules while it leads, and answers reads. Not in OpenMLDB, whose
+    standby SyncTools did no work."""
+
     workers: int = field(default=16, metadata={"property": "server.worker_threads"})
     """Threads serving RPC and HTTP calls. Replaces ``server.worker_threads``."""
 

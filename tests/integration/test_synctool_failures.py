@@ -78,7 +78,7 @@ def test_kill_9_of_a_collector_mid_sync_loses_and_repeats_nothing(
     verify_ok(s, "db.t")
 
 
-def test_standby_synctool_takes_over_from_a_killed_leader(
+def test_a_second_synctool_works_and_takes_over_from_a_killed_leader(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
@@ -111,18 +111,27 @@ def test_standby_synctool_takes_over_from_a_killed_leader(
     verify_ok(standby, "db.t")
 
     # the journal tells the story, each change with its reason: every subtask assigned at create by
-    # the first leader, then reassigned by the new one on takeover (its state unchanged)
+    # the first leader, spread over both synctools; the dead leader's own then moved by the new one
+    # (worker_lost, its state unchanged), the standby's left where they were
     journal = events(standby, created["tid"])
     assert all(e["reason"] and e["reason"] != "(no reason given)" for e in journal), journal
-    assigned = re.compile(r"(created|takeover): assigned to (\S+) from .+")
+    assigned = re.compile(r"(created|worker_lost): (?:.+; )?assigned to (\S+) → (\S+) from .+")
+    collector_eps = {c.endpoint for c in collectors}
+    workers = set()
     for pid in (0, 1):
         mine = [e for e in journal if e["pid"] == pid]
-        took_over = [e for e in mine if e["by"] == standby.endpoint and e["reason"].startswith("takeover: ")]
-        assert mine[0]["by"] == leader.endpoint and took_over, mine
-        for e, why in ((mine[0], "created"), (took_over[0], "takeover")):
-            m = assigned.fullmatch(e["reason"])
-            assert m is not None and m[1] == why and m[2] in {c.endpoint for c in collectors}, e
-        assert took_over[0]["old"] == took_over[0]["new"] in ("INIT", "RUNNING"), took_over
+        first = assigned.fullmatch(mine[0]["reason"])
+        assert mine[0]["by"] == leader.endpoint and first is not None and first[1] == "created", mine
+        assert first[2] in collector_eps and first[3] in {leader.endpoint, standby.endpoint}, mine
+        workers.add(first[3])
+        moved = [e for e in mine if e["reason"].startswith("worker_lost: ")]
+        if first[3] == leader.endpoint:
+            m = assigned.fullmatch(moved[0]["reason"]) if moved else None
+            assert m is not None and m[3] == standby.endpoint and moved[0]["by"] == standby.endpoint, mine
+            assert moved[0]["old"] == moved[0]["new"] in ("INIT", "RUNNING"), moved
+        else:
+            assert not moved, mine
+    assert workers == {leader.endpoint, standby.endpoint}  # both synctools did work
 
 
 # -- faults that may pass ----------------------------------------------------------------------------

@@ -16,6 +16,8 @@ POST     /api/v1/tasks/<db.table>/retry         retry FAILED subtasks {pid?}
 GET      /api/v1/tasks/<db.table>/verify        audit the destination (DESIGN §3)
 GET      /api/v1/tasks/<db.table>/heads         each partition's last binlog offset, asked of its tablet now
 GET      /api/v1/collectors                     registered collectors and their subtasks
+GET      /api/v1/synctools                      running synctools: role, subtasks, rows received
+POST     /api/v1/subtasks/<tid>/<pid>/release   the leader's call: commit what was accepted, let go
 GET      /api/v1/events?tid=N&limit=N           the state-change journal, newest last
 GET      /api/v1/tables                         the cluster's tables (name, tid, partitions, task?)
 GET      /api/v1/destination?uri=U              what a destination already holds, per partition
@@ -61,6 +63,7 @@ from omsync_tui.services.synctool.wire import (
     EventInfo,
     PartitionCheck,
     SubtaskInfo,
+    SynctoolInfo,
     SynctoolStatus,
     TableInfoView,
     TaskInfo,
@@ -173,6 +176,7 @@ def _task_message(msg: data_sync_pb2.Task, task: TaskRecord, p: PartitionView, e
 
 API = "/api/v1"
 TASKS = API + "/tasks/"  # the prefix of one task's calls: <name>[/<action>]
+SUBTASKS = API + "/subtasks/"  # <tid>/<pid>/release
 ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 Reply = tuple[int, dict[str, object]]
@@ -208,6 +212,7 @@ def subtask_info(p: PartitionView) -> SubtaskInfo:
         pid=p.pid,
         state=rec.state.value,
         collector=rec.collector,
+        worker=rec.worker,
         tablet=rec.tablet,
         phase=rec.committed.phase.value,
         committed=rec.committed,
@@ -279,6 +284,7 @@ class Api:
             "/api/v1/status": {"GET": self.status},
             "/api/v1/tasks": {"GET": self.list_tasks, "POST": self.create},
             "/api/v1/collectors": {"GET": self.collectors},
+            "/api/v1/synctools": {"GET": self.synctools},
             "/api/v1/events": {"GET": self.events},
             "/api/v1/tables": {"GET": self.tables},
         }
@@ -296,6 +302,7 @@ class Api:
             routes.add(path, self.handle, methods=by_method, mutating=_changing(by_method))
         methods = {method for method, _action in self.task_calls}
         routes.add(TASKS, self.handle, methods=methods, prefix=True, mutating=_changing(methods))
+        routes.add(SUBTASKS, self.handle, methods=["POST"], prefix=True, mutating=["POST"])
         # any other path under /api/v1 is answered here too, so its 404 is an ErrorReply like the
         # rest (kind, exit_code) and not the rpc layer's bare one
         return routes.add(API + "/", self.unknown, methods=ANY_METHOD, prefix=True)
@@ -310,7 +317,9 @@ class Api:
     def handle(self, r: HttpRequest) -> RouteResult:
         method = "GET" if r.method == "HEAD" else r.method
         try:
-            if r.path.startswith(TASKS):
+            if r.path.startswith(SUBTASKS):
+                status, doc = self.release(r.path[len(SUBTASKS) :])
+            elif r.path.startswith(TASKS):
                 name, _, action = urllib.parse.unquote(r.path[len(TASKS) :]).partition("/")
                 call = self.task_calls.get((method, action))
                 if call is None:
@@ -438,6 +447,43 @@ class Api:
             for ep in sorted(set(registered) | set(assigned))
         ]
         return 200, {"collectors": out}
+
+    def synctools(self, _r: HttpRequest) -> Reply:
+        live = self.m.synctools()
+        leader = self.ctx.leader()
+        assigned: dict[str, int] = {}
+        for _t, ps in self.m.tables():
+            for p in ps:
+                if p.record.worker and not p.record.state.final:
+                    assigned[p.record.worker] = assigned.get(p.record.worker, 0) + 1
+        now_ms = time.time() * 1000
+        out = []
+        for ep in sorted(live):
+            data = live[ep]
+            beat = data.get("heartbeat_ms")
+            subtasks = data.get("subtasks")
+            out.append(
+                SynctoolInfo(
+                    endpoint=ep,
+                    role="leader" if ep == leader else "follower",
+                    version=str(data.get("version", "")),
+                    works=bool(data.get("works", True)),
+                    subtasks=assigned.get(ep, 0),
+                    held=len(subtasks) if isinstance(subtasks, list) else 0,
+                    rows_received=int(data.get("rows_received", 0)),
+                    heartbeat_age_s=round((now_ms - int(beat)) / 1000, 1) if beat else None,
+                    started_ms=int(data.get("started_ms", 0)),
+                ).to_json()
+            )
+        return 200, {"synctools": out}
+
+    def release(self, rest: str) -> Reply:
+        """The leader moves a subtask: commit what was accepted, then let it go."""
+        parts = rest.split("/")
+        if len(parts) != 3 or parts[2] != "release" or not (parts[0].isdigit() and parts[1].isdigit()):
+            raise NotFoundError(f"no {SUBTASKS}{rest} in /api/v1", hint="the call is <tid>/<pid>/release")
+        rec = self.m.worker.release(int(parts[0]), int(parts[1]))
+        return 200, {"released": rec is not None, "committed": str(rec.committed) if rec else None}
 
     def tables(self, _r: HttpRequest) -> Reply:
         """The cluster's tables (for pickers): name, tid, partitions, storage, and whether a task exists."""

@@ -1,26 +1,46 @@
-"""Assigning the leader's subtasks to collectors, and the watch loop that keeps them assigned (DESIGN §4).
+"""The leader's scheduling: which collector sends a subtask to which synctool, and the watch loop
+that keeps every subtask placed (DESIGN §4, §9).
 
-``Assigner`` is the ``SyncManager``'s collaborator for everything that talks to collectors: an
-assignment reconciles a partition left unreconciled at take-over, commits what was accepted, and
-sends AddSyncTask with a fresh token from the committed point to the collector on the partition
-leader's host. ``check_answering`` is the call ``create`` makes first: a registration outlives a
-dead process by a session timeout, so only an answer tells a live collector.
+``Assigner`` is the ``SyncManager``'s collaborator for everything that places subtasks. It works
+on the records in ZooKeeper, never on data: the worker synctools hold the partitions
+(``worker.Worker``). One assignment:
 
-The watch loop (``tick``, every second) rolls files by age, reassigns subtasks whose collector
-went silent (``collector_timeout_s``; INIT ones after ``init_timeout_s``), whose partition leader
-moved to another host, or whose assignment failed, with exponential backoff and a bounded
-budget; then FAILED with a machine-readable cause, kept in ZooKeeper across restarts.
+1. the current worker, if it lives, lets go (``release``: it commits what it accepted; a local
+   call for this synctool's own worker, ``POST /api/v1/subtasks/<tid>/<pid>/release`` for
+   another); a worker that does not answer keeps the subtask until it does or its registration
+   is gone;
+2. the destination is reconciled (leftover temporaries go, the largest committed end wins): the
+   files of a worker that died are counted;
+3. a worker is chosen among the live synctools that take subtasks (``work``), the fewest
+   unfinished subtasks first, the current one kept while it is within one of the fewest;
+4. the record is stored with the worker, the collector on the partition leader's host and a
+   fresh token, then AddSyncTask goes to that collector with the worker as ``des_endpoint``.
 
-``Table`` is a managed task as both sides see it; the manager keeps the set of them.
+``check_answering`` is the call ``create`` makes first: a registration outlives a dead process
+by a session timeout, so only an answer tells a live collector.
+
+The watch loop (``tick``, every second) reads the records and the workers' reports (their
+registration nodes), and moves a subtask whose worker is gone (``worker_lost``), whose collector
+went silent (``collector_silent``; a subtask never taken up: ``init_timeout``), whose partition
+leader moved to another host, or whose worker gave it back (REASSIGNING), with exponential
+backoff and a bounded budget; then FAILED with a machine-readable cause, kept across restarts.
+When nothing waits, it moves one subtask from the busiest worker to the idlest while they differ
+by two or more (``rebalance``): one at a time, each from its committed point.
+
+``Table`` is a task as the leader schedules it; the manager keeps the set of them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
+import urllib.error
+import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,17 +48,20 @@ from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, Rpc
 from omsync_tui.core.states import Mode, State
 from omsync_tui.core.synctool_config import SynctoolSection
 from omsync_tui.openmldb.proto import data_sync_pb2
-from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.openmldb.zkpaths import ZkPaths, partition_leaders
 from omsync_tui.rpc.client import BaiduStdClient
 from omsync_tui.services import syncwire
 from omsync_tui.services.sinks import destination
-from omsync_tui.services.synctool.ingest import Partition
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 from omsync_tui.services.zk.reads import list_collectors, table_by_tid
 
 DATA_COLLECTOR = "openmldb.datasync.DataCollector"
+REPORT_STALE_S = 10.0  # a worker's report older than this says nothing about its subtasks
 log = logging.getLogger("omsync.synctool")
+
+Change = Callable[[SubtaskRecord], SubtaskRecord]
+Synctools = Mapping[str, Mapping[str, Any]]
+"""The live synctools: endpoint → what its registration node holds (``worker.report`` within)."""
 
 
 def host_of(endpoint: str) -> str:
@@ -46,32 +69,36 @@ def host_of(endpoint: str) -> str:
     return host[1:-1] if host.startswith("[") else host
 
 
-class Table:
-    """A task being managed: its record, destination, schema and partitions."""
+def works(data: Mapping[str, Any]) -> bool:
+    """A registration of a synctool that takes subtasks (``[synctool] work``)."""
+    return bool(data.get("works", True))
 
-    def __init__(
-        self,
-        record: TaskRecord,
-        dest: destination.Destination,
-        schema: TableSchema,
-        described: Callable[[], None] = lambda: None,
-    ) -> None:
+
+def report_of(live: Synctools, rec: SubtaskRecord) -> Mapping[str, Any] | None:
+    """The worker's live figures of this assignment (same token), from a fresh report; else None."""
+    data = live.get(rec.worker)
+    if data is None or time.time() * 1000 - int(data.get("heartbeat_ms", 0)) > REPORT_STALE_S * 1000:
+        return None
+    for entry in data.get("subtasks", ()):
+        if (entry.get("tid"), entry.get("pid"), entry.get("token")) == (rec.tid, rec.pid, rec.token):
+            return dict(entry)
+    return None
+
+
+class Table:
+    """A task being scheduled: its record, destination and the last-read records of its subtasks."""
+
+    def __init__(self, record: TaskRecord, dest: destination.Destination) -> None:
         self.record = record
         self.dest = dest
-        self.schema = schema
-        self.described = described  # raises unless _omsync/table.json is in place (newtask.Description)
-        self.parts: dict[int, Partition] = {}
+        self.recs: dict[int, SubtaskRecord] = {}  # pid -> record, as last read or written
         self.next_try: dict[int, float] = {}  # pid -> monotonic time of the next assignment attempt
-        # pid -> why its pending assignment is due when the record's cause does not say: "takeover"
-        # (a new leader adopted the task), so the journal tells a takeover from a retry
-        self.due_cause: dict[int, str] = {}
-        self.unreconciled: set[int] = set()  # pids whose destination could not be read at take-over
 
 
 class Assigner:
-    """The manager's hands toward the collectors. It stores records through the manager's ``save``
-    (which refuses once this synctool may no longer write) and changes a partition only under the
-    partition's own lock; the manager's lock, and the set of tables it guards, stay the manager's."""
+    """The manager's hands toward collectors and workers. It stores records only through
+    ``update`` (a compare-and-set on the freshest record, refused once this synctool may no
+    longer write)."""
 
     def __init__(
         self,
@@ -79,87 +106,183 @@ class Assigner:
         zk: Any,
         paths: ZkPaths,
         *,
-        save: Callable[[SubtaskRecord, str | None], SubtaskRecord],
+        update: Callable[[int, int, Change, str], SubtaskRecord],
         reconcile: Callable[[Table, SubtaskRecord], SubtaskRecord],
+        synctools: Callable[[], Synctools],
+        release_local: Callable[[int, int], object],
+        tables: Callable[[], Iterable[Table]],
     ) -> None:
         self.settings = settings
         self.zk = zk
         self.paths = paths
-        self._save = save
+        self._update = update
         self._reconcile = reconcile
+        self._synctools = synctools
+        self._release_local = release_local
+        self._tables = tables
         self._last_check = 0.0
 
     # -- assignment ------------------------------------------------------------------------------
 
     def assign_all(self, t: Table, pids: list[int], *, cause: str) -> None:
-        """``_assign`` each partition, at the same time: each one is a few ZooKeeper round trips and
-        an AddSyncTask call, so one after the other a table of many partitions would start slowly."""
-        if len(pids) <= 1:
+        """Assign each partition, at the same time (each is a few ZooKeeper round trips and an
+        AddSyncTask call), to workers chosen one after the other so that they spread."""
+        try:
+            live = self._synctools()
+        except OmsyncError as exc:
             for pid in pids:
-                self._assign(t, pid, cause=cause)
+                self._assign_failed(t, pid, cause, exc.message)
             return
-        with ThreadPoolExecutor(max_workers=min(8, len(pids)), thread_name_prefix="omsync-assign") as pool:
-            list(pool.map(lambda pid: self._assign(t, pid, cause=cause), pids))
-
-    def _assign(self, t: Table, pid: int, *, cause: str) -> bool:
-        p = t.parts[pid]
-        s = self.settings
-        with p.lock:
-            if p.record.state.final and cause not in ("retry",):
-                return False
-            if pid in t.unreconciled:  # the destination's files first: they may be ahead of ZooKeeper
-                try:
-                    p.reset(self._reconcile(t, p.record))
-                except OmsyncError as exc:
-                    return self._assign_failed(t, p, "destination", exc.message)
-                t.unreconciled.discard(pid)
-            p.commit()  # accepted rows are good: the new assignment continues after them
+        load = self._load(live)
+        plan: dict[int, str] = {}
+        for pid in pids:
             try:
-                info = table_by_tid(self.zk, self.paths, t.record.tid)
-                leader = partition_leaders(info)[pid]
-                collector = self.collector_for(leader)
+                plan[pid] = self._choose(t.recs.get(pid), live, load)
             except OmsyncError as exc:
-                return self._assign_failed(t, p, cause, exc.message)
-            token = str(uuid.uuid4())
-            state = State.INIT if p.record.state is State.INIT else State.RUNNING
-            rec = p.record.but(
+                self._assign_failed(t, pid, cause, exc.message)
+                continue
+            load[plan[pid]] += 1
+
+        def one(pid: int) -> None:
+            self._assign(t, pid, cause=cause, live=live, to=plan[pid])
+
+        if len(plan) <= 1:
+            for pid in plan:
+                one(pid)
+            return
+        with ThreadPoolExecutor(max_workers=min(8, len(plan)), thread_name_prefix="omsync-assign") as pool:
+            list(pool.map(one, plan))
+
+    def _assign(
+        self, t: Table, pid: int, *, cause: str, live: Synctools, to: str | None = None, why: str = ""
+    ) -> bool:
+        s = self.settings
+        try:
+            rec = self._fresh(t, pid)
+        except OmsyncError as exc:
+            return self._assign_failed(t, pid, cause, exc.message)
+        if rec.state.final and cause != "retry":
+            return False
+        trouble = self.let_go(rec, live)
+        if trouble:
+            return self._assign_failed(t, pid, cause, trouble)
+        try:
+            rec = self._reconcile(t, rec)
+        except OmsyncError as exc:
+            return self._assign_failed(t, pid, "destination", exc.message)
+        try:
+            worker = to or self._choose(rec, live, self._load(live))
+            info = table_by_tid(self.zk, self.paths, t.record.tid)
+            leader = partition_leaders(info)[pid]
+            collector = self.collector_for(leader)
+        except (OmsyncError, KeyError) as exc:
+            return self._assign_failed(t, pid, cause, getattr(exc, "message", f"no partition {pid}"))
+        token = str(uuid.uuid4())
+
+        def assigned(old: SubtaskRecord) -> SubtaskRecord:
+            return old.but(
                 token=token,
                 collector=collector,
+                worker=worker,
                 tablet=leader,
                 assigned_ms=int(time.time() * 1000),
-                state=state,
+                state=State.INIT if old.state is State.INIT else State.RUNNING,
                 cause=cause if cause != "created" else "",
             )
-            try:
-                rec = self._save(rec, f"{cause}: assigned to {collector} from {rec.committed}")
-            except OmsyncError as exc:
-                return self._assign_failed(t, p, cause, exc.message)
-            p.reset(rec)
-            req = data_sync_pb2.AddSyncTaskRequest(
-                tid=t.record.tid,
-                pid=pid,
-                mode=t.record.mode.wire,  # type: ignore[arg-type]
-                sync_point=syncwire.to_proto(rec.committed),
-                tablet_endpoint=leader,
-                des_endpoint=s.endpoint,
-                token=token,
-                dest=t.record.dest,
-                ready=True,  # the record is saved: SendData may come at once
-            )
-            if t.record.mode is Mode.INCREMENTAL:
-                req.start_ts = t.record.start_ts
-            if t.record.deletes:
-                req.deletes = True
+
+        reason = (
+            f"{cause}: {why + '; ' if why else ''}assigned to {collector} → {worker} from {rec.committed}"
+        )
+        try:
+            rec = self._update(t.record.tid, pid, assigned, reason)
+        except OmsyncError as exc:
+            return self._assign_failed(t, pid, cause, exc.message)
+        t.recs[pid] = rec
+        req = data_sync_pb2.AddSyncTaskRequest(
+            tid=t.record.tid,
+            pid=pid,
+            mode=t.record.mode.wire,  # type: ignore[arg-type]
+            sync_point=syncwire.to_proto(rec.committed),
+            tablet_endpoint=leader,
+            des_endpoint=worker,
+            token=token,
+            dest=t.record.dest,
+            ready=True,  # the record is saved: SendData may come at once
+        )
+        if t.record.mode is Mode.INCREMENTAL:
+            req.start_ts = t.record.start_ts
+        if t.record.deletes:
+            req.deletes = True
         try:
             with BaiduStdClient(collector, timeout=s.request_timeout_s) as client:
                 resp, _ = client.call(DATA_COLLECTOR, "AddSyncTask", req, data_sync_pb2.GeneralResponse)
         except OmsyncError as exc:
-            return self._assign_failed(t, p, cause, f"AddSyncTask to {collector}: {exc.message}")
+            return self._assign_failed(t, pid, cause, f"AddSyncTask to {collector}: {exc.message}")
         if resp.code != 0:
-            return self._assign_failed(t, p, cause, f"collector {collector} refused: {resp.msg}")
+            return self._assign_failed(t, pid, cause, f"collector {collector} refused: {resp.msg}")
         t.next_try.pop(pid, None)
-        log.info("%s pid %d assigned to %s from %s (%s)", t.record.name, pid, collector, rec.committed, cause)
+        log.info(
+            "%s pid %d assigned to %s → %s from %s (%s)",
+            t.record.name,
+            pid,
+            collector,
+            worker,
+            rec.committed,
+            cause,
+        )
         return True
+
+    def _fresh(self, t: Table, pid: int) -> SubtaskRecord:
+        got = self._update(t.record.tid, pid, lambda old: old, "")
+        t.recs[pid] = got
+        return got
+
+    def let_go(self, rec: SubtaskRecord, live: Synctools) -> str | None:
+        """The current worker commits what it accepted and drops the subtask; why not, or None."""
+        if not rec.worker or not rec.token:
+            return None
+        if rec.worker == self.settings.endpoint:
+            self._release_local(rec.tid, rec.pid)
+            return None
+        if rec.worker not in live:
+            return None  # gone: its session ended, and with it every rename it could make
+        url = f"http://{rec.worker}/api/v1/subtasks/{rec.tid}/{rec.pid}/release"
+        request = urllib.request.Request(url, data=b"{}", method="POST")
+        request.add_header("Content-Type", "application/json")
+        if self.settings.auth_token:
+            request.add_header("Authorization", f"Bearer {self.settings.auth_token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.settings.request_timeout_s) as answer:
+                answer.read()
+        except urllib.error.HTTPError as exc:
+            return f"synctool {rec.worker} did not release the subtask: HTTP {exc.code} {_error_text(exc)}"
+        except OSError as exc:
+            return f"synctool {rec.worker} did not answer the release: {exc}"
+        return None
+
+    def _load(self, live: Synctools) -> Counter[str]:
+        """Unfinished subtasks per working synctool (every working one listed, 0 included)."""
+        load: Counter[str] = Counter({ep: 0 for ep, data in live.items() if works(data)})
+        for t in self._tables():
+            for rec in t.recs.values():
+                if not rec.state.final and rec.worker in load:
+                    load[rec.worker] += 1
+        return load
+
+    def _choose(self, rec: SubtaskRecord | None, live: Synctools, load: Counter[str]) -> str:
+        if not load:
+            raise ClusterError(
+                "no live synctool takes subtasks",
+                hint="start `omsync synctool` (with `work = true`, the default) on one more host",
+            )
+        fewest = min(load.values())
+        current = rec.worker if rec is not None else ""
+        if (
+            current in load
+            and load[current] - (1 if rec is not None and not rec.state.final else 0) <= fewest
+        ):
+            return current
+        return min(sorted(load), key=lambda ep: load[ep])
 
     def check_answering(self, collectors: list[str]) -> None:
         """ClusterError naming every collector that does not answer a call (nothing is created then).
@@ -195,22 +318,25 @@ class Assigner:
                 return ep
         raise ClusterError(f"no collector registered on {host} (the partition leader {leader}'s host)")
 
-    def _assign_failed(self, t: Table, p: Partition, cause: str, why: str) -> bool:
+    def _assign_failed(self, t: Table, pid: int, cause: str, why: str) -> bool:
         s = self.settings
-        with p.lock:
-            retries = p.record.retries + 1
-            if retries > s.max_retries:
-                new = p.record.but(state=State.FAILED, cause=cause, last_error=why, retries=retries)
-                reason = f"{cause}: gave up after {s.max_retries} attempts: {why}"
-            else:
-                new = p.record.but(state=State.REASSIGNING, cause=cause, last_error=why, retries=retries)
-                reason = f"{cause}: {why}"
-            try:
-                p.record = self._save(new, reason)
-            except OmsyncError:
-                p.record = new
-            t.next_try[p.pid] = time.monotonic() + self._backoff(retries)
-        log.warning("%s pid %d: %s (attempt %d)", t.record.name, p.pid, why, retries)
+        retries = (t.recs[pid].retries if pid in t.recs else 0) + 1
+
+        def failed(old: SubtaskRecord) -> SubtaskRecord:
+            # the token goes too: a worker still holding the subtask may no longer store it
+            state = State.FAILED if old.retries + 1 > s.max_retries else State.REASSIGNING
+            return old.but(state=state, cause=cause, last_error=why, retries=old.retries + 1, token="")
+
+        gave_up = retries > s.max_retries
+        reason = f"{cause}: gave up after {s.max_retries} attempts: {why}" if gave_up else f"{cause}: {why}"
+        try:
+            rec = self._update(t.record.tid, pid, failed, reason)
+            t.recs[pid] = rec
+            retries = rec.retries
+        except OmsyncError as exc:
+            log.warning("%s pid %d: could not store the failed assignment: %s", t.record.name, pid, exc)
+        t.next_try[pid] = time.monotonic() + self._backoff(retries)
+        log.warning("%s pid %d: %s (attempt %d)", t.record.name, pid, why, retries)
         return False
 
     def _backoff(self, retries: int) -> float:
@@ -219,65 +345,92 @@ class Assigner:
 
     # -- the watch loop ------------------------------------------------------------------------
 
-    def tick(self, tables: Callable[[], Iterable[Table]]) -> None:
-        """Roll files by age, reassign silent or misplaced subtasks; the manager calls it while it
-        leads and may write, with its tables taken under its lock."""
+    def tick(self, read: Callable[[Table], dict[int, SubtaskRecord]]) -> None:
+        """Place every unfinished subtask; the manager calls it while it leads and may write."""
         now = time.monotonic()
         s = self.settings
         full_check = now - self._last_check >= s.check_period_s
         if full_check:
             self._last_check = now
-        for t in tables():
-            leaders: dict[int, str] | None = None
-            if full_check:
-                leaders = self._leaders_or_fail(t)
-            for pid, p in t.parts.items():
-                p.commit_if_due()
-                state = p.record.state
-                if state.final:
+        live = self._synctools()
+        tables = list(self._tables())
+        waiting = False
+        for t in tables:
+            t.recs = read(t)
+            leaders = self._leaders_or_fail(t) if full_check else None
+            for pid, rec in sorted(t.recs.items()):
+                if rec.state.final:
                     continue
                 due = t.next_try.get(pid)
-                if due is None and state is State.REASSIGNING:
-                    # put there by the data path (e.g. the destination failed): back off, then assign
-                    due = t.next_try[pid] = now + self._backoff(p.record.retries)
+                if due is None and (rec.state is State.REASSIGNING or not rec.worker or not rec.token):
+                    # given back by its worker (e.g. the destination failed): back off, then assign;
+                    # never placed (a task of an earlier version): now
+                    fresh = not rec.worker and rec.state is not State.REASSIGNING
+                    due = t.next_try[pid] = now if fresh else now + self._backoff(rec.retries)
                 if due is not None:
+                    waiting = True
                     if now >= due:
-                        self._assign(t, pid, cause=t.due_cause.pop(pid, "") or p.record.cause or "retry")
+                        cause = rec.cause if rec.state is State.REASSIGNING and rec.cause else "takeover"
+                        self._assign(t, pid, cause=cause, live=live)
                     continue
-                silent = now - p.last_send
-                if state is State.RUNNING and silent > s.collector_timeout_s:
-                    self._reassign(t, pid, "collector_silent", f"no SendData for {silent:.0f} s")
-                elif state is State.INIT and silent > s.init_timeout_s:
-                    self._reassign(t, pid, "init_timeout", f"no first SendData after {silent:.0f} s")
-                elif (
-                    leaders is not None
-                    and pid in leaders
-                    and host_of(leaders[pid]) != host_of(p.record.tablet)
-                ):
-                    self._reassign(t, pid, "leader_changed", f"leader moved to {leaders[pid]}")
+                why = self._trouble(rec, live, leaders)
+                if why is not None:
+                    waiting = True
+                    self._assign(t, pid, cause=why[0], live=live, why=why[1])
+        if not waiting and full_check:
+            self._rebalance(tables, live)
 
-    def _reassign(self, t: Table, pid: int, cause: str, why: str) -> None:
-        p = t.parts[pid]
-        with p.lock:
-            p.record = self._save(
-                p.record.but(state=State.REASSIGNING, cause=cause, last_error=why), f"{cause}: {why}"
-            )
-        self._assign(t, pid, cause=cause)
+    def _trouble(
+        self, rec: SubtaskRecord, live: Synctools, leaders: dict[int, str] | None
+    ) -> tuple[str, str] | None:
+        """Why an assigned subtask must move now (cause, words), or None."""
+        s = self.settings
+        if rec.worker not in live:
+            return "worker_lost", f"synctool {rec.worker} is gone"
+        entry = report_of(live, rec)
+        if entry is None:
+            waited = time.time() - rec.assigned_ms / 1000
+            if rec.worker in live and _fresh_report(live[rec.worker]) and waited > s.init_timeout_s:
+                return "init_timeout", f"no first SendData at {rec.worker} after {waited:.0f} s"
+        elif float(entry.get("silent_s", 0)) > s.collector_timeout_s:
+            return "collector_silent", f"no SendData for {float(entry['silent_s']):.0f} s"
+        if leaders is not None and rec.pid in leaders and host_of(leaders[rec.pid]) != host_of(rec.tablet):
+            return "leader_changed", f"leader moved to {leaders[rec.pid]}"
+        return None
+
+    def _rebalance(self, tables: list[Table], live: Synctools) -> None:
+        """Move one subtask from the busiest worker to the idlest while they differ by two or more."""
+        load = self._load(live)
+        if len(load) < 2:
+            return
+        busiest = max(sorted(load), key=lambda ep: load[ep])
+        idlest = min(sorted(load), key=lambda ep: load[ep])
+        if load[busiest] - load[idlest] < 2:
+            return
+        for t in tables:
+            for pid, rec in sorted(t.recs.items()):
+                if rec.worker == busiest and not rec.state.final and rec.token:
+                    why = f"{busiest} holds {load[busiest]} subtasks, {idlest} {load[idlest]}"
+                    self._assign(t, pid, cause="rebalance", live=live, to=idlest, why=why)
+                    return
 
     def _leaders_or_fail(self, t: Table) -> dict[int, str] | None:
         try:
             info = table_by_tid(self.zk, self.paths, t.record.tid)
         except NotFoundError:
-            for p in t.parts.values():
-                if not p.record.state.final:
-                    with p.lock:
-                        p.commit()
-                        p.record = self._save(
-                            p.record.but(
-                                state=State.FAILED, cause="table_dropped", last_error="the table is gone"
-                            ),
-                            "table_dropped: the table no longer exists in ZooKeeper",
-                        )
+            for pid, rec in t.recs.items():
+                if not rec.state.final:
+                    self._update(
+                        t.record.tid,
+                        pid,
+                        lambda old: old.but(
+                            state=State.FAILED,
+                            cause="table_dropped",
+                            last_error="the table is gone",
+                            token="",
+                        ),
+                        "table_dropped: the table no longer exists in ZooKeeper",
+                    )
             return None
         except OmsyncError:
             return None
@@ -285,3 +438,15 @@ class Assigner:
             return partition_leaders(info)
         except OmsyncError:
             return None  # failing over right now: look again next period
+
+
+def _fresh_report(data: Mapping[str, Any]) -> bool:
+    return time.time() * 1000 - int(data.get("heartbeat_ms", 0)) <= REPORT_STALE_S * 1000
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(exc.read() or b"{}")
+    except ValueError:
+        return ""
+    return str(body.get("error", "")) if isinstance(body, dict) else ""

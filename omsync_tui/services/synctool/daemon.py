@@ -1,11 +1,13 @@
 """``omsync synctool`` as a process: config → rpc server → ZooKeeper membership → task manager.
 
-Every synctool serves reads (``TaskStatus``, ``/api/v1``, ``/status``); the one elected leader
-also manages tasks and receives SendData. Followers refuse writes naming the leader, and refuse
-SendData with ``delete_task`` (the leader re-assigns from the committed points when it takes over).
+Every synctool serves reads (``TaskStatus``, ``/api/v1``, ``/status``) and is a worker: it
+receives SendData for the subtasks the leader assigned to it (``worker.Worker``) and publishes
+their figures every second in its registration node. The one elected leader also manages tasks
+and schedules every subtask (``manager``, ``assign``); followers refuse writes naming the leader.
 
-Stop (SIGTERM/SIGINT): refuse new calls, commit open files while still leader, leave ZooKeeper,
-close the port; a second signal exits at once.
+Stop (SIGTERM/SIGINT): refuse new calls, commit open files while the session is live, leave
+ZooKeeper (the leader moves the subtasks to the others), close the port; a second signal exits at
+once.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from omsync_tui.services.synctool.destapi import add_destination_route
 from omsync_tui.services.synctool.manager import SyncManager
 from omsync_tui.services.synctool.membership import Membership
 from omsync_tui.services.synctool.store import Store
+from omsync_tui.services.synctool.worker import Worker
 
 log = logging.getLogger("omsync.synctool")
 
@@ -99,10 +102,13 @@ class SynctoolDaemon:
             auth=config.zookeeper.auth,
             on_leader=self._on_leader,
             on_follower=self._on_follower,
+            on_session_lost=self._on_session_lost,
             logger=log,
             version=__version__,
+            works=c.work,
         )
         self.manager: SyncManager | Any = None
+        self.worker: Worker | Any = None
         self.store: Store | Any = None
         self.server: RpcServer | None = None
         self.started = time.time()
@@ -125,6 +131,11 @@ class SynctoolDaemon:
         if self.manager is not None:
             self.manager.step_down(reason)
 
+    def _on_session_lost(self) -> None:
+        self._ready.wait()
+        if self.worker is not None:
+            self.worker.drop_all("ZooKeeper session expired (the leader may have moved them)")
+
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -135,10 +146,18 @@ class SynctoolDaemon:
         self.membership.start()
         client = self.membership.client
         self.store = Store(client, self.config.zookeeper.root_path, by=self.endpoint)
+        self.worker = Worker(
+            self.config,
+            client,
+            self.store,
+            root_path=self.config.zookeeper.root_path,
+            connected=lambda: self.membership.zk_state == "connected",
+        )
         self.manager = SyncManager(
             self.config,
             client,
             self.store,
+            self.worker,
             root_path=self.config.zookeeper.root_path,
             may_write=lambda: self.membership.is_leader and self.membership.may_write,
         )
@@ -176,6 +195,8 @@ class SynctoolDaemon:
     def _tick_loop(self) -> None:
         while not self._stop.wait(1.0):
             try:
+                self.worker.tick()
+                self.membership.publish(self.worker.report())
                 self.manager.tick()
             except Exception:
                 log.exception("the watch loop failed; going on")
@@ -189,6 +210,8 @@ class SynctoolDaemon:
         self._stop.set()
         if self.manager is not None:
             self.manager.shutdown()
+        if self.worker is not None:
+            self.worker.shutdown()
         self.membership.stop()
         if self.server is not None:
             self.server.stop(timeout=2.0)

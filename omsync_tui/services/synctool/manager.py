@@ -1,19 +1,18 @@
-"""The leader synctool's task manager: lead, create, delete, retry, route SendData, show (DESIGN §1, §4).
+"""The task manager: every synctool's views and SendData, the leader's create / delete / retry
+and scheduling (DESIGN §1, §4, §9).
 
-Only the leader manages: ``lead()`` loads every task from ZooKeeper, reconciles each partition
-with its destination (largest committed end wins, leftover temporaries go) and re-assigns every
-unfinished subtask with a fresh token from its committed point — the collectors' in-flight
-batches of the previous leader are refused and re-sent. A partition whose destination cannot
-be read then (down, damaged) is reconciled before its next assignment instead, within the retry
-budget; a task whose table was dropped is loaded all the same, so its FAILED subtasks stay
-visible. ``step_down()`` drops open files without committing them (the new leader owns the
-ranges now). ``create`` refuses a table unless the collector of every partition leader's host
-answers a call: a registration outlives a dead process by a session timeout.
+Every synctool is a worker (``worker.Worker``): SendData goes there, for the subtasks the leader
+assigned to it. Only the leader manages: ``lead()`` loads every task from ZooKeeper and its
+``Assigner`` (``assign.py``) places each subtask — a subtask whose worker lives goes on untouched
+across a change of leader; one whose worker is gone (the old leader's among them) is reconciled
+with its destination and given to a live one from its committed point. ``step_down()`` forgets
+the schedule; this synctool's worker keeps its subtasks. ``create`` refuses a table unless the
+collector of every partition leader's host answers a call: a registration outlives a dead
+process by a session timeout.
 
-The manager owns the managed tables, their lock and every ZooKeeper write of a subtask
-(``_save``); assigning subtasks to collectors and the watch loop are its ``Assigner``'s
-(``assign.py``), what a new task starts from is ``newtask.py``'s. Followers answer the views
-from what the leader stored.
+Views are the same on every synctool: the records in ZooKeeper, with the live figures of each
+subtask from the worker that holds it (this synctool's own partitions, or the others' reports
+in their registration nodes).
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from omsync_tui.core import desturi
@@ -31,49 +30,57 @@ from omsync_tui.core.states import State
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.core.synctool_config import SynctoolConfig
 from omsync_tui.openmldb.proto import data_sync_pb2
-from omsync_tui.openmldb.schema import Column, ColumnType, TableSchema
 from omsync_tui.openmldb.zkpaths import ZkPaths, partition_leaders
 from omsync_tui.services.sinks import destination, readback
 from omsync_tui.services.sinks.destination import Destination
 from omsync_tui.services.synctool import newtask
-from omsync_tui.services.synctool.assign import Assigner, Table, host_of
-from omsync_tui.services.synctool.ingest import Answer, Budget, Partition, refuse
+from omsync_tui.services.synctool.assign import Assigner, Change, Synctools, Table, host_of, report_of
+from omsync_tui.services.synctool.ingest import Answer, Partition
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 from omsync_tui.services.synctool.newtask import CreateOptions, storage_name
 from omsync_tui.services.synctool.store import Store
-from omsync_tui.services.zk.reads import list_collectors, resolve_table, table_by_tid
+from omsync_tui.services.synctool.worker import Worker
+from omsync_tui.services.zk.reads import list_collectors, resolve_table
 
-_DROPPED_SCHEMA = TableSchema((Column("dropped", ColumnType.STRING),))  # a dropped table's stand-in
 log = logging.getLogger("omsync.synctool")
 
 
 @dataclass(frozen=True, slots=True)
 class StoredPartition:
-    """A subtask as a follower sees it: the stored record, nothing in flight."""
+    """A subtask held elsewhere: its stored record, with the live figures its worker reports."""
 
     pid: int
     record: SubtaskRecord
     accepted: SyncPoint
     last_send: float
     rows_received: int = 0
-    uncommitted_rows: int = 0  # a follower knows nothing in flight
-
-    @property
-    def settled(self) -> SyncPoint:
-        return self.record.committed
+    uncommitted_rows: int = 0
+    settled: SyncPoint = field(default_factory=SyncPoint.start)
+    since: float | None = None
 
     def pending_since(self) -> float | None:
-        """A follower knows nothing in flight."""
-        return None
+        return self.since
 
     @classmethod
-    def of(cls, rec: SubtaskRecord) -> StoredPartition:
-        age = max(0.0, time.time() - rec.updated_ms / 1000) if rec.updated_ms else 0.0
-        return cls(rec.pid, rec, rec.committed, time.monotonic() - age)
+    def of(cls, rec: SubtaskRecord, report: Mapping[str, Any] | None = None) -> StoredPartition:
+        if report is None:  # nothing in flight known
+            age = max(0.0, time.time() - rec.updated_ms / 1000) if rec.updated_ms else 0.0
+            return cls(rec.pid, rec, rec.committed, time.monotonic() - age, settled=rec.committed)
+        since = report.get("pending_since")
+        return cls(
+            rec.pid,
+            rec,
+            SyncPoint.from_dict(report["accepted"]),
+            time.monotonic() - float(report.get("silent_s", 0)),
+            int(report.get("rows_received", 0)),
+            int(report.get("uncommitted_rows", 0)),
+            SyncPoint.from_dict(report["settled"]),
+            float(since) if since is not None else None,
+        )
 
 
 PartitionView = Partition | StoredPartition
-"""What views read: a live partition (leader) or a stored one (follower)."""
+"""What views read: a partition this synctool holds, or one as stored and reported."""
 
 
 class SyncManager:
@@ -82,6 +89,7 @@ class SyncManager:
         config: SynctoolConfig,
         zk: Any,
         store: Store,
+        worker: Worker,
         *,
         root_path: str = "/openmldb",
         may_write: Callable[[], bool] = lambda: True,
@@ -90,13 +98,22 @@ class SyncManager:
         self.endpoint = config.synctool.endpoint
         self.zk = zk
         self.store = store
+        self.worker = worker
         self.paths = ZkPaths(root_path)
         self.may_write = may_write
-        self.budget = Budget(config.sink.memory_per_subtask, config.sink.memory_total)
         self._tables: dict[int, Table] = {}
         self._lock = threading.RLock()
         self._leading = False
-        self._assigner = Assigner(config.synctool, zk, self.paths, save=self._save, reconcile=self._reconcile)
+        self._assigner = Assigner(
+            config.synctool,
+            zk,
+            self.paths,
+            update=self._update,
+            reconcile=self._reconcile,
+            synctools=self.synctools,
+            release_local=worker.release,
+            tables=self._snapshot,
+        )
 
     # -- leadership ------------------------------------------------------------------------------
 
@@ -117,52 +134,25 @@ class SyncManager:
     def step_down(self, reason: str) -> None:
         with self._lock:
             self._leading = False
-            tables, self._tables = self._tables, {}
-        for t in tables.values():
-            for p in t.parts.values():
-                p.close(commit=False)
-        log.warning("no longer the leader (%s): dropped open files of %d task(s)", reason, len(tables))
+            n = len(self._tables)
+            self._tables = {}
+        log.warning("no longer the leader (%s): %d task(s) left to the next one", reason, n)
 
     def shutdown(self) -> None:
-        """Clean stop while still leader: commit what is open, then let go."""
         with self._lock:
-            tables, self._tables = self._tables, {}
+            self._tables = {}
             self._leading = False
-        for t in tables.values():
-            for p in t.parts.values():
-                p.close(commit=self.may_write())
 
     def _adopt(self, task: TaskRecord) -> Table:
-        dest = destination.open_destination(task.dest, self.config.hdfs)
-        try:
-            info = table_by_tid(self.zk, self.paths, task.tid)
-        except NotFoundError:
-            # The table was dropped: the task stays visible with its FAILED subtasks (and causes);
-            # the watch loop fails the others with table_dropped. Nothing is decoded any more.
-            log.warning("task %s: its table (tid %d) no longer exists", task.name, task.tid)
-            table = Table(task, dest, _DROPPED_SCHEMA)
-        else:
-            schema = TableSchema.from_proto(info, where=f"table tid {task.tid}")
-            description = newtask.Description(dest, newtask.table_json(task, info), None)
-            table = Table(task, dest, schema, description.ensure)
-        for versioned in self.store.subtasks(task.tid):
-            rec = versioned.record
-            try:
-                rec = self._reconcile(table, rec)
-            except OmsyncError as exc:
-                # The destination is down or damaged: keep the subtask (visible, with its state and
-                # cause); it is reconciled before its next assignment, which the retry budget bounds.
-                log.warning("%s pid %d: cannot reconcile with the destination: %s", task.name, rec.pid, exc)
-                table.unreconciled.add(rec.pid)
-            table.parts[rec.pid] = self._partition(table, rec)
-            if not rec.state.final:
-                table.next_try[rec.pid] = 0.0  # assign now, from the committed point, with a new token
-                table.due_cause[rec.pid] = "takeover"
-        self._tables[task.tid] = table  # complete, or not at all: a task without parts would sit idle
+        """Schedule ``task``: its subtasks whose worker lives go on; the watch loop places the others."""
+        table = Table(task, destination.open_destination(task.dest, self.config.hdfs))
+        table.recs = {v.record.pid: v.record for v in self.store.subtasks(task.tid)}
+        self._tables[task.tid] = table
         return table
 
     def _reconcile(self, table: Table, rec: SubtaskRecord) -> SubtaskRecord:
-        """Largest committed end wins: files renamed just before a crash count."""
+        """Largest committed end wins: files renamed just before a worker died count. Only while
+        no worker holds the subtask (the assigner has let it go)."""
         readback.remove_temporaries(table.dest, rec.pid)
         files = readback.list_files(table.dest, rec.pid)
         if files and files[-1].next.key() > rec.committed.key():
@@ -175,65 +165,35 @@ class SyncManager:
                 last.next,
                 rec.committed,
             )
-            rec = rec.but(
-                committed=last.next,
-                rows=rec.rows + sum(f.rows for f in newer),
-                bytes=rec.bytes + sum(f.size for f in newer),
-                files=rec.files + len(newer),
-            )
-            rec = self._save(rec, None)
+
+            def caught_up(old: SubtaskRecord) -> SubtaskRecord:
+                return old.but(
+                    committed=last.next,
+                    rows=old.rows + sum(f.rows for f in newer),
+                    bytes=old.bytes + sum(f.size for f in newer),
+                    files=old.files + len(newer),
+                )
+
+            rec = self._update(rec.tid, rec.pid, caught_up, "")
         return rec
 
-    def _partition(self, table: Table, rec: SubtaskRecord) -> Partition:
-        s = self.config.sink
-        tid = table.record.tid
-        return Partition(
-            table.record,
-            rec,
-            table.dest,
-            lambda: table.schema,
-            lambda: self._refresh_schema(tid),
-            self._save,
-            self.budget,
-            roll_rows=s.roll_rows,
-            roll_bytes=s.roll_bytes,
-            commit_seconds=s.commit_seconds,
-            csv_timezone=s.csv_timezone,
-            max_retries=self.config.synctool.max_retries,
-            described=table.described,
-        )
-
-    def _save(self, rec: SubtaskRecord, reason: str | None) -> SubtaskRecord:
+    def _update(self, tid: int, pid: int, change: Change, reason: str) -> SubtaskRecord:
+        """Compare-and-set ``change`` on the freshest record (the workers write records too)."""
         if not self.may_write():
             raise ClusterError("not the leader with a live ZooKeeper session: not storing")
-        stored = self.store.update_subtask(rec.tid, rec.pid, lambda _old: rec, reason=reason)
+        stored = self.store.update_subtask(tid, pid, change, reason=reason or None)
         if stored is None:
-            raise NotFoundError(f"subtask {rec.tid}-{rec.pid} is gone from ZooKeeper (task deleted?)")
+            raise NotFoundError(f"subtask {tid}-{pid} is gone from ZooKeeper (task deleted?)")
         return stored
 
-    def _schema(self, tid: int) -> TableSchema:
-        return TableSchema.from_proto(table_by_tid(self.zk, self.paths, tid), where=f"table tid {tid}")
-
-    def _refresh_schema(self, tid: int) -> TableSchema:
-        schema = self._schema(tid)
-        with self._lock:
-            t = self._tables.get(tid)
-            if t is not None:
-                t.schema = schema
-        return schema
+    def synctools(self) -> Synctools:
+        """The live synctools and what each reports."""
+        return self.store.synctools()
 
     # -- SendData ------------------------------------------------------------------------------
 
     def send_data(self, req: data_sync_pb2.SendDataRequest, attachment: bytes) -> Answer:
-        if not self._leading:
-            return refuse(f"synctool {self.endpoint} is not the leader")
-        t = self._tables.get(req.tid)
-        p = t.parts.get(req.pid) if t is not None else None
-        if t is None or p is None:
-            return refuse(f"can't find sync task {req.tid}-{req.pid}")
-        if req.pid in t.unreconciled:
-            return refuse(f"sync task {req.tid}-{req.pid} is not reconciled with its destination yet")
-        return p.receive(req, attachment)
+        return self.worker.send_data(req, attachment)
 
     # -- create / delete / retry ---------------------------------------------------------------
 
@@ -276,7 +236,8 @@ class SyncManager:
         )
         starts = newtask.start_points(opts, dest, sorted(leaders))
         # writing the table's description proves the destination takes files; its close (on HDFS
-        # ~0.5 s while the NameNode waits for the DataNode's block report) goes on in a thread
+        # ~0.5 s while the NameNode waits for the DataNode's block report) goes on in a thread,
+        # and a worker's first rename waits for the description (newtask.Description)
         obj = newtask.table_json(task, info)
         description = newtask.Description(dest, obj, destination.begin_json(dest, newtask.TABLE_JSON, obj))
         subs = []
@@ -287,10 +248,12 @@ class SyncManager:
                 rec = rec.but(rows=rows, bytes=size, files=files)
             subs.append(rec)
         self.store.create_task(task, subs)
+        threading.Thread(
+            target=_quietly(description.ensure, task.name), name="omsync-describe", daemon=True
+        ).start()
         with self._lock:
-            table = Table(task, dest, TableSchema.from_proto(info, where=opts.name), description.ensure)
-            for rec in subs:
-                table.parts[rec.pid] = self._partition(table, rec)
+            table = Table(task, dest)
+            table.recs = {rec.pid: rec for rec in subs}
             self._tables[tid] = table
         self._assigner.assign_all(table, sorted(leaders), cause="created")
         return task
@@ -300,25 +263,42 @@ class SyncManager:
         t = self._find(name)
         with self._lock:
             self._tables.pop(t.record.tid, None)
-        for p in t.parts.values():
-            p.close(commit=True)
+        try:
+            live = self.synctools()
+        except OmsyncError:
+            live = {}
+        for pid in sorted(t.recs):  # the workers commit what they accepted, then let go
+            try:
+                rec = self.store.subtask(t.record.tid, pid)
+            except OmsyncError:
+                continue
+            if rec is not None and (trouble := self._assigner.let_go(rec.record, live)):
+                log.warning("%s pid %d: %s; deleting all the same", t.record.name, pid, trouble)
         self.store.delete_task(t.record.tid)
         return t.record
 
     def retry(self, name: str, pid: int | None = None) -> list[int]:
         self._need_leader()
         t = self._find(name)
-        retried = []
-        for p in t.parts.values():
-            if (pid is None or p.pid == pid) and p.record.state is State.FAILED:
-                with p.lock:
-                    p.record = self._save(
-                        p.record.but(state=State.REASSIGNING, retries=0, cause="retry"), "retry asked for"
-                    )
-                t.next_try.pop(p.pid, None)
-                retried.append(p.pid)
-        if pid is not None and pid not in t.parts:
+        if pid is not None and pid not in t.recs:
             raise NotFoundError(f"{name} has no partition {pid}")
+        retried = []
+        for one in sorted(t.recs):
+            if pid is None or one == pid:
+                rec = self._update(
+                    t.record.tid,
+                    one,
+                    lambda old: (
+                        old.but(state=State.REASSIGNING, retries=0, cause="retry")
+                        if old.state is State.FAILED
+                        else old
+                    ),
+                    "retry asked for",
+                )
+                if rec.cause == "retry" and rec.state is State.REASSIGNING:
+                    t.recs[one] = rec
+                    t.next_try.pop(one, None)
+                    retried.append(one)
         self._assigner.assign_all(t, retried, cause="retry")
         return retried
 
@@ -340,10 +320,13 @@ class SyncManager:
     # -- the watch loop ------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Roll files by age, reassign silent or misplaced subtasks; called about every second."""
+        """Place every subtask (leader only); called about every second."""
         if not self._leading or not self.may_write():
             return
-        self._assigner.tick(self._snapshot)
+        self._assigner.tick(self._read)
+
+    def _read(self, t: Table) -> dict[int, SubtaskRecord]:
+        return {v.record.pid: v.record for v in self.store.subtasks(t.record.tid)}
 
     def _snapshot(self) -> list[Table]:
         with self._lock:
@@ -352,25 +335,36 @@ class SyncManager:
     # -- views -----------------------------------------------------------------------------------
 
     def tables(self) -> list[tuple[TaskRecord, list[PartitionView]]]:
-        """Every task with its partitions: live on the leader, as stored in ZooKeeper elsewhere."""
-        if not self._leading:
-            return self._stored_tables()
-        with self._lock:
-            return [(t.record, [t.parts[p] for p in sorted(t.parts)]) for t in self._tables.values()]
-
-    def _stored_tables(self) -> list[tuple[TaskRecord, list[PartitionView]]]:
-        # a follower answers reads from what the leader stored (committed progress, states, causes)
+        """Every task with its partitions, as stored, with each worker's live figures."""
         out: list[tuple[TaskRecord, list[PartitionView]]] = []
         try:
+            live = self.synctools()
             for task in self.store.tasks():
-                parts: list[PartitionView] = [
-                    StoredPartition.of(v.record) for v in self.store.subtasks(task.tid)
-                ]
-                out.append((task, parts))
+                recs = [v.record for v in self.store.subtasks(task.tid)]
+                out.append((task, [self._view(rec, live) for rec in recs]))
         except OmsyncError as exc:
             log.warning("cannot read the tasks from ZooKeeper: %s", exc.message)
         return out
 
+    def _view(self, rec: SubtaskRecord, live: Synctools) -> PartitionView:
+        if rec.worker == self.endpoint:
+            held = self.worker.held(rec.tid, rec.pid, rec.token)
+            if held is not None:
+                return held
+        return StoredPartition.of(rec, report_of(live, rec))
+
     def destination(self, name: str) -> tuple[TaskRecord, Destination]:
-        t = self._find(name)
-        return t.record, t.dest
+        for task in self.store.tasks():
+            if task.name == name or str(task.tid) == name:
+                return task, destination.open_destination(task.dest, self.config.hdfs)
+        raise NotFoundError(f"no sync task for {name}", hint="`omsync task status` lists the tasks")
+
+
+def _quietly(fn: Callable[[], None], name: str) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            fn()
+        except OmsyncError as exc:  # a worker's first rename writes it again (Description.ensure)
+            log.warning("%s: the table's description is not in place yet: %s", name, exc.message)
+
+    return run

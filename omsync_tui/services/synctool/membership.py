@@ -5,7 +5,9 @@ listener only records and wakes; one worker thread makes every ZooKeeper write a
 callbacks, strictly alternating ``on_leader`` / ``on_follower`` (the first is ``on_leader``).
 SUSPENDED keeps ``is_leader`` but clears ``may_write`` at once; LOST (session expired) calls
 ``on_follower("ZooKeeper session expired")``, then the worker registers again with the new session
-and queues for the lock again. The nodes are those of ``syncpaths.SyncPaths``.
+and queues for the lock again. A new session first calls ``on_session_lost`` (the worker lets its
+subtasks go: the leader may already have moved them) before it registers again. ``publish`` puts
+the worker's report into the registration node. The nodes are those of ``syncpaths.SyncPaths``.
 """
 
 from __future__ import annotations
@@ -43,22 +45,31 @@ class Membership(ZkWorker):
         auth: str | None = None,
         on_leader: Callable[[], None] = ignore,
         on_follower: Callable[[str], None] = ignore,
+        on_session_lost: Callable[[], None] = ignore,
         logger: logging.Logger | None = None,
         version: str = "",
+        works: bool = True,
     ) -> None:
         self.paths = SyncPaths.of(root_path)
+        self._registration: dict[str, object] = {
+            "endpoint": endpoint,
+            "version": version,
+            "started_ms": now_ms(),
+            "works": works,
+        }
         super().__init__(
             hosts,
             endpoint,
             node_path=self.paths.synctool(endpoint),
             lock_path=self.paths.leader_lock,
-            data=json.dumps({"endpoint": endpoint, "version": version, "started_ms": now_ms()}).encode(),
+            data=json.dumps(self._registration).encode(),
             session_timeout_s=session_timeout_s,
             auth=auth,
             logger=logger or logging.getLogger(__name__),
         )
         self._on_leader = on_leader
         self._on_follower = on_follower
+        self._on_session_lost = on_session_lost
         self._leading = False  # what the callbacks last said; only the worker changes it
         self._watched_gen: int | None = None  # the session whose registration is being watched
 
@@ -136,10 +147,27 @@ class Membership(ZkWorker):
 
     # -- the worker ------------------------------------------------------------------------------
 
+    def publish(self, report: dict[str, object]) -> None:
+        """Put ``report`` into the registration node (best effort: the next one comes soon)."""
+        data = json.dumps({**self._registration, **report}).encode()
+        self._data = data  # a registration made again carries the latest
+        client = self._client
+        if client is None or client.state != KazooState.CONNECTED:
+            return
+        try:
+            with zk_errors(self.node_path):
+                client.set(self.node_path, data)
+        except OmsyncError as exc:
+            self._log.debug("synctool %s: report not published: %s", self.endpoint, exc)
+
     def _run(self) -> None:
         reason = "stopping"
+        session: int | None = None
         try:
             while (gen := self._wait_connected()) is not None:
+                if session is not None and gen != session:
+                    self._callback(self._on_session_lost)
+                session = gen
                 if not self._register(gen):
                     continue
                 self._watch_registration(gen)

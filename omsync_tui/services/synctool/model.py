@@ -71,6 +71,7 @@ class SubtaskRecord:
     state: State = State.INIT
     token: str = ""
     collector: str = ""  # endpoint of the collector the subtask is assigned to
+    worker: str = ""  # endpoint of the synctool that receives, writes and commits it (des_endpoint)
     tablet: str = ""  # the partition leader's endpoint at assignment
     committed: SyncPoint = field(default_factory=SyncPoint.start)
     """Rows before this point are in committed (renamed) files."""

@@ -109,8 +109,9 @@ class Description:
 
     ``SyncManager.create`` writes it up to the close (``destination.begin_json``: that proves
     the destination takes files); the close, ~0.5 s on HDFS, finishes in a thread while the
-    partitions start. ``ensure()``, which each partition calls before it renames a file, waits for
-    it and writes the file again if that failed, so no data is committed before the description.
+    partitions start. ``ensure()``, which each partition (on whichever synctool) calls before it
+    renames a file, waits for it and writes the file again if that failed (or finds another
+    synctool's copy in place), so no data is committed before the description.
     A task taken over (``finish=None``) is checked once: a crash within that close leaves none.
     """
 
@@ -135,5 +136,10 @@ class Description:
             elif destination.read_json(self._dest, TABLE_JSON) is not None:
                 self._in_place = True
                 return
-            destination.write_json(self._dest, TABLE_JSON, self._obj)
+            try:
+                destination.write_json(self._dest, TABLE_JSON, self._obj)
+            except OmsyncError:
+                # another synctool's copy may have landed first (the leader's, a worker's)
+                if destination.read_json(self._dest, TABLE_JSON) is None:
+                    raise
             self._in_place = True

@@ -150,6 +150,51 @@ class SynctoolStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class SynctoolInfo:
+    """One running synctool, in ``GET /api/v1/synctools``."""
+
+    endpoint: str
+    role: str  # leader / follower
+    version: str
+    works: bool  # takes subtasks ([synctool] work)
+    subtasks: int  # unfinished subtasks assigned to it
+    held: int  # of those, taken up (SendData received)
+    rows_received: int  # since it started
+    heartbeat_age_s: float | None  # age of its last report; None: it never reported
+    started_ms: int = 0
+
+    def to_json(self) -> Doc:
+        return {
+            "endpoint": self.endpoint,
+            "role": self.role,
+            "version": self.version,
+            "works": self.works,
+            "subtasks": self.subtasks,
+            "held": self.held,
+            "rows_received": self.rows_received,
+            "heartbeat_age_s": self.heartbeat_age_s,
+            "started_ms": self.started_ms,
+        }
+
+    @classmethod
+    def from_json(cls, d: Doc) -> SynctoolInfo:
+        return _parse(
+            "synctool",
+            lambda: cls(
+                endpoint=str(d["endpoint"]),
+                role=str(d.get("role", "")),
+                version=str(d.get("version", "")),
+                works=bool(d.get("works", True)),
+                subtasks=int(d.get("subtasks", 0)),
+                held=int(d.get("held", 0)),
+                rows_received=int(d.get("rows_received", 0)),
+                heartbeat_age_s=_opt_float(d.get("heartbeat_age_s")),
+                started_ms=int(d.get("started_ms", 0)),
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SubtaskInfo:
     """One partition of a task, in ``GET /api/v1/tasks/<name>``."""
 
@@ -182,12 +227,15 @@ class SubtaskInfo:
     binlog_latest: int = field(default=0, metadata=DETAIL)
     last_update_ms: int = field(default=0, metadata=DETAIL)
     token: str = field(default="", metadata=DETAIL)
+    worker: str = ""
+    """The synctool that receives, writes and commits it ("" while unassigned)."""
 
     def to_json(self) -> Doc:
         return {
             "pid": self.pid,
             "state": self.state,
             "collector": self.collector,
+            "worker": self.worker,
             "tablet": self.tablet,
             "phase": self.phase,
             "committed": self.committed.to_dict(),
@@ -219,6 +267,7 @@ class SubtaskInfo:
                 pid=int(d["pid"]),
                 state=str(d["state"]),
                 collector=str(d.get("collector", "")),
+                worker=str(d.get("worker", "")),
                 tablet=str(d.get("tablet", "")),
                 phase=str(d.get("phase", "")),
                 position=str(d.get("committed_text", "")),

@@ -167,7 +167,7 @@ class Assigner:
         if trouble:
             return self._assign_failed(t, pid, cause, trouble)
         try:
-            rec = self._reconcile(t, rec)
+            rec = self._reconcile(t, self._fresh(t, pid))  # after the worker's last commit
         except OmsyncError as exc:
             return self._assign_failed(t, pid, "destination", exc.message)
         try:

@@ -155,27 +155,29 @@ class SyncManager:
         no worker holds the subtask (the assigner has let it go)."""
         readback.remove_temporaries(table.dest, rec.pid)
         files = readback.list_files(table.dest, rec.pid)
-        if files and files[-1].next.key() > rec.committed.key():
-            last = files[-1]
-            newer = [f for f in files if f.first.key() >= rec.committed.key()]
-            log.info(
-                "%s pid %d: the destination holds up to %s, ZooKeeper said %s; taking the destination's",
-                table.record.name,
-                rec.pid,
-                last.next,
-                rec.committed,
+        if not files or files[-1].next.key() <= rec.committed.key():
+            return rec
+        last = files[-1]
+        log.info(
+            "%s pid %d: the destination holds up to %s, ZooKeeper said %s; taking the destination's",
+            table.record.name,
+            rec.pid,
+            last.next,
+            rec.committed,
+        )
+
+        def caught_up(old: SubtaskRecord) -> SubtaskRecord:
+            if last.next.key() <= old.committed.key():
+                return old
+            newer = [f for f in files if f.first.key() >= old.committed.key()]
+            return old.but(
+                committed=last.next,
+                rows=old.rows + sum(f.rows for f in newer),
+                bytes=old.bytes + sum(f.size for f in newer),
+                files=old.files + len(newer),
             )
 
-            def caught_up(old: SubtaskRecord) -> SubtaskRecord:
-                return old.but(
-                    committed=last.next,
-                    rows=old.rows + sum(f.rows for f in newer),
-                    bytes=old.bytes + sum(f.size for f in newer),
-                    files=old.files + len(newer),
-                )
-
-            rec = self._update(rec.tid, rec.pid, caught_up, "")
-        return rec
+        return self._update(rec.tid, rec.pid, caught_up, "")
 
     def _update(self, tid: int, pid: int, change: Change, reason: str) -> SubtaskRecord:
         """Compare-and-set ``change`` on the freshest record (the workers write records too)."""

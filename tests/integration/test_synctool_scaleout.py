@@ -1,0 +1,163 @@
+"""Scale-out (DESIGN §9): every live synctool writes subtasks, and kills, joins and a change of
+leader lose and repeat nothing.
+
+Three synctools share a 6-partition table's continuous sync while the sandbox keeps writing. Each
+trial kills one of them with SIGKILL at a random moment (a worker or the leader: it is both) and
+starts a new one; the dead one's subtasks move to the others once ZooKeeper expires its session,
+the new one gets subtasks by rebalancing, one at a time. In the end every row written is in the
+destination exactly once, ``verify`` is clean and every live synctool holds subtasks.
+
+``OMSYNC_SCALEOUT_TRIALS`` sets the number of kills (default 5; ``make soak`` runs more);
+``OMSYNC_SCALEOUT_SEED`` replays a failed run's random choices (the seed is in the report).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from helpers.e2e import (
+    count,
+    create_task,
+    dataset_rows,
+    events,
+    get_task,
+    sandbox,
+    start_collectors,
+    synctool,
+    truth_rows,
+    verify_ok,
+    wait_rows,
+)
+from helpers.synctoolproc import SynctoolProcess
+from helpers.waiting import wait_until
+
+from omsync_tui.sandbox.datagen import preset_spec
+
+TRIALS = int(os.environ.get("OMSYNC_SCALEOUT_TRIALS", "5"))
+SEED = int(os.environ.get("OMSYNC_SCALEOUT_SEED", str(random.randrange(1 << 32))))
+SESSION_MS = 2000  # a dead synctool's subtasks move when its session expires
+MOVED = re.compile(r"(\w+): (?:.+; )?assigned to (\S+) → (\S+) from .+")
+
+
+def workers(s: SynctoolProcess, name: str) -> Counter[str]:
+    """Unfinished subtasks per worker synctool, as the task shows them."""
+    task = get_task(s, name)
+    return Counter(p["worker"] for p in (task or {}).get("subtasks", []) if p["state"] in ("INIT", "RUNNING"))
+
+
+def spread_over(s: SynctoolProcess, name: str, endpoints: set[str], partitions: int) -> bool:
+    """Every subtask placed, on exactly ``endpoints``, none with two more than another."""
+    load = workers(s, name)
+    return (
+        sum(load.values()) == partitions
+        and set(load) == endpoints
+        and max(load.values()) - min(load.values()) <= 1
+    )
+
+
+def test_synctools_share_the_work_and_kill_9_of_any_of_them_loses_and_repeats_nothing(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], record_property: Any
+) -> None:
+    record_property("scaleout_seed", SEED)
+    rng = random.Random(SEED)
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=6, storage="memory"))
+    cluster.write("db.t", 600)
+    cluster.snapshot("db.t")
+    cluster.write("db.t", 120)
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+
+    def spawn() -> SynctoolProcess:
+        return synctool(procs, tmp_path, zk_hosts, session_timeout_ms=SESSION_MS)
+
+    live = [spawn(), spawn(), spawn()]
+    wait_until(lambda: any(s.leading() for s in live), 30, "a leader")
+    leader = next(s for s in live if s.leading())
+    wait_until(lambda: len(leader.api("GET", "/api/v1/synctools")[1]["synctools"]) == 3, 20, "3 synctools")
+    dest = tmp_path / "out"
+    created = create_task(leader, "db.t", str(dest), mode="continuous")
+    everyone = {s.endpoint for s in live}
+    wait_until(
+        lambda: spread_over(leader, "db.t", everyone, 6), 30, f"2 subtasks each: {workers(leader, 'db.t')}"
+    )
+
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            while not stop.is_set():
+                cluster.write("db.t", 12)
+                stop.wait(0.05)  # a steady trickle of new rows all through the kills
+        except BaseException as exc:  # surfaced below
+            failure.append(exc)
+
+    t = threading.Thread(target=writer, name="sandbox-writer", daemon=True)
+    t.start()
+    try:
+        for trial in range(TRIALS):
+            wait_until(lambda: any(s.leading() for s in live), 30, f"trial {trial} (seed {SEED}): a leader")
+            victim = rng.choice(live)
+            time.sleep(rng.uniform(0.0, 2.0))  # the random moment of the kill
+            victim.kill()
+            live.remove(victim)
+            live.append(spawn())
+    finally:
+        stop.set()
+        t.join(30)
+    assert not failure, failure
+    wait_until(lambda: any(s.leading() for s in live), 30, f"seed {SEED}: a leader after the last kill")
+    leader = next(s for s in live if s.leading())
+    want = truth_rows(cluster, "db.t")
+    wait_rows(leader, "db.t", count(want), timeout=90)
+    assert dataset_rows(dest) == want, f"seed {SEED}"
+    verify_ok(leader, "db.t")
+    # the work is spread again over the synctools alive now, the last one started included
+    endpoints = {s.endpoint for s in live}
+    wait_until(lambda: spread_over(leader, "db.t", endpoints, 6), 60, f"spread: {workers(leader, 'db.t')}")
+
+    # the journal: a killed synctool's subtasks moved (worker_lost) to live ones, and joiners got
+    # theirs by rebalancing, one subtask per event
+    journal = events(leader, created["tid"])
+    moves = [(m[1], m[3]) for e in journal if (m := MOVED.fullmatch(e["reason"]))]
+    assert {cause for cause, _to in moves} >= {"created", "worker_lost", "rebalance"}, moves
+
+
+def test_a_synctool_that_joins_takes_subtasks_one_at_a_time_and_rows_stay_exactly_once(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=4, storage="memory"))
+    cluster.write("db.t", 400)
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    first = synctool(procs, tmp_path, zk_hosts)
+    wait_until(first.leading, 30, "the first synctool leads")
+    dest = tmp_path / "out"
+    created = create_task(first, "db.t", str(dest), mode="continuous")
+    wait_until(lambda: spread_over(first, "db.t", {first.endpoint}, 4), 30, "all four on the only synctool")
+    wait_rows(first, "db.t", 400)
+    cluster.write("db.t", 200)
+    second = synctool(procs, tmp_path, zk_hosts)
+    both = {first.endpoint, second.endpoint}
+    wait_until(lambda: spread_over(first, "db.t", both, 4), 40, f"2 each: {workers(first, 'db.t')}")
+    cluster.write("db.t", 200)
+    want = truth_rows(cluster, "db.t")
+    wait_rows(first, "db.t", count(want))
+    assert dataset_rows(dest) == want
+    verify_ok(first, "db.t")
+    rebalanced = [e for e in events(first, created["tid"]) if e["reason"].startswith("rebalance: ")]
+    assert len(rebalanced) == 2 and all(second.endpoint in e["reason"] for e in rebalanced), rebalanced
+    assert rebalanced[0]["ts_ms"] < rebalanced[1]["ts_ms"]  # one move at a time
+    # the synctools view: both working, each with its two subtasks
+    code, body = second.api("GET", "/api/v1/synctools")
+    assert code == 200
+    seen = {s["endpoint"]: s for s in body["synctools"]}
+    assert set(seen) == both and {s["subtasks"] for s in seen.values()} == {2}, seen
+    assert seen[first.endpoint]["role"] == "leader" and seen[second.endpoint]["role"] == "follower", seen

@@ -124,7 +124,9 @@ def test_a_second_synctool_works_and_takes_over_from_a_killed_leader(
         assert mine[0]["by"] == leader.endpoint and first is not None and first[1] == "created", mine
         assert first[2] in collector_eps and first[3] in {leader.endpoint, standby.endpoint}, mine
         workers.add(first[3])
-        moved = [e for e in mine if e["reason"].startswith("worker_lost: ")]
+        moved = [
+            e for e in mine if e["reason"].startswith("worker_lost: ") and assigned.fullmatch(e["reason"])
+        ]
         if first[3] == leader.endpoint:
             m = assigned.fullmatch(moved[0]["reason"]) if moved else None
             assert m is not None and m[3] == standby.endpoint and moved[0]["by"] == standby.endpoint, mine

@@ -152,8 +152,17 @@ def test_a_synctool_that_joins_takes_subtasks_one_at_a_time_and_rows_stay_exactl
     wait_rows(first, "db.t", count(want))
     assert dataset_rows(dest) == want
     verify_ok(first, "db.t")
-    rebalanced = [e for e in events(first, created["tid"]) if e["reason"].startswith("rebalance: ")]
-    assert len(rebalanced) == 2 and all(second.endpoint in e["reason"] for e in rebalanced), rebalanced
+    journal = events(first, created["tid"])
+    rebalanced = [e for e in journal if (m := MOVED.fullmatch(e["reason"])) and m[1] == "rebalance"]
+    assert len(rebalanced) == 2 and all(
+        e["reason"].endswith(f"→ {second.endpoint} from " + e["reason"].rsplit(" from ", 1)[1])
+        for e in rebalanced
+    ), rebalanced
+    # the worker committed what it had accepted, then let each go: no fence was needed
+    released = [e for e in journal if e["reason"] == "released: the leader moves it"]
+    assert len(released) == 2 and {e["by"] for e in released} == {first.endpoint}, [
+        e["reason"] for e in journal
+    ]
     assert rebalanced[0]["ts_ms"] < rebalanced[1]["ts_ms"]  # one move at a time
     # the synctools view: both working, each with its two subtasks
     code, body = second.api("GET", "/api/v1/synctools")

@@ -5,11 +5,13 @@ that keeps every subtask placed (DESIGN §4, §9).
 on the records in ZooKeeper, never on data: the worker synctools hold the partitions
 (``worker.Worker``). One assignment:
 
-1. the current worker, if it lives, lets go (``release``: it commits what it accepted; a local
-   call for this synctool's own worker, ``POST /api/v1/subtasks/<tid>/<pid>/release`` for
-   another); a worker that does not answer keeps the subtask until it does or its registration
-   is gone;
-2. the destination is reconciled (leftover temporaries go, the largest committed end wins): the
+1. the current worker, if it lives, lets go (``release``: it commits what it accepted and clears
+   the token; a local call for this synctool's own worker, ``POST
+   /api/v1/subtasks/<tid>/<pid>/release`` for another); a worker that does not answer keeps the
+   subtask until it does or its registration is gone;
+2. the token is cleared if it is still set (a worker that died, or seemed to): a worker reads the
+   record before each rename (``worker``), so none renames a file after this; then the
+   destination is reconciled (leftover temporaries go, the largest committed end wins): the
    files of a worker that died are counted;
 3. a worker is chosen among the live synctools that take subtasks (``work``), the fewest
    unfinished subtasks first, the current one kept while it is within one of the fewest;
@@ -167,7 +169,11 @@ class Assigner:
         if trouble:
             return self._assign_failed(t, pid, cause, trouble)
         try:
-            rec = self._reconcile(t, self._fresh(t, pid))  # after the worker's last commit
+            rec = self._fresh(t, pid)  # after the worker's last commit
+            if rec.token:  # a worker that did not release it renames nothing from now on
+                taken = f"{cause}: {why + '; ' if why else ''}taken from {rec.worker or 'no synctool'}"
+                rec = self._update(t.record.tid, pid, lambda old: old.but(token=""), taken)
+            rec = self._reconcile(t, rec)
         except OmsyncError as exc:
             return self._assign_failed(t, pid, "destination", exc.message)
         try:

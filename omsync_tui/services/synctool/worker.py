@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,10 +152,17 @@ class Worker:
     def _partition(self, task: _Task, rec: SubtaskRecord) -> Partition:
         s = self.config.sink
 
+        key = (rec.tid, rec.pid)
+
         def described() -> None:
-            # the last step before a file's rename: none while cut off from ZooKeeper (see above)
+            # the last step before a file's rename: none while cut off from ZooKeeper, none once
+            # the leader has taken the subtask away (one read per file; see the module's doc)
             if not self.connected():
                 raise ClusterError(f"synctool {self.endpoint} has no live ZooKeeper session: not committing")
+            got = self.store.subtask(*key)
+            if got is None or got.record.worker != self.endpoint or got.record.token != rec.token:
+                self._moved.add(key)
+                raise Moved(f"subtask {key[0]}-{key[1]} was taken away meanwhile: not committing")
             task.described()
 
         return Partition(
@@ -209,14 +217,21 @@ class Worker:
         with self._lock:
             p = self._held.pop((tid, pid), None)
             moved = (tid, pid) in self._moved
-            self._moved.discard((tid, pid))
         if p is None:
             return None
         with p.lock:
-            if not moved and p.record.state in (State.INIT, State.RUNNING):
-                p.commit()
+            if not moved and p.record.state in (State.INIT, State.RUNNING) and p.commit():
+                # the token goes: the collector's next pack must not make this worker adopt it again
+                token = p.record.token
+
+                def cleared(old: SubtaskRecord) -> SubtaskRecord | None:
+                    return old.but(token="") if (old.worker, old.token) == (self.endpoint, token) else None
+
+                with suppress(OmsyncError):
+                    self.store.update_subtask(tid, pid, cleared, reason="released: the leader moves it")
             p.close(commit=False)
             self._rows_before += p.rows_received
+        self._moved.discard((tid, pid))
         log.info("%s pid %d: released at %s", p.task.name, pid, p.record.committed)
         return p.record
 
@@ -273,7 +288,9 @@ class Worker:
         now = time.monotonic()
         subtasks = []
         received = self._rows_before
-        for (tid, pid), p in sorted(self._held.items()):
+        with self._lock:
+            held = sorted(self._held.items())
+        for (tid, pid), p in held:
             received += p.rows_received
             subtasks.append(
                 {

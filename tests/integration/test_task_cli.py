@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from helpers.cli import omsync
 from helpers.collectorproc import CollectorProcess, free_port
+from helpers.e2e import create_task, leading_synctool, memory_table_with_collectors, synctool, wait_rows
 from helpers.synctoolproc import SynctoolProcess
 from helpers.waiting import wait_until
 
@@ -262,8 +263,6 @@ def test_synctools_are_listed_and_each_subtask_names_its_worker(
 ) -> None:
     """Two synctools: ``omsync synctool list`` shows both with the subtasks each writes, ``task
     status`` names each subtask's worker, and ``/status`` lists the synctools — the same counts."""
-    from helpers.e2e import create_task, leading_synctool, memory_table_with_collectors, synctool, wait_rows
-
     memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, rows=300)
     leader = leading_synctool(procs, tmp_path, zk_hosts)
     other = synctool(procs, tmp_path, zk_hosts)

@@ -223,7 +223,9 @@ def _status_text(tasks: list[TaskInfo], detail: bool) -> str:
     out.append(common.table(rows))
     if detail:
         for t in tasks:
-            sub = [["PID", "STATE", "COLLECTOR", "POSITION", "ROWS", "FILES", "RETRIES", "LAST ERROR"]]
+            sub = [
+                ["PID", "STATE", "COLLECTOR", "WORKER", "POSITION", "ROWS", "FILES", "RETRIES", "LAST ERROR"]
+            ]
             for s in sorted(t.subtasks, key=lambda s: (s.state != "FAILED", s.pid)):
                 error = (f"{s.cause}: " if s.cause else "") + s.last_error
                 sub.append(
@@ -231,6 +233,7 @@ def _status_text(tasks: list[TaskInfo], detail: bool) -> str:
                         str(s.pid),
                         s.state,
                         s.collector,
+                        s.worker or "-",
                         s.position,
                         f"{s.rows:,}",
                         str(s.files),

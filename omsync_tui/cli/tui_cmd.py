@@ -28,7 +28,7 @@ def tui(
         str | None, typer.Option("--token", envvar="OMSYNC_AUTH_TOKEN", help="auth token")
     ] = None,
 ) -> None:
-    """Tasks, subtasks, collectors and events, live; create, delete and retry tasks."""
+    """Tasks, subtasks, collectors, synctools and events, live; create, delete and retry tasks."""
     if refresh <= 0:
         raise UsageError(f"--refresh {refresh:g}: give a number of seconds > 0")
     from omsync_tui.screens.app import OmsyncApp

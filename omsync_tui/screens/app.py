@@ -15,6 +15,7 @@ from omsync_tui.screens.data import ActionDone, Health, LiveApp, Refreshed, Unre
 from omsync_tui.screens.dialogs import CreateDialog, DeleteDialog, HelpScreen
 from omsync_tui.screens.events import EventsScreen
 from omsync_tui.screens.subtasks import SubtasksScreen
+from omsync_tui.screens.synctools import SynctoolsScreen
 from omsync_tui.screens.tasks import TasksScreen
 from omsync_tui.services.cluster import CreateRequest
 
@@ -27,6 +28,7 @@ class OmsyncApp(LiveApp):
         "tasks": TasksScreen,
         "collectors": CollectorsScreen,
         "events": EventsScreen,
+        "synctools": SynctoolsScreen,
     }
     DEFAULT_MODE: ClassVar[str] = "tasks"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -34,6 +36,7 @@ class OmsyncApp(LiveApp):
         Binding("2", "show('subtasks')", "subtasks"),
         Binding("3", "show('collectors')", "collectors"),
         Binding("4", "show('events')", "events"),
+        Binding("5", "show('synctools')", "synctools"),
         Binding("r", "refresh_now", "refresh"),
         Binding("c", "create", "create"),
         Binding("d", "delete", "delete"),
@@ -144,6 +147,9 @@ class OmsyncApp(LiveApp):
             "Collectors", "collectors and their subtasks", lambda: self.action_show("collectors")
         )
         yield SystemCommand("Events", "the state-change journal", lambda: self.action_show("events"))
+        yield SystemCommand(
+            "Synctools", "running synctools: role, subtasks, rows/s", lambda: self.action_show("synctools")
+        )
         yield SystemCommand("Refresh", "poll the synctool now", self.action_refresh_now)
         if not self.readonly:
             yield SystemCommand("Create task", "create a sync task", self.action_create)

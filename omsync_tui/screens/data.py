@@ -16,7 +16,7 @@ import datetime as dt
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from textual import work
@@ -30,6 +30,7 @@ from omsync_tui.services.cluster import (
     DestinationInfo,
     EventInfo,
     SyncClient,
+    SynctoolInfo,
     TableInfoView,
     TaskInfo,
     locate_synctool,
@@ -66,6 +67,8 @@ class Snapshot:
     focus: TaskInfo | None = None  # the task a screen looks into, with its subtasks
     focus_events: tuple[EventInfo, ...] = ()  # events(tid=focus.tid)
     wall: float = field(default_factory=time.time)
+    synctools: tuple[SynctoolInfo, ...] = ()  # empty from a synctool older than scale-out
+    synctool_rates: dict[str, float] = field(default_factory=dict)  # endpoint -> rows/s received
 
     def task(self, name: str) -> TaskInfo | None:
         return next((t for t in self.tasks if t.name == name), None)
@@ -116,8 +119,9 @@ class ActionDone(Message):
 
 
 class RateTracker:
-    """rows/s per task from successive polls of the rows the synctool received (committed rows
-    where a synctool does not report them): rows arrive before their file is committed."""
+    """rows/s per key from successive polls of a growing count. Tasks count the rows the synctool
+    received (committed rows where a synctool does not report them): rows arrive before their
+    file is committed. Synctools count the rows each received since it started."""
 
     def __init__(self, window_s: float = RATE_WINDOW_S, trend_len: int = TREND_LEN) -> None:
         self.window_s = window_s
@@ -126,8 +130,8 @@ class RateTracker:
         self.trend_len = trend_len
 
     def trends(self) -> dict[str, str]:
-        """task name → a sparkline of its last rates (``▁▂▅█``), scaled to their largest; none
-        while it has moved no rows."""
+        """key → a sparkline of its last rates (``▁▂▅█``), scaled to their largest; none while it
+        has moved no rows."""
         out: dict[str, str] = {}
         for name, rates in self._history.items():
             top = max(rates, default=0.0)
@@ -136,19 +140,25 @@ class RateTracker:
         return out
 
     def update(self, now: float, tasks: tuple[TaskInfo, ...]) -> dict[str, float]:
+        """Task name → rows/s."""
+        return self.update_counts(now, {t.name: t.rows_received or t.rows for t in tasks})
+
+    def update_counts(self, now: float, counts: Mapping[str, int]) -> dict[str, float]:
+        """key → rows/s, given each key's count at ``now``; keys not in ``counts`` are forgotten."""
         rates: dict[str, float] = {}
-        for t in tasks:
-            q = self._seen.setdefault(t.name, deque())
-            total = t.rows_received or t.rows
+        for key, total in counts.items():
+            q = self._seen.setdefault(key, deque())
             if q and total < q[-1][1]:
-                q.clear()  # re-created task, or another synctool took it: its totals started again
+                # a re-created task, another synctool took it, a synctool restarted on the same
+                # endpoint: its count started again
+                q.clear()
             q.append((now, total))
             while len(q) > 2 and now - q[0][0] > self.window_s:
                 q.popleft()
             (t0, r0), (t1, r1) = q[0], q[-1]
-            rates[t.name] = (r1 - r0) / (t1 - t0) if t1 > t0 else 0.0
-            self._history.setdefault(t.name, deque(maxlen=self.trend_len)).append(rates[t.name])
-        for gone in set(self._seen) - {t.name for t in tasks}:
+            rates[key] = (r1 - r0) / (t1 - t0) if t1 > t0 else 0.0
+            self._history.setdefault(key, deque(maxlen=self.trend_len)).append(rates[key])
+        for gone in set(self._seen) - set(counts):
             del self._seen[gone]
             self._history.pop(gone, None)
         return rates
@@ -185,6 +195,7 @@ class LiveApp(App[None]):
         self._endpoint: str | None = synctool
         self._client: SyncClient | None = None
         self._rates = RateTracker()
+        self._synctool_rates = RateTracker()
         self._poll_lock = threading.Lock()
         self._poll_again = False
 
@@ -231,6 +242,10 @@ class LiveApp(App[None]):
             name = self.focus_name
             tasks = tuple(client.tasks())
             collectors = tuple(client.collectors())
+            try:
+                synctools = tuple(client.synctools())
+            except NotFoundError:  # a synctool from before scale-out: no such call
+                synctools = ()
             events = tuple(sorted(client.events(limit=200), key=lambda e: e.ts_ms))
             focus: TaskInfo | None = None
             focus_events: tuple[EventInfo, ...] = ()
@@ -256,6 +271,10 @@ class LiveApp(App[None]):
                 trends=self._rates.trends(),
                 focus=focus,
                 focus_events=focus_events,
+                synctools=synctools,
+                synctool_rates=self._synctool_rates.update_counts(
+                    now, {s.endpoint: s.rows_received for s in synctools}
+                ),
             )
         )
 

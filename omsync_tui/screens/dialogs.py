@@ -251,7 +251,7 @@ class CreateDialog(ModalScreen[CreateRequest | None]):
 
 
 HELP = """\
-1 tasks · 2 subtasks of the selected task · 3 collectors · 4 events
+1 tasks · 2 subtasks of the selected task · 3 collectors · 4 events · 5 synctools
 enter  drill into a task          escape  back
 j / k  down / up                  /       filter (escape clears)
 f      FAILED tasks only          r       refresh now

@@ -18,6 +18,7 @@ COLUMNS = (
     ("PID", "pid"),
     ("STATE", "state"),
     ("COLLECTOR", "collector"),
+    ("WORKER", "worker"),
     ("TABLET", "tablet"),
     ("PHASE", "phase"),
     ("POSITION", "position"),
@@ -43,6 +44,7 @@ def subtask_cells(s: SubtaskInfo) -> list[Any]:
         str(s.pid),
         state_text(s.state),
         s.collector or "-",
+        s.worker or "-",
         s.tablet or "-",
         s.phase or "-",
         s.position or "-",
@@ -123,7 +125,7 @@ class SubtasksScreen(LiveScreen):
         rows: list[Row] = [
             (str(s.pid), subtask_cells(s))
             for s in subs
-            if not text or text in f"{s.pid} {s.state} {s.collector} {error_of(s)}".lower()
+            if not text or text in f"{s.pid} {s.state} {s.collector} {s.worker} {error_of(s)}".lower()
         ]
         sync_rows(table, rows)
         self._show_detail(t, snapshot)
@@ -135,7 +137,10 @@ class SubtasksScreen(LiveScreen):
         if t is None or s is None:
             detail.update("" if t is None or t.subtasks else "loading subtasks…")
             return
-        lines = [f"pid {s.pid} · {s.state} · {s.rows:,} rows in {s.files} files · committed {s.position}"]
+        lines = [
+            f"pid {s.pid} · {s.state} · {s.rows:,} rows in {s.files} files · committed {s.position}",
+            f"collector {s.collector or '-'} → worker {s.worker or '- (not assigned yet)'}",
+        ]
         if s.uncommitted_rows:
             lines.append(f"uncommitted rows: {s.uncommitted_rows:,}")
         if s.lag_offsets is not None:

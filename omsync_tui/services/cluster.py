@@ -39,6 +39,7 @@ from omsync_tui.services.synctool.wire import (
     HeldRange,
     PartitionCheck,
     SubtaskInfo,
+    SynctoolInfo,
     SynctoolStatus,
     TableInfoView,
     TabletHead,
@@ -67,6 +68,7 @@ __all__ = [
     "PartitionCheck",
     "SubtaskInfo",
     "SyncClient",
+    "SynctoolInfo",
     "SynctoolStatus",
     "TableInfoView",
     "TabletHead",
@@ -150,6 +152,11 @@ class SyncClient:
 
     def collectors(self) -> list[CollectorInfo]:
         return [CollectorInfo.from_json(c) for c in self._call("GET", "/api/v1/collectors")["collectors"]]
+
+    def synctools(self) -> list[SynctoolInfo]:
+        """The running synctools (every one a worker unless ``[synctool] work`` is off), leader
+        marked; a synctool from before scale-out has no such call and raises ``NotFoundError``."""
+        return [SynctoolInfo.from_json(s) for s in self._call("GET", "/api/v1/synctools")["synctools"]]
 
     def events(self, *, tid: int | None = None, limit: int = 200) -> list[EventInfo]:
         q = {"limit": str(limit)} | ({"tid": str(tid)} if tid is not None else {})

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from helpers.cli import omsync
 from helpers.collectorproc import CollectorProcess, free_port
+from helpers.e2e import create_task, leading_synctool, memory_table_with_collectors, synctool, wait_rows
 from helpers.synctoolproc import SynctoolProcess
 from helpers.waiting import wait_until
 
@@ -255,3 +256,72 @@ def test_create_wait_shows_a_full_syncs_progress_against_the_tablets_record_coun
     task = json.loads(out.stdout)["task"]
     assert task["state"] == "SUCCEEDED" and task["rows"] == count(truth_rows(cluster, "db.t")) == 400
     assert dataset_rows(dest) == truth_rows(cluster, "db.t")
+
+
+def test_synctools_are_listed_and_each_subtask_names_its_worker(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    """Two synctools: ``omsync synctool list`` shows both with the subtasks each writes, ``task
+    status`` names each subtask's worker, and ``/status`` lists the synctools — the same counts."""
+    memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, rows=300)
+    leader = leading_synctool(procs, tmp_path, zk_hosts)
+    other = synctool(procs, tmp_path, zk_hosts)
+    endpoints = {leader.endpoint, other.endpoint}
+
+    def listed() -> list[dict[str, Any]]:
+        out = omsync("synctool", "list", "--synctool", other.endpoint, "-o", "json")
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(out.stdout)
+        assert doc["schema_version"] == 1
+        return list(doc["synctools"])
+
+    wait_until(
+        lambda: {s["endpoint"] for s in listed() if s["heartbeat_age_s"] is not None} == endpoints,
+        20,
+        lambda: f"both synctools reporting: {listed()}",
+    )
+    create_task(leader, "db.t", str(tmp_path / "out"), mode="continuous")
+    wait_rows(leader, "db.t", 300)
+    # every unfinished subtask is assigned, and taken up by its worker (its report says so)
+    wait_until(
+        lambda: sum(s["held"] for s in listed()) == 2 == sum(s["subtasks"] for s in listed()),
+        20,
+        lambda: f"both subtasks held: {listed()}",
+    )
+    found = {s["endpoint"]: s for s in listed()}
+    assert {ep: s["role"] for ep, s in found.items()} == {
+        leader.endpoint: "leader",
+        other.endpoint: "follower",
+    }
+    assert sum(s["rows_received"] for s in found.values()) == 300
+    assert all(s["works"] and s["heartbeat_age_s"] < 10 for s in found.values()), found
+
+    out = omsync("task", "status", "db.t", "--synctool", leader.endpoint, "-o", "json")
+    assert out.returncode == 0, out.stderr
+    workers = {s["pid"]: s["worker"] for s in json.loads(out.stdout)["tasks"][0]["subtasks"]}
+    assert set(workers) == {0, 1} and set(workers.values()) <= endpoints, workers
+    for ep, s in found.items():  # the same assignment seen from both sides
+        assert s["subtasks"] == sum(1 for w in workers.values() if w == ep), (found, workers)
+
+    out = omsync("task", "status", "db.t", "--synctool", leader.endpoint)
+    header, *subtask_lines = out.stdout.splitlines()[-3:]
+    assert "WORKER" in header.split(), out.stdout
+    for line in subtask_lines:
+        pid = int(line.split()[0])
+        assert workers[pid] in line.split(), out.stdout
+
+    out = omsync("synctool", "list", "--synctool", leader.endpoint)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:5] == ["ENDPOINT", "ROLE", "VERSION", "SUBTASKS", "HELD"], out.stdout
+    assert any(line.split()[:2] == [leader.endpoint, "leader"] for line in lines), out.stdout
+
+    # the daemon's plain /status, asked of the follower: a line per synctool
+    code, status = other.get("/status")
+    assert code == 200 and "synctools: 2" in status, status
+    for ep, s in found.items():
+        line = next(line for line in status.splitlines() if line.strip().startswith(ep))
+        assert f"{ep} {s['role']} subtasks={s['subtasks']} held=" in line and "heartbeat_age=" in line, status
+
+    out = omsync("synctool", "list", "--synctool", leader.endpoint, "-o", "yaml")
+    assert out.returncode == 2 and "--output 'yaml'" in out.stderr and "Traceback" not in out.stderr

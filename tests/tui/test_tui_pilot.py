@@ -12,7 +12,14 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from helpers.e2e import start_collectors
+from helpers.e2e import (
+    create_task,
+    leading_synctool,
+    memory_table_with_collectors,
+    start_collectors,
+    synctool,
+    wait_rows,
+)
 from helpers.pilot import until
 from helpers.synctoolproc import SynctoolProcess
 from helpers.waiting import wait_until
@@ -24,7 +31,10 @@ from omsync_tui.sandbox.state import SandboxConfig
 from omsync_tui.screens.app import OmsyncApp
 from omsync_tui.screens.common import Banner
 from omsync_tui.screens.dialogs import CreateDialog, DeleteDialog
+from omsync_tui.screens.subtasks import COLUMNS as SUBTASK_COLUMNS
 from omsync_tui.screens.subtasks import SubtasksScreen
+from omsync_tui.screens.synctools import COLUMNS as SYNCTOOL_COLUMNS
+from omsync_tui.screens.synctools import SynctoolsScreen
 from omsync_tui.screens.tasks import TasksScreen
 
 SIZE = (220, 50)
@@ -254,5 +264,81 @@ def test_create_form_says_where_a_bare_path_goes_before_creating(
             listed = lambda: isinstance(app.screen, TasksScreen) and "db.t" in rows(app)  # noqa: E731
             await until(pilot, listed, lambda: f"db.t listed; {app.screen!r}: {message()}", 20)
             assert rows(app)["db.t"][-1] == f"{hdfs_server.url}{path}"
+
+    asyncio.run(scenario())
+
+
+def table_of(
+    app: OmsyncApp, table_id: str, columns: tuple[tuple[str, str], ...]
+) -> dict[str, dict[str, str]]:
+    """A screen's table as text: row key → column key → cell."""
+    table = app.screen.query_one(f"#{table_id}", DataTable)
+    keys = [key for _, key in columns]
+    return {
+        str(r.key.value): dict(zip(keys, (str(c) for c in table.get_row(r.key)), strict=True))
+        for r in table.ordered_rows
+    }
+
+
+def test_synctools_screen_and_each_subtasks_worker(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    cluster = memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, rows=300)
+    leader = leading_synctool(procs, tmp_path, zk_hosts)
+    other = synctool(procs, tmp_path, zk_hosts)
+    endpoints = {leader.endpoint, other.endpoint}
+    wait_until(lambda: len(leader.api("GET", "/api/v1/synctools")[1]["synctools"]) == 2, 20, "two synctools")
+    create_task(leader, "db.t", str(tmp_path / "out"), mode="continuous")
+    wait_rows(leader, "db.t", 300)
+
+    async def scenario() -> None:
+        app = OmsyncApp(other.endpoint, refresh=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: "db.t" in rows(app), "db.t listed")
+            await pilot.press("5")
+            await until(pilot, lambda: isinstance(app.screen, SynctoolsScreen), "synctools screen")
+
+            def synctools() -> dict[str, dict[str, str]]:
+                return table_of(app, "synctools", SYNCTOOL_COLUMNS)
+
+            def settled() -> bool:
+                shown = synctools()
+                return set(shown) == endpoints and sum(int(s["held"]) for s in shown.values()) == 2
+
+            await until(pilot, settled, lambda: f"both synctools, both subtasks held: {synctools()}", 20)
+            shown = synctools()
+            assert list(shown) == [leader.endpoint, other.endpoint]  # the leader first
+            assert shown[leader.endpoint]["role"] == "leader" and shown[other.endpoint]["role"] == "follower"
+            assert sum(int(s["subtasks"]) for s in shown.values()) == 2
+            assert all(s["heartbeat"].endswith("s ago") and "⚠" not in s["heartbeat"] for s in shown.values())
+
+            # rows/s comes from successive polls of each synctool's rows received
+            cluster.write("db.t", 2000)
+
+            def received() -> int:
+                return sum(int(s["received"].replace(",", "")) for s in synctools().values())
+
+            def moving() -> bool:
+                return any(s["rate"] != "0" for s in synctools().values())
+
+            await until(pilot, lambda: received() == 2300, lambda: f"2,300 rows received: {synctools()}", 30)
+            await until(pilot, moving, lambda: f"a rate above 0: {synctools()}", 10)
+
+            # the task's subtasks name their worker, the same the synctools screen counts
+            await pilot.press("1")
+            await until(pilot, lambda: isinstance(app.screen, TasksScreen), "tasks screen")
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, SubtasksScreen), "subtasks screen")
+
+            def subtasks() -> dict[str, dict[str, str]]:
+                return table_of(app, "subtasks", SUBTASK_COLUMNS)
+
+            await until(pilot, lambda: set(subtasks()) == {"0", "1"}, lambda: f"two subtasks: {subtasks()}")
+            workers = [s["worker"] for s in subtasks().values()]
+            assert set(workers) <= endpoints, workers
+            for ep, s in shown.items():
+                assert int(s["subtasks"]) == workers.count(ep), (shown, workers)
+            detail = str(app.screen.query_one("#detail-text", Static).content)
+            assert f"→ worker {workers[0]}" in detail, detail
 
     asyncio.run(scenario())

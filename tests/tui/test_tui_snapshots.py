@@ -21,9 +21,11 @@ from omsync_tui.screens.common import Banner
 from omsync_tui.screens.data import Clock, Snapshot
 from omsync_tui.screens.dialogs import DeleteDialog
 from omsync_tui.screens.subtasks import SubtasksScreen
-from omsync_tui.services.cluster import CollectorInfo, EventInfo, SubtaskInfo, TaskInfo
+from omsync_tui.screens.synctools import SynctoolsScreen
+from omsync_tui.services.cluster import CollectorInfo, EventInfo, SubtaskInfo, SynctoolInfo, TaskInfo
 
 ENDPOINT = "127.0.0.1:7181"
+WORKERS = (ENDPOINT, "127.0.0.1:7182")
 MONO = 1000.0  # the frozen time.monotonic()
 WALL = 1_767_225_600.0  # the frozen time.time(): 2026-01-01 00:00:00 UTC
 FETCHED = MONO - 3  # every snapshot was fetched "3s ago"
@@ -42,6 +44,7 @@ def subtask(
         pid=pid,
         state=state,
         collector=f"127.0.0.{pid % 2 + 1}:9901",
+        worker=WORKERS[pid % 2],
         tablet=f"127.0.0.{pid % 2 + 1}:10921",
         phase="binlog" if state == "RUNNING" else "snapshot",
         position=f"offset {rows}",
@@ -96,6 +99,13 @@ COLLECTORS = (
     CollectorInfo("127.0.0.1:9901", "127.0.0.1", True, ("db.orders/0", "db.users/0"), 1.0),
     CollectorInfo("127.0.0.2:9901", "127.0.0.2", True, ("db.orders/1", "db.users/1"), 1.0),
 )
+SYNCTOOLS = (
+    SynctoolInfo(ENDPOINT, "leader", "0.9.0", True, 2, 2, 1_234_567, 0.4),
+    SynctoolInfo("127.0.0.1:7182", "follower", "0.9.0", True, 2, 1, 56_789, 0.9),
+    SynctoolInfo("127.0.0.1:7183", "follower", "0.9.0", True, 0, 0, 0, 12.0),  # late: no report for 12 s
+    SynctoolInfo("127.0.0.1:7184", "follower", "0.9.0", False, 0, 0, 0, 0.2),  # [synctool] work = false
+)
+SYNCTOOL_RATES = {ENDPOINT: 2_500.0, "127.0.0.1:7182": 1_200.0}
 FAILED_EVENTS = (
     EventInfo(ms_ago(60), 3, 0, "", "INIT", "created", "synctool"),
     EventInfo(ms_ago(55), 3, 0, "INIT", "RUNNING", "assigned", "synctool"),
@@ -114,6 +124,8 @@ def snapshot(*tasks: TaskInfo, focus: TaskInfo | None = None, events: tuple[Even
         focus=focus,
         focus_events=events,
         wall=WALL,
+        synctools=SYNCTOOLS if tasks else (),
+        synctool_rates=SYNCTOOL_RATES if tasks else {},
     )
 
 
@@ -198,5 +210,17 @@ def test_subtasks_with_detail(snap_compare: Any) -> None:
         await pilot.press("enter")  # the cursor is on the FAILED task, sorted first
         await until(pilot, lambda: isinstance(app.screen, SubtasksScreen), "subtasks screen")
         await until(pilot, lambda: "recent events" in detail(), "the detail pane's events")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_synctools_screen(snap_compare: Any) -> None:
+    app = app_of(lambda: snapshot(RUNNING, SUCCEEDED, FAILED))
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: table_rows(app) == 3, "three tasks")
+        await pilot.press("5")
+        await until(pilot, lambda: isinstance(app.screen, SynctoolsScreen), "synctools screen")
+        await until(pilot, lambda: table_rows(app) == 4, "four synctools")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)

@@ -237,6 +237,37 @@ def subtask_info(p: PartitionView) -> SubtaskInfo:
     )
 
 
+def synctool_infos(m: SyncManager, leader: str | None) -> list[SynctoolInfo]:
+    """The running synctools by endpoint, as ``GET /api/v1/synctools`` and ``/status`` show them:
+    subtasks are the unfinished records naming each as worker, held the ones its report carries."""
+    live = m.synctools()
+    assigned: dict[str, int] = {}
+    for _t, ps in m.tables():
+        for p in ps:
+            if p.record.worker and not p.record.state.final:
+                assigned[p.record.worker] = assigned.get(p.record.worker, 0) + 1
+    now_ms = time.time() * 1000
+    out = []
+    for ep in sorted(live):
+        data = live[ep]
+        beat = data.get("heartbeat_ms")
+        subtasks = data.get("subtasks")
+        out.append(
+            SynctoolInfo(
+                endpoint=ep,
+                role="leader" if ep == leader else "follower",
+                version=str(data.get("version", "")),
+                works=bool(data.get("works", True)),
+                subtasks=assigned.get(ep, 0),
+                held=len(subtasks) if isinstance(subtasks, list) else 0,
+                rows_received=int(data.get("rows_received", 0)),
+                heartbeat_age_s=round((now_ms - int(beat)) / 1000, 1) if beat else None,
+                started_ms=int(data.get("started_ms", 0)),
+            )
+        )
+    return out
+
+
 def task_info(task: TaskRecord, parts: list[PartitionView], *, detail: bool) -> TaskInfo:
     """The task as ``/api/v1`` shows it; ``detail``: with its subtasks."""
     counts: dict[str, int] = {s.value: 0 for s in State}
@@ -449,33 +480,7 @@ class Api:
         return 200, {"collectors": out}
 
     def synctools(self, _r: HttpRequest) -> Reply:
-        live = self.m.synctools()
-        leader = self.ctx.leader()
-        assigned: dict[str, int] = {}
-        for _t, ps in self.m.tables():
-            for p in ps:
-                if p.record.worker and not p.record.state.final:
-                    assigned[p.record.worker] = assigned.get(p.record.worker, 0) + 1
-        now_ms = time.time() * 1000
-        out = []
-        for ep in sorted(live):
-            data = live[ep]
-            beat = data.get("heartbeat_ms")
-            subtasks = data.get("subtasks")
-            out.append(
-                SynctoolInfo(
-                    endpoint=ep,
-                    role="leader" if ep == leader else "follower",
-                    version=str(data.get("version", "")),
-                    works=bool(data.get("works", True)),
-                    subtasks=assigned.get(ep, 0),
-                    held=len(subtasks) if isinstance(subtasks, list) else 0,
-                    rows_received=int(data.get("rows_received", 0)),
-                    heartbeat_age_s=round((now_ms - int(beat)) / 1000, 1) if beat else None,
-                    started_ms=int(data.get("started_ms", 0)),
-                ).to_json()
-            )
-        return 200, {"synctools": out}
+        return 200, {"synctools": [s.to_json() for s in synctool_infos(self.m, self.ctx.leader())]}
 
     def release(self, rest: str) -> Reply:
         """The leader moves a subtask: commit what was accepted, then let it go."""

@@ -23,16 +23,25 @@ from prometheus_client.registry import Collector
 
 from omsync_tui import __version__
 from omsync_tui.core.collector_config import parse_endpoint
+from omsync_tui.core.errors import OmsyncError
 from omsync_tui.core.states import State
 from omsync_tui.core.synctool_config import SynctoolConfig
 from omsync_tui.rpc.server import RpcServer
 from omsync_tui.rpc.service import HttpRequest, RouteResult, Routes, prometheus_route
 from omsync_tui.services.signals import serve_until_signalled
-from omsync_tui.services.synctool.api import Api, Context, subtask_info, sync_tool_service, task_info
+from omsync_tui.services.synctool.api import (
+    Api,
+    Context,
+    subtask_info,
+    sync_tool_service,
+    synctool_infos,
+    task_info,
+)
 from omsync_tui.services.synctool.destapi import add_destination_route
 from omsync_tui.services.synctool.manager import SyncManager
 from omsync_tui.services.synctool.membership import Membership
 from omsync_tui.services.synctool.store import Store
+from omsync_tui.services.synctool.wire import SynctoolInfo
 from omsync_tui.services.synctool.worker import Worker
 
 log = logging.getLogger("omsync.synctool")
@@ -87,6 +96,18 @@ class _Metrics(Collector):
         yield lag_offsets
         yield lag_s
         yield subs
+
+
+def _worker_lines(synctools: list[SynctoolInfo]) -> list[str]:
+    """``/status``'s workers: one line per running synctool."""
+    lines = [f"synctools: {len(synctools)}"]
+    for s in synctools:
+        beat = f"{s.heartbeat_age_s:g}s" if s.heartbeat_age_s is not None else "never"
+        lines.append(
+            f"  {s.endpoint} {s.role} subtasks={s.subtasks} held={s.held} heartbeat_age={beat}"
+            + ("" if s.works else " (takes no subtasks: [synctool] work = false)")
+        )
+    return lines
 
 
 class SynctoolDaemon:
@@ -244,6 +265,10 @@ class SynctoolDaemon:
             for p in parts:
                 if p.record.last_error:
                     lines.append(f"    pid {p.pid} {p.record.state.value}: {p.record.last_error}")
+        try:
+            lines += _worker_lines(synctool_infos(m, self.membership.leader))
+        except OmsyncError as exc:  # read from ZooKeeper: /status still answers while it is away
+            lines.append(f"synctools: unknown ({exc.message})")
         return 200, "text/plain; charset=utf-8", ("\n".join(lines) + "\n").encode()
 
     def _healthz(self, _r: HttpRequest) -> RouteResult:

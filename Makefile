@@ -66,11 +66,12 @@ check: setup  ## ruff, mypy, import contracts, generated code in step, tests
 	$(PY) tools/gen_protos.py --check
 	$(PY) -m pytest -q
 
-soak: setup  ## kill -9 the leading synctool 50 times (SOAK_TRIALS=N) while the sandbox writes, to local disk and HDFS; every row exactly once
+soak: setup  ## kill -9 the leading synctool 50 times (SOAK_TRIALS=N) while the sandbox writes, to local disk and HDFS, and any of three sharing synctools; every row exactly once
 	OMSYNC_SOAK_TRIALS=$(SOAK_TRIALS) $(PY) -m pytest -q tests/integration/test_synctool_soak.py
 	OMSYNC_HDFS_KILL_TRIALS=$(SOAK_TRIALS) $(PY) -m pytest -q tests/integration/test_hdfs_e2e.py -k kill_9
+	OMSYNC_SCALEOUT_TRIALS=$(SOAK_TRIALS) $(PY) -m pytest -q tests/integration/test_synctool_scaleout.py -k kill_9
 
-bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver, end-to-end sync, to HDFS, put → visible, beside OpenMLDB's SyncTool)
+bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver, end-to-end sync, to HDFS, put → visible, 1 vs 2 synctools, beside OpenMLDB's SyncTool)
 	$(PY) bench/bench_binlog.py
 	$(PY) bench/bench_decode.py
 	$(PY) bench/bench_collector.py
@@ -78,6 +79,7 @@ bench: setup  ## print speed figures (binlog read+parse, row decoding, collector
 	$(PY) bench/bench_e2e.py
 	$(PY) bench/bench_hdfs.py
 	$(PY) bench/bench_fresh.py
+	$(PY) bench/bench_scaleout.py
 	$(PY) bench/bench_startup.py
 	@# last: its last line is the peer ratio (needs OMSYNC_ORIGINAL_SYNCTOOL; says "unavailable" without)
 	$(PY) bench/bench_peer.py

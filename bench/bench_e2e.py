@@ -181,7 +181,7 @@ def trial(
     subtask's SUCCEEDED (``last_update_ms``, this machine's wall clock): polling then only has to
     notice the end, so it can be slow (each poll costs the synctool ~1.5 ms of CPU).
     """
-    names = ("collector", "synctool")
+    names = process_names(len(procs))
     cpu0 = {what: cpu_seconds(p.pid) for what, p in zip(names, procs, strict=True)}
     machine0 = cpu_times()
     t_start = time.perf_counter()
@@ -207,10 +207,18 @@ def trial(
     return Trial(rows / wall, wall, int(str(task["files"])), size_of(dest), cpu, steal)
 
 
+def process_names(n: int) -> list[str]:
+    """``collector``, ``synctool``, then ``synctool2``, ``synctool3``... for a pipeline's processes."""
+    return ["collector", "synctool", *(f"synctool{k}" for k in range(2, n))]
+
+
 @contextmanager
-def pipeline(tmp: Path, rows: int, partitions: int) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    """A ZooKeeper, the bench table's partitions, a collector and a synctool that leads:
-    ``(synctool endpoint, [collector, synctool])``; everything stopped afterwards."""
+def pipeline(
+    tmp: Path, rows: int, partitions: int, synctools: tuple[str, ...] = ("",)
+) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A ZooKeeper, the bench table's partitions, a collector and synctools, the first of which
+    leads (each entry of ``synctools`` is extra ``[synctool]`` TOML for one of them):
+    ``(leader's endpoint, [collector, synctool, synctool2, ...])``; everything stopped afterwards."""
     zk = ZkServer(tmp / "zk")
     zk.start()
     procs: list[subprocess.Popen[bytes]] = []
@@ -229,17 +237,22 @@ def pipeline(tmp: Path, rows: int, partitions: int) -> Iterator[tuple[str, list[
         )
         client.stop()
         client.close()
-        c_ep, s_ep = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+        c_ep = f"127.0.0.1:{free_port()}"
+        endpoints = [f"127.0.0.1:{free_port()}" for _ in synctools]
+        s_ep = endpoints[0]
         (tmp / "collector.toml").write_text(
             f'[collector]\nendpoint = "{c_ep}"\ndatadir = "{tmp / "cdata"}"\nmax_pack_size = 4194304\n'
             f'[zookeeper]\nhosts = "{zk.hosts}"\n[tablet]\nroot_paths = ["{root}"]\n'
             f'[log]\ndir = "{tmp / "clog"}"\nlevel = "warning"\n'
         )
-        (tmp / "synctool.toml").write_text(
-            f'[synctool]\nendpoint = "{s_ep}"\ndatadir = "{tmp / "sdata"}"\n'
-            f'[zookeeper]\nhosts = "{zk.hosts}"\n[log]\ndir = "{tmp / "slog"}"\nlevel = "warning"\n'
-        )
-        for what in ("collector", "synctool"):
+        names = process_names(1 + len(synctools))
+        for what, ep, extra in zip(names[1:], endpoints, synctools, strict=True):
+            (tmp / f"{what}.toml").write_text(
+                f'[synctool]\nendpoint = "{ep}"\ndatadir = "{tmp / (what + "-data")}"\n{extra}\n'
+                f'[zookeeper]\nhosts = "{zk.hosts}"\n'
+                f'[log]\ndir = "{tmp / (what + "-log")}"\nlevel = "warning"\n'
+            )
+        for what in names:
             procs.append(
                 subprocess.Popen(
                     [
@@ -257,6 +270,10 @@ def pipeline(tmp: Path, rows: int, partitions: int) -> Iterator[tuple[str, list[
         wait_ready(f"http://{c_ep}/readyz", procs[0], "collector")
         wait_ready(f"http://{s_ep}/readyz", procs[1], "synctool")
         while http("GET", f"http://{s_ep}/api/v1/status").get("role") != "leader":
+            time.sleep(0.05)
+        for what, ep, proc in zip(names[2:], endpoints[1:], procs[2:], strict=True):
+            wait_ready(f"http://{ep}/readyz", proc, what)
+        while len(http("GET", f"http://{s_ep}/api/v1/synctools")["synctools"]) < len(synctools):  # type: ignore[arg-type]
             time.sleep(0.05)
         yield s_ep, procs
     finally:

@@ -170,3 +170,39 @@ def test_a_synctool_that_joins_takes_subtasks_one_at_a_time_and_rows_stay_exactl
     seen = {s["endpoint"]: s for s in body["synctools"]}
     assert set(seen) == both and {s["subtasks"] for s in seen.values()} == {2}, seen
     assert seen[first.endpoint]["role"] == "leader" and seen[second.endpoint]["role"] == "follower", seen
+
+
+def test_a_worker_cut_off_past_its_session_loses_its_subtasks_and_writes_nothing_twice(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    # SIGSTOP: the process keeps its open files and sockets but answers nothing, so ZooKeeper
+    # expires its session; on SIGCONT it must not rename a file of a subtask moved meanwhile
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=4, storage="memory"))
+    cluster.write("db.t", 300)
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    leader = synctool(procs, tmp_path, zk_hosts, session_timeout_ms=SESSION_MS, commit_seconds=3)
+    wait_until(leader.leading, 30, "a leader")
+    other = synctool(procs, tmp_path, zk_hosts, session_timeout_ms=SESSION_MS, commit_seconds=3)
+    wait_until(lambda: len(leader.api("GET", "/api/v1/synctools")[1]["synctools"]) == 2, 20, "2 synctools")
+    dest = tmp_path / "out"
+    create_task(leader, "db.t", str(dest), mode="continuous")
+    both = {leader.endpoint, other.endpoint}
+    wait_until(lambda: spread_over(leader, "db.t", both, 4), 30, f"2 each: {workers(leader, 'db.t')}")
+    wait_rows(leader, "db.t", 300)
+    cluster.write("db.t", 80)  # rows in the cut-off worker's open files (commit_seconds 3)
+    time.sleep(0.5)
+    other.pause()
+    try:
+        wait_until(lambda: spread_over(leader, "db.t", {leader.endpoint}, 4), 30, "all moved to the leader")
+        cluster.write("db.t", 80)
+        time.sleep(1.0)
+    finally:
+        other.resume()
+    # back: it lets go of what it held, registers again and gets its share back by rebalancing
+    wait_until(lambda: spread_over(leader, "db.t", both, 4), 60, f"spread again: {workers(leader, 'db.t')}")
+    cluster.write("db.t", 80)
+    want = truth_rows(cluster, "db.t")
+    wait_rows(leader, "db.t", count(want))
+    assert dataset_rows(dest) == want
+    verify_ok(leader, "db.t")

@@ -76,10 +76,15 @@ def works(data: Mapping[str, Any]) -> bool:
     return bool(data.get("works", True))
 
 
+def fresh_report(data: Mapping[str, Any]) -> bool:
+    """A registration whose worker report is recent enough to say what it holds."""
+    return time.time() * 1000 - int(data.get("heartbeat_ms", 0)) <= REPORT_STALE_S * 1000
+
+
 def report_of(live: Synctools, rec: SubtaskRecord) -> Mapping[str, Any] | None:
     """The worker's live figures of this assignment (same token), from a fresh report; else None."""
     data = live.get(rec.worker)
-    if data is None or time.time() * 1000 - int(data.get("heartbeat_ms", 0)) > REPORT_STALE_S * 1000:
+    if data is None or not fresh_report(data):
         return None
     for entry in data.get("subtasks", ()):
         if (entry.get("tid"), entry.get("pid"), entry.get("token")) == (rec.tid, rec.pid, rec.token):
@@ -396,7 +401,7 @@ class Assigner:
         entry = report_of(live, rec)
         if entry is None:
             waited = time.time() - rec.assigned_ms / 1000
-            if rec.worker in live and _fresh_report(live[rec.worker]) and waited > s.init_timeout_s:
+            if fresh_report(live[rec.worker]) and waited > s.init_timeout_s:
                 return "init_timeout", f"no first SendData at {rec.worker} after {waited:.0f} s"
         elif float(entry.get("silent_s", 0)) > s.collector_timeout_s:
             return "collector_silent", f"no SendData for {float(entry['silent_s']):.0f} s"
@@ -444,10 +449,6 @@ class Assigner:
             return partition_leaders(info)
         except OmsyncError:
             return None  # failing over right now: look again next period
-
-
-def _fresh_report(data: Mapping[str, Any]) -> bool:
-    return time.time() * 1000 - int(data.get("heartbeat_ms", 0)) <= REPORT_STALE_S * 1000
 
 
 def _error_text(exc: urllib.error.HTTPError) -> str:

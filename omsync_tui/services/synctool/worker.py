@@ -135,13 +135,13 @@ class Worker:
         return p
 
     def _task(self, tid: int) -> _Task:
-        task = self._tasks.get(tid)
-        if task is not None:
-            return task
         got = self.store.task(tid)
         if got is None:
             raise NotFoundError(f"no task with tid {tid} in ZooKeeper (deleted?)")
         record = got.record
+        task = self._tasks.get(tid)
+        if task is not None and task.record == record:
+            return task  # the same task (a table's task deleted and created again is another)
         dest = destination.open_destination(record.dest, self.config.hdfs)
         info = table_by_tid(self.zk, self.paths, tid)
         schema = TableSchema.from_proto(info, where=f"table tid {tid}")

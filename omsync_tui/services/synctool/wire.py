@@ -235,7 +235,6 @@ class SubtaskInfo:
             "pid": self.pid,
             "state": self.state,
             "collector": self.collector,
-            "worker": self.worker,
             "tablet": self.tablet,
             "phase": self.phase,
             "committed": self.committed.to_dict(),
@@ -257,6 +256,7 @@ class SubtaskInfo:
             "cause": self.cause,
             "last_error": self.last_error,
             "token": self.token,
+            "worker": self.worker,
         }
 
     @classmethod

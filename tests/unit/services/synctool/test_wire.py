@@ -111,8 +111,9 @@ def test_task_round_trip_with_and_without_subtasks() -> None:
 
 
 def test_the_api_documents_keep_their_schema_version_1_keys() -> None:
-    # schema_version 1's keys in their order, with the freshness keys added since (lag_s, and a
-    # task's rows_received and uncommitted_rows): a reader of version 1 finds everything it knew
+    # schema_version 1's keys in their order, with the keys added since at the end (lag_s, a
+    # task's rows_received and uncommitted_rows, a subtask's worker): a reader of version 1 finds
+    # everything it knew
     assert list(TASK.to_json(detail=True)) == [
         "tid", "name", "db", "table", "mode", "dest", "format", "start_ts", "deletes", "storage",
         "created_ms", "state", "partitions", "states", "rows", "bytes", "files", "last_update_ms",
@@ -122,7 +123,7 @@ def test_the_api_documents_keep_their_schema_version_1_keys() -> None:
         "pid", "state", "collector", "tablet", "phase", "committed", "committed_text", "accepted",
         "settled", "rows", "bytes", "files", "rows_received", "uncommitted_rows", "binlog_latest",
         "lag_offsets", "lag_s", "last_update_ms", "last_update_age_s", "silent_s", "retries", "cause",
-        "last_error", "token",
+        "last_error", "token", "worker",
     ]  # fmt: skip
 
 
@@ -137,7 +138,7 @@ def test_summary_is_what_the_cli_printed_before() -> None:
     assert list(printed["subtasks"][0]) == [
         "pid", "state", "collector", "tablet", "phase", "position", "rows", "bytes", "files",
         "uncommitted_rows", "lag_offsets", "last_update_age_s", "silent_s", "retries", "cause", "last_error",
-        "lag_s",
+        "lag_s", "worker",
     ]  # fmt: skip
     assert printed["subtasks"][0]["position"] == str(SNAP)
     assert json.loads(json.dumps(printed))["states"]["SUCCESS"] == 1

@@ -166,7 +166,8 @@ def _task_message(msg: data_sync_pb2.Task, task: TaskRecord, p: PartitionView, e
     pr.mode = task.mode.wire  # type: ignore[assignment]
     pr.start_ts = task.start_ts
     pr.sync_point.CopyFrom(syncwire.to_proto(rec.committed))
-    pr.tablet_endpoint, pr.des_endpoint, pr.token, pr.dest = rec.tablet, endpoint, rec.token, task.dest
+    pr.tablet_endpoint, pr.token, pr.dest = rec.tablet, rec.token, task.dest
+    pr.des_endpoint = rec.worker or endpoint  # the synctool the collector sends to
     msg.data_collector = rec.collector
     msg.count = p.rows_received
     msg.status = rec.state.value

@@ -1,0 +1,526 @@
+"""An Iceberg table as the synctool's destination, through pyiceberg (issue 17).
+
+Loaded only for ``iceberg://`` destinations (``icebergwriter.table_of``). ``IcebergTable`` is one
+table of one catalog:
+
+- ``ensure`` (``task create``) makes the table if missing — OpenMLDB's columns mapped by
+  ``ICEBERG_TYPES``, plus ``omsync_pid`` (int), identity-partitioned by it — or refuses an
+  existing one whose columns differ, naming each difference;
+- ``commit`` is exactly-once: one Iceberg transaction appends a data file and records the
+  subtask's range in the snapshot's summary (``omsync.pid``, ``omsync.first``, ``omsync.next``,
+  point tokens as in file names); a range whose end the table already holds for that pid is not
+  appended again. New columns (ALTER TABLE ADD COLUMN) are added in the same transaction. A
+  commit that loses a race (``CommitFailedException``: another committer moved the table) is
+  retried from a fresh read of the table;
+- ``ranges`` reads the committed ranges back from the snapshots (the current snapshot and its
+  ancestors): start-up and takeover reconcile from these, and ``task verify`` audits them;
+- ``compact`` rewrites a partition's small files into one with an overwrite snapshot that deletes
+  them and adds the new file atomically.
+
+The FileIO (``OmsyncFileIO``) is pyarrow's, with HDFS through ``hdfs.py``'s client (hdfs-native,
+bounded, no JVM); pyiceberg builds FileIOs from string properties, so the ``[hdfs]`` settings
+travel as JSON in ``omsync.hdfs``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchNamespaceError,
+    NoSuchPropertyException,
+    NoSuchTableError,
+    NotInstalledError,
+    ResolveError,
+    RESTError,
+    TableAlreadyExistsError,
+    ValidationError,
+    ValidationException,
+)
+from pyiceberg.io.pyarrow import PyArrowFileIO, parquet_file_to_data_file
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.transforms import IdentityTransform
+from pyiceberg.typedef import Properties
+from pyiceberg.types import (
+    BooleanType,
+    DateType,
+    DoubleType,
+    FloatType,
+    IcebergType,
+    IntegerType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestampType,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from omsync_tui.core.syncpoint import SyncPoint
+from omsync_tui.core.synctool_config import HdfsSection
+from omsync_tui.openmldb.schema import Column, ColumnType
+from omsync_tui.services.sinks import hdfs
+from omsync_tui.services.sinks.destination import Destination, DestinationError, cause_of, translated
+from omsync_tui.services.sinks.icebergurl import IcebergUri
+from omsync_tui.services.sinks.writer import FileRange, parse_point_token, point_token
+
+log = logging.getLogger("omsync.synctool.sink")
+
+PID_COLUMN = "omsync_pid"
+ICEBERG_TYPES: dict[ColumnType, IcebergType] = {
+    ColumnType.BOOL: BooleanType(),
+    ColumnType.SMALLINT: IntegerType(),  # Iceberg has no 16-bit integer
+    ColumnType.INT: IntegerType(),
+    ColumnType.BIGINT: LongType(),
+    ColumnType.FLOAT: FloatType(),
+    ColumnType.DOUBLE: DoubleType(),
+    ColumnType.DATE: DateType(),
+    ColumnType.TIMESTAMP: TimestampType(),  # microseconds, no zone; OpenMLDB's milliseconds × 1000
+    ColumnType.VARCHAR: StringType(),
+    ColumnType.STRING: StringType(),
+}
+# the Arrow types of the files omsync adds (what pyarrow writes as these Iceberg types)
+_ARROW_OF: dict[IcebergType, pa.DataType] = {
+    BooleanType(): pa.bool_(),
+    IntegerType(): pa.int32(),
+    LongType(): pa.int64(),
+    FloatType(): pa.float32(),
+    DoubleType(): pa.float64(),
+    DateType(): pa.date32(),
+    TimestampType(): pa.timestamp("us"),
+    StringType(): pa.string(),
+}
+COMMIT_DEADLINE_S = 120.0
+SMALL_FILE_BYTES = 64 * 1024 * 1024  # compaction rewrites files below this
+# what pyiceberg raises (it has no base class of its own) and the I/O beneath it
+_FAILURES = (
+    RESTError,
+    ValidationError,
+    ValidationException,
+    NoSuchNamespaceError,
+    NamespaceAlreadyExistsError,
+    TableAlreadyExistsError,
+    NoSuchPropertyException,
+    NotInstalledError,
+    ResolveError,
+    SQLAlchemyError,
+    OSError,
+    ValueError,
+    pa.ArrowException,
+)
+_SUMMARY_PID, _SUMMARY_FIRST, _SUMMARY_NEXT = "omsync.pid", "omsync.first", "omsync.next"
+
+
+# -- the FileIO ----------------------------------------------------------------------------------
+
+
+def settings_json(settings: HdfsSection) -> str:
+    return json.dumps(
+        {f.name: str(v) for f in fields(settings) if (v := getattr(settings, f.name)) is not None}
+    )
+
+
+def settings_from(text: str) -> HdfsSection:
+    raw = json.loads(text) if text else {}
+    kw: dict[str, Any] = {}
+    for f in fields(HdfsSection):
+        if f.name in raw:
+            default = getattr(HdfsSection(), f.name)
+            kw[f.name] = int(raw[f.name]) if isinstance(default, int) else raw[f.name]
+            if "dir" in f.name or "keytab" in f.name or "cache" in f.name:
+                kw[f.name] = Path(raw[f.name])
+    return HdfsSection(**kw)
+
+
+class OmsyncFileIO(PyArrowFileIO):
+    """pyarrow's FileIO, with ``hdfs://``/``viewfs://`` through omsync's hdfs-native client."""
+
+    def __init__(self, properties: Properties = {}) -> None:  # noqa: B006  # pyiceberg's signature
+        super().__init__(properties)
+
+    def _initialize_fs(self, scheme: str, netloc: str | None = None) -> pafs.FileSystem:
+        if scheme in hdfs.SCHEMES:
+            return hdfs.hdfs_filesystem(
+                f"{scheme}://{netloc or ''}", settings_from(self.properties.get("omsync.hdfs", ""))
+            )
+        return super()._initialize_fs(scheme, netloc)
+
+
+# -- a table -------------------------------------------------------------------------------------
+
+
+def location_of(dest: Destination, path: str) -> str:
+    """A path of ``dest.fs`` as a URI Iceberg's metadata holds (and Spark reads)."""
+    if dest.scheme in hdfs.SCHEMES and dest.iceberg is not None:
+        return hdfs.split_url(dest.iceberg.warehouse)[0] + path
+    if dest.scheme == "s3":
+        return f"s3://{path}"
+    return f"file://{path}"
+
+
+def iceberg_schema(columns: list[Column]) -> Schema:
+    """The table's schema: OpenMLDB's columns (all optional: older schema versions lack the added
+    ones) and ``omsync_pid``."""
+    out = [NestedField(i + 1, c.name, ICEBERG_TYPES[c.type], required=False) for i, c in enumerate(columns)]
+    out.append(NestedField(len(columns) + 1, PID_COLUMN, IntegerType(), required=False))
+    return Schema(*out)
+
+
+def arrow_schema_for(schema: pa.Schema) -> pa.Schema:
+    """A decoded batch's schema as omsync's Iceberg files hold it: ms → us, int16 → int32, + pid."""
+    out = []
+    for f in schema:
+        t = f.type
+        if pa.types.is_timestamp(t):
+            t = pa.timestamp("us")
+        elif pa.types.is_int16(t):
+            t = pa.int32()
+        out.append(pa.field(f.name, t))
+    out.append(pa.field(PID_COLUMN, pa.int32()))
+    return pa.schema(out)
+
+
+def to_table_batch(batch: pa.RecordBatch, pid: int, target: pa.Schema) -> pa.RecordBatch:
+    cols = [batch.column(i).cast(target.field(i).type) for i in range(batch.num_columns)]
+    cols.append(pa.array(np.full(batch.num_rows, pid, dtype=np.int32)))
+    return pa.RecordBatch.from_arrays(cols, schema=target)
+
+
+@dataclass(frozen=True)
+class PidFiles:
+    """The data files one partition's rows are in now (after any compaction)."""
+
+    files: int
+    rows: int
+    small: list[Any]  # DataFiles below SMALL_FILE_BYTES
+
+
+class IcebergTable:
+    """One table of one catalog, as the synctool writes and reads it back (thread-safe)."""
+
+    def __init__(self, dest: Destination, settings: HdfsSection) -> None:
+        assert dest.iceberg is not None
+        self.dest, self.uri = dest, dest.iceberg
+        self.catalog = _catalog(self.uri, settings)
+        self.lock = threading.Lock()  # this process's commits to the table, one at a time
+        self.since_compact: dict[int, int] = {}
+
+    @property
+    def location(self) -> str:
+        return location_of(self.dest, self.dest.root)
+
+    def _fail(self, what: str, exc: BaseException) -> DestinationError:
+        return DestinationError(
+            f"{what} {self.dest.display}: {cause_of(exc)}",
+            hint="check the catalog (uri=), the warehouse and that this user may write both",
+        )
+
+    def load(self) -> Table | None:
+        try:
+            return self.catalog.load_table(self.uri.identifier)
+        except NoSuchTableError:
+            return None
+        except _FAILURES as exc:
+            raise self._fail("cannot read the table", exc) from None
+
+    def ensure(self, columns: list[Column], source: str, tid: int) -> Table:
+        """Create the table if missing; refuse one whose columns differ from OpenMLDB's."""
+        want = iceberg_schema(columns)
+        table = self.load()
+        if table is None:
+            spec = PartitionSpec(
+                PartitionField(
+                    source_id=len(columns) + 1, field_id=1000, transform=IdentityTransform(), name=PID_COLUMN
+                )
+            )
+            props = {
+                "omsync.source": source,
+                "omsync.tid": str(tid),
+                "schema.name-mapping.default": want.name_mapping.model_dump_json(),
+                "commit.manifest-merge.enabled": "true",
+                "write.parquet.compression-codec": "zstd",
+            }
+            try:
+                self.catalog.create_namespace_if_not_exists(self.uri.namespace)
+                return self.catalog.create_table(
+                    self.uri.identifier, want, location=self.location, partition_spec=spec, properties=props
+                )
+            except _FAILURES as exc:
+                raise self._fail("cannot create the table", exc) from None
+        diff = schema_difference(table.schema(), want)
+        if diff:
+            raise DestinationError(
+                f"{self.dest.display}: the existing table {self.uri.identifier} has another schema: "
+                + "; ".join(diff),
+                hint="sync into a new table name, or alter the Iceberg table to match OpenMLDB's columns",
+            )
+        return table
+
+    # -- reading back ------------------------------------------------------------------------------
+
+    def ranges(self, pid: int | None = None) -> list[FileRange]:
+        """The committed ranges (one per append commit), of one pid or all, sorted by ``first``."""
+        table = self.load()
+        if table is None:
+            return []
+        out = []
+        for snap in _ancestry(table):
+            r = _range_of(snap)
+            if r is not None and (pid is None or r.pid == pid):
+                out.append(r)
+        return sorted(out, key=lambda r: (r.pid, r.first.key(), r.next.key()))
+
+    def pid_files(self, table: Table, pid: int) -> PidFiles:
+        try:
+            tasks = list(table.scan(row_filter=f"{PID_COLUMN} == {pid}").plan_files())
+        except _FAILURES as exc:
+            raise self._fail("cannot list the data files of", exc) from None
+        small = [t.file for t in tasks if t.file.file_size_in_bytes < SMALL_FILE_BYTES]
+        return PidFiles(len(tasks), sum(t.file.record_count for t in tasks), small)
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def commit(self, r: FileRange, schema: pa.Schema) -> bool:
+        """Append ``r``'s file (``r.path`` in ``dest.fs``) with its range, exactly once: False when
+        the table already holds the range's end for that pid (nothing appended)."""
+        props = {
+            _SUMMARY_PID: str(r.pid),
+            _SUMMARY_FIRST: point_token(r.first),
+            _SUMMARY_NEXT: point_token(r.next),
+            "omsync.first_point": json.dumps(r.first.to_dict()),
+            "omsync.next_point": json.dumps(r.next.to_dict()),
+            "omsync.rows": str(r.rows),
+        }
+        location = location_of(self.dest, r.path)
+        deadline = time.monotonic() + COMMIT_DEADLINE_S
+        attempt = 0
+        with self.lock:
+            while True:
+                attempt += 1
+                table = self.load()
+                if table is None:
+                    raise DestinationError(
+                        f"{self.dest.display}: the table {self.uri.identifier} is gone",
+                        hint="it was dropped after the task was created; delete the task and create it again",
+                    )
+                end = max((x.next for x in self._held(table, r.pid)), key=SyncPoint.key, default=None)
+                if end is not None and end.key() >= r.next.key():
+                    log.info(
+                        "%s pid %d: %s..%s is committed already", self.dest.display, r.pid, r.first, r.next
+                    )
+                    return False
+                if end is not None and end.key() > r.first.key():
+                    raise DestinationError(
+                        f"{self.dest.display} pid {r.pid}: the table holds up to {end}, "
+                        f"inside {r.first}..{r.next}",
+                        hint="another writer appended to this partition; `omsync task verify` shows it",
+                    )
+                try:
+                    tx = table.transaction()
+                    have = set(table.schema().column_names)
+                    new = [f for f in schema if f.name not in have]
+                    if new:  # ALTER TABLE ADD COLUMN: in the commit that first writes rows with it
+                        with tx.update_schema() as update:
+                            for f in new:
+                                update.add_column(f.name, _iceberg_type(f.type))
+                    tx.add_files([location], snapshot_properties=props, check_duplicate_files=False)
+                    tx.commit_transaction()
+                    break
+                except (CommitFailedException, SQLAlchemyError) as exc:
+                    if time.monotonic() > deadline:
+                        raise self._fail(f"gave up after {attempt} commit attempts to", exc) from None
+                    log.debug("%s pid %d: commit conflict (%s); again", self.dest.display, r.pid, exc)
+                    time.sleep(random.uniform(0.005, min(0.2, 0.01 * attempt)))
+                except _FAILURES as exc:
+                    raise self._fail("cannot commit to", exc) from None
+            self.since_compact[r.pid] = self.since_compact.get(r.pid, 0) + 1
+        return True
+
+    def _held(self, table: Table, pid: int) -> list[FileRange]:
+        return [r for s in _ancestry(table) if (r := _range_of(s)) is not None and r.pid == pid]
+
+    def maybe_compact(self, pid: int) -> int:
+        """Rewrite ``pid``'s small files into one once ``compact_files`` commits came since the
+        last look and at least that many small files are there; the files rewritten (0: none)."""
+        n = self.uri.compact_files
+        if n == 0 or self.since_compact.get(pid, 0) < n:
+            return 0
+        self.since_compact[pid] = 0
+        return self.compact(pid, min_files=n)
+
+    def compact(self, pid: int, *, min_files: int = 2) -> int:
+        """One overwrite snapshot: the partition's small files deleted, one file with their rows
+        added. Loses to any concurrent commit (then nothing changes: the next call tries again)."""
+        with self.lock:
+            table = self.load()
+            if table is None:
+                return 0
+            found = self.pid_files(table, pid)
+            if len(found.small) < min_files:
+                return 0
+            target = pa.schema([pa.field(f.name, _ARROW_OF[f.field_type]) for f in table.schema().fields])
+            parts = [self._read(df.file_path, target) for df in found.small]
+            merged = pa.concat_tables(parts)
+            path = self.dest.path("data", f"pid={pid}", f"compacted-{uuid.uuid4().hex}.parquet")
+            with (
+                translated(self.dest, "cannot write a compacted file to"),
+                self.dest.fs.open_output_stream(path) as out,
+            ):
+                pq.write_table(merged, out, compression="zstd", row_group_size=256 * 1024)
+            location = location_of(self.dest, path)
+            try:
+                tx = table.transaction()
+                new_file = parquet_file_to_data_file(table.io, tx.table_metadata, location)
+                props = {"omsync.compacted_pid": str(pid), "omsync.compacted_files": str(len(found.small))}
+                with tx.update_snapshot(snapshot_properties=props).overwrite() as rewrite:
+                    for df in found.small:
+                        rewrite.delete_data_file(df)
+                    rewrite.append_data_file(new_file)
+                tx.commit_transaction()
+            except (CommitFailedException, SQLAlchemyError) as exc:
+                log.info("%s pid %d: compaction lost a race (%s); later", self.dest.display, pid, exc)
+                self._remove(path)
+                return 0
+            except _FAILURES as exc:
+                self._remove(path)
+                raise self._fail("cannot compact", exc) from None
+            log.info("%s pid %d: %d files rewritten into one", self.dest.display, pid, len(found.small))
+            return len(found.small)
+
+    def _read(self, location: str, target: pa.Schema) -> pa.Table:
+        """One of omsync's data files with the table's columns now (added ones null)."""
+        scheme, _netloc, path = OmsyncFileIO.parse_location(location)
+        fs = self.dest.fs if scheme in (self.dest.scheme, "file") else None
+        with translated(self.dest, "cannot read a data file of"):
+            t = pq.read_table(path, filesystem=fs)
+        cols = [
+            t.column(f.name).cast(f.type) if f.name in t.column_names else pa.nulls(len(t), f.type)
+            for f in target
+        ]
+        return pa.Table.from_arrays(cols, schema=target)
+
+    def _remove(self, path: str) -> None:
+        try:
+            self.dest.fs.delete_file(path)
+        except (OSError, pa.ArrowException) as exc:
+            log.debug("removing %s: %s", path, exc)
+
+
+def schema_difference(have: Schema, want: Schema) -> list[str]:
+    """What differs between an existing table's columns and OpenMLDB's, in words."""
+    out = []
+    theirs = {f.name: f.field_type for f in have.fields}
+    ours = {f.name: f.field_type for f in want.fields}
+    for name, t in ours.items():
+        if name not in theirs:
+            out.append(f"column {name} ({t}) is missing from the table")
+        elif theirs[name] != t:
+            out.append(f"column {name} is {theirs[name]} in the table, {t} in OpenMLDB")
+    out += [
+        f"the table has a column {n} ({t}) OpenMLDB's table has not"
+        for n, t in theirs.items()
+        if n not in ours
+    ]
+    return out
+
+
+def _iceberg_type(t: pa.DataType) -> IcebergType:
+    for it, at in _ARROW_OF.items():
+        if at == t:
+            return it
+    raise DestinationError(f"no Iceberg type for the Arrow type {t}")
+
+
+def _ancestry(table: Table) -> list[Snapshot]:
+    """The current snapshot and its ancestors (snapshots rolled back do not count)."""
+    by_id = {s.snapshot_id: s for s in table.metadata.snapshots}
+    out = []
+    sid = table.metadata.current_snapshot_id
+    while sid is not None and sid in by_id:
+        s = by_id[sid]
+        out.append(s)
+        sid = s.parent_snapshot_id
+    return out
+
+
+def _range_of(snap: Snapshot) -> FileRange | None:
+    summary = snap.summary
+    if summary is None or summary.get(_SUMMARY_PID) is None:
+        return None
+    try:
+        pid = int(summary[_SUMMARY_PID] or "")
+        first = _point(summary.get("omsync.first_point"), parse_point_token(summary[_SUMMARY_FIRST] or ""))
+        nxt = _point(summary.get("omsync.next_point"), parse_point_token(summary[_SUMMARY_NEXT] or ""))
+        rows = int(summary.get("added-records") or 0)
+        size = int(summary.get("added-files-size") or 0)
+    except (ValueError, TypeError):
+        log.warning("snapshot %d: omsync's summary does not parse; ignored", snap.snapshot_id)
+        return None
+    return FileRange(pid, first, nxt, rows, f"snapshot {snap.snapshot_id}", size)
+
+
+def _point(text: str | None, from_token: SyncPoint) -> SyncPoint:
+    try:
+        p = SyncPoint.from_dict(json.loads(text or ""))
+    except (ValueError, TypeError, KeyError):
+        return from_token
+    return p if p.key() == from_token.key() else from_token
+
+
+_CATALOGS: dict[tuple[str, ...], Catalog] = {}
+_CATALOGS_LOCK = threading.Lock()
+
+
+def _catalog(uri: IcebergUri, settings: HdfsSection) -> Catalog:
+    """One catalog object per catalog and settings in a process (each holds a connection pool)."""
+    props = {
+        **uri.properties,
+        "type": uri.catalog,
+        "py-io-impl": f"{OmsyncFileIO.__module__}.{OmsyncFileIO.__qualname__}",
+        "omsync.hdfs": settings_json(settings),
+    }
+    key = (uri.name, *sorted(f"{k}={v}" for k, v in props.items()))
+    with _CATALOGS_LOCK:
+        found = _CATALOGS.get(key)
+        if found is None:
+            try:
+                found = _CATALOGS[key] = load_catalog(uri.name, **props)
+            except _FAILURES as exc:
+                raise DestinationError(
+                    f"cannot open the {uri.catalog} catalog {props.get('uri', '')!r}: {cause_of(exc)}",
+                    hint="check uri= (sqlite:////abs/catalog.db for the embedded catalog) and warehouse=",
+                ) from None
+        return found
+
+
+_TABLES: dict[tuple[str, str], IcebergTable] = {}
+
+
+def table_of(dest: Destination) -> IcebergTable:
+    """The ``IcebergTable`` of an ``iceberg://`` destination (one per table in a process)."""
+    s = dest.hdfs_settings or HdfsSection()
+    key = (dest.uri, settings_json(s))
+    with _CATALOGS_LOCK:
+        found = _TABLES.get(key)
+    if found is None:
+        made = IcebergTable(dest, s)
+        with _CATALOGS_LOCK:
+            found = _TABLES.setdefault(key, made)
+    return found

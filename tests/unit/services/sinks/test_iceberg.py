@@ -52,7 +52,14 @@ def rows(start: int, n: int, schema: pa.Schema = ARROW) -> pa.RecordBatch:
 
 def writer(dest: Destination, pid: int, schema: pa.Schema = ARROW, compact: bool = False) -> IcebergWriter:
     return IcebergWriter(
-        dest, pid, schema, compact=compact, roll_rows=10**9, roll_bytes=1 << 40, commit_seconds=1e9, metadata={}
+        dest,
+        pid,
+        schema,
+        compact=compact,
+        roll_rows=10**9,
+        roll_bytes=1 << 40,
+        commit_seconds=1e9,
+        metadata={},
     )
 
 

@@ -44,6 +44,9 @@ setup: $(STAMP) $(ZK_JAR)  ## create .venv, install omsync with test extras, ins
 	$(PY) -m omsync_tui.sandbox.jvm.hdfs prepare
 	@# OpenMLDB's released Java SDK (openmldb-jdbc/-native, ~210 MB the first time) for the peer tests
 	$(PY) -m omsync_tui.sandbox.jvm.openmldbsdk prepare
+	@# Iceberg's Spark runtime + sqlite-jdbc (Maven Central) and pyspark 4.1 (PyPI), for Spark
+	@# reading omsync's Iceberg tables through the JDBC catalog (tests/integration/test_iceberg_spark.py)
+	$(PY) -m omsync_tui.sandbox.jvm.icebergspark prepare
 
 test: setup  ## run every test (real ZooKeeper, real files, real processes)
 	$(PY) -m pytest -q

@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.update.snapshot import ExpireSnapshots
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.typedef import Properties
 from pyiceberg.types import (
@@ -126,6 +128,17 @@ _FAILURES = (
     pa.ArrowException,
 )
 _SUMMARY_PID, _SUMMARY_FIRST, _SUMMARY_NEXT = "omsync.pid", "omsync.first", "omsync.next"
+# pyiceberg's own retry rebases a lost commit onto the winner's snapshot without asking whether
+# the winner wrote the same range: omsync retries itself, re-checking the recorded range first
+_OWN_RETRIES = {"commit.retry.num-retries": "0"}
+KEEP_SNAPSHOTS = 64  # the newest snapshots a commit keeps; older ones expire in the same commit
+_EXPIRE_EVERY = 16  # expire once this many are beyond KEEP_SNAPSHOTS (each expiry is a pass over them)
+
+
+def pid_key(pid: int, what: str) -> str:
+    """The table property that records one partition's progress: ``next`` (the end of its last
+    commit, a point token), ``next_point`` (the whole point, JSON), ``rows`` (rows committed)."""
+    return f"omsync.pid.{pid}.{what}"
 
 
 # -- the FileIO ----------------------------------------------------------------------------------
@@ -255,6 +268,7 @@ class IcebergTable:
                 "omsync.tid": str(tid),
                 "schema.name-mapping.default": want.name_mapping.model_dump_json(),
                 "commit.manifest-merge.enabled": "true",
+                **_OWN_RETRIES,
                 "write.parquet.compression-codec": "zstd",
             }
             try:
@@ -271,6 +285,11 @@ class IcebergTable:
                 + "; ".join(diff),
                 hint="sync into a new table name, or alter the Iceberg table to match OpenMLDB's columns",
             )
+        if any(table.properties.get(k) != v for k, v in _OWN_RETRIES.items()):
+            try:
+                table = table.transaction().set_properties(_OWN_RETRIES).commit_transaction()
+            except _FAILURES as exc:
+                raise self._fail("cannot set the table's properties in", exc) from None
         return table
 
     # -- reading back ------------------------------------------------------------------------------
@@ -320,7 +339,7 @@ class IcebergTable:
                         f"{self.dest.display}: the table {self.uri.identifier} is gone",
                         hint="it was dropped after the task was created; delete the task and create it again",
                     )
-                end = max((x.next for x in self._held(table, r.pid)), key=SyncPoint.key, default=None)
+                end = recorded_end(table, r.pid)
                 if end is not None and end.key() >= r.next.key():
                     log.info(
                         "%s pid %d: %s..%s is committed already", self.dest.display, r.pid, r.first, r.next
@@ -334,6 +353,15 @@ class IcebergTable:
                     )
                 try:
                     tx = table.transaction()
+                    expire_old_snapshots(table, tx)
+                    rows_before = int(table.properties.get(pid_key(r.pid, "rows"), "0"))
+                    tx.set_properties(
+                        {
+                            pid_key(r.pid, "next"): point_token(r.next),
+                            pid_key(r.pid, "next_point"): json.dumps(r.next.to_dict()),
+                            pid_key(r.pid, "rows"): str(rows_before + r.rows),
+                        }
+                    )
                     have = set(table.schema().column_names)
                     new = [f for f in schema if f.name not in have]
                     if new:  # ALTER TABLE ADD COLUMN: in the commit that first writes rows with it
@@ -353,8 +381,10 @@ class IcebergTable:
             self.since_compact[r.pid] = self.since_compact.get(r.pid, 0) + 1
         return True
 
-    def _held(self, table: Table, pid: int) -> list[FileRange]:
-        return [r for s in _ancestry(table) if (r := _range_of(s)) is not None and r.pid == pid]
+    def recorded_rows(self, table: Table, pid: int) -> int | None:
+        """The rows the table's commits recorded for ``pid`` (None: a table of before the record)."""
+        text = table.properties.get(pid_key(pid, "rows"))
+        return int(text) if text is not None and text.isdigit() else None
 
     def maybe_compact(self, pid: int) -> int:
         """Rewrite ``pid``'s small files into one once ``compact_files`` commits came since the
@@ -421,6 +451,35 @@ class IcebergTable:
             self.dest.fs.delete_file(path)
         except (OSError, pa.ArrowException) as exc:
             log.debug("removing %s: %s", path, exc)
+
+
+def recorded_end(table: Table, pid: int) -> SyncPoint | None:
+    """Where ``pid``'s committed rows end in the table: its property, written in each commit's
+    transaction (it outlives expired snapshots), or failing that its snapshots' largest end."""
+    token = table.properties.get(pid_key(pid, "next"))
+    if token is not None:
+        try:
+            return _point(table.properties.get(pid_key(pid, "next_point")), parse_point_token(token))
+        except ValueError:
+            log.warning(
+                "table property %s=%r does not parse; reading the snapshots", pid_key(pid, "next"), token
+            )
+    held = [r.next for s in _ancestry(table) if (r := _range_of(s)) is not None and r.pid == pid]
+    return max(held, key=SyncPoint.key, default=None)
+
+
+def expire_old_snapshots(table: Table, tx: Any) -> int:
+    """Stage, in ``tx``, the expiry of every snapshot but the newest ``KEEP_SNAPSHOTS`` once
+    ``_EXPIRE_EVERY`` more have gathered: pyiceberg copies the whole metadata several times per
+    commit, so a history that grows without end makes each commit slower (1,045 commits/min at
+    100 snapshots, 93 at 600). Their data files stay (those of compacted files become orphans
+    for Iceberg's remove_orphan_files); each partition's progress is in the table's properties."""
+    snaps = sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)
+    if len(snaps) <= KEEP_SNAPSHOTS + _EXPIRE_EVERY:
+        return 0
+    cutoff = snaps[KEEP_SNAPSHOTS - 1].timestamp_ms
+    ExpireSnapshots(tx).older_than(datetime.fromtimestamp(cutoff / 1000, tz=UTC)).commit()
+    return sum(1 for s in snaps if s.timestamp_ms < cutoff)
 
 
 def schema_difference(have: Schema, want: Schema) -> list[str]:

@@ -221,3 +221,32 @@ def test_temporaries_of_the_data_directory_are_removed(dest: Destination) -> Non
     assert len(tmp) == 1
     assert remove_temporaries(dest, 3) == 1
     assert not tmp[0].exists()
+
+
+def test_old_snapshots_expire_and_the_progress_stays_in_the_table_properties(
+    dest: Destination, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(iceberg, "KEEP_SNAPSHOTS", 4)
+    for k in range(12):
+        commit(dest, 0, 1 + 5 * k, 5)
+    t = iceberg.table_of(dest).load()
+    assert t is not None
+    assert len(t.metadata.snapshots) <= 4 + 16
+    assert t.properties["commit.retry.num-retries"] == "0"  # omsync's own retry re-checks the range
+    assert iceberg.recorded_end(t, 0) == B(61)
+    assert t.scan().to_arrow().num_rows == 60
+    assert commit(dest, 0, 56, 5) == 0  # a replay of a range whose snapshot may be gone
+
+
+def test_many_commits_expire_snapshots_and_the_audit_uses_the_recorded_rows(
+    dest: Destination, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(iceberg, "KEEP_SNAPSHOTS", 3)
+    monkeypatch.setattr(iceberg, "_EXPIRE_EVERY", 2)
+    for k in range(10):
+        commit(dest, 1, 1 + 2 * k, 2)
+    t = iceberg.table_of(dest).load()
+    assert t is not None and len(t.metadata.snapshots) <= 5
+    assert len(list_files(dest, 1)) < 10  # the ranges of expired snapshots are gone ...
+    a = audit(dest, 1, expect_rows=20)
+    assert a.ok and a.rows == 20 and a.next == B(21)  # ... the record is not

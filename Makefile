@@ -73,13 +73,14 @@ soak: setup  ## kill -9 the leading synctool 50 times (SOAK_TRIALS=N) while the 
 	OMSYNC_SOAK_TRIALS=$(SOAK_TRIALS) $(PY) -m pytest -q tests/integration/test_synctool_soak.py
 	OMSYNC_HDFS_KILL_TRIALS=$(SOAK_TRIALS) $(PY) -m pytest -q tests/integration/test_hdfs_e2e.py -k kill_9
 
-bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver, end-to-end sync, to HDFS, put → visible, beside OpenMLDB's SyncTool)
+bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver, end-to-end sync, to HDFS, to Iceberg, put → visible, beside OpenMLDB's SyncTool)
 	$(PY) bench/bench_binlog.py
 	$(PY) bench/bench_decode.py
 	$(PY) bench/bench_collector.py
 	$(PY) bench/bench_collector_e2e.py
 	$(PY) bench/bench_e2e.py
 	$(PY) bench/bench_hdfs.py
+	$(PY) bench/bench_iceberg.py
 	$(PY) bench/bench_fresh.py
 	$(PY) bench/bench_startup.py
 	@# last: its last line is the peer ratio (needs OMSYNC_ORIGINAL_SYNCTOOL; says "unavailable" without)

@@ -110,9 +110,10 @@ def commits_per_minute(tmp: Path, commits: int) -> None:
         commit(dest, k % 2, 100 * (k // 2), 100)
         times.append(time.perf_counter() - t0)
     total = sum(times)
+    first, last = 60 * 100 / sum(times[:100]), 60 * 100 / sum(times[-100:])
     print(
         f"commits/min, 1 committer : {60 * commits / total:,.0f} over {commits} commits "
-        f"(first 100: {60 * 100 / sum(times[:100]):,.0f}/min, last 100: {60 * 100 / sum(times[-100:]):,.0f}/min)"
+        f"(first 100: {first:,.0f}/min, last 100: {last:,.0f}/min)"
     )
     dest = open_destination(iceberg_uri(tmp, "bench.rate4", "&compact_files=0"))
     iceberg.table_of(dest).ensure(COLUMNS, "bench.rate4", 2)

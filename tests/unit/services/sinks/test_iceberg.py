@@ -3,6 +3,8 @@ exactly-once commits, ranges read back, schema evolution, compaction, the audit.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -250,3 +252,22 @@ def test_many_commits_expire_snapshots_and_the_audit_uses_the_recorded_rows(
     assert len(list_files(dest, 1)) < 10  # the ranges of expired snapshots are gone ...
     a = audit(dest, 1, expect_rows=20)
     assert a.ok and a.rows == 20 and a.next == B(21)  # ... the record is not
+
+
+def test_without_pyiceberg_an_iceberg_destination_says_how_to_install_it(tmp_path: Path) -> None:
+    # a real interpreter in which pyiceberg cannot be imported (as in omsync.pyz)
+    code = (
+        "import sys; sys.modules['pyiceberg'] = None\n"
+        "from omsync_tui.core.errors import UsageError\n"
+        "from omsync_tui.services.sinks.destination import open_destination\n"
+        "from omsync_tui.services.sinks.readback import list_pids\n"
+        f"dest = open_destination({uri_of(tmp_path)!r})\n"
+        "try:\n"
+        "    list_pids(dest)\n"
+        "except UsageError as exc:\n"
+        "    print(exc.message); print(exc.hint)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "need pyiceberg, which is not installed" in done.stdout
+    assert "pip install 'omsync[iceberg]'" in done.stdout

@@ -89,6 +89,31 @@ def test_sync_to_an_iceberg_table_on_local_disk_holds_the_truth(
     verify_ok(s, "db.t")
 
 
+def test_continuous_commits_are_compacted_in_the_synctool_and_the_rows_stay(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    cluster = memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, 40)
+    s = leading_synctool(procs, tmp_path, zk_hosts, commit_seconds=0.2)
+    uri = iceberg_uri(tmp_path, f"file://{tmp_path}/wh") + "&compact_files=3"
+    create_task(s, "db.t", uri, mode="continuous")
+    for _ in range(12):  # a commit per partition per round, at least
+        cluster.write("db.t", 30)
+        wait_rows(s, "db.t", count(truth_rows(cluster, "db.t")))
+    assert iceberg_rows(uri) == truth_rows(cluster, "db.t")
+    table = iceberg.table_of(open_destination(uri))
+    loaded = table.load()
+    assert loaded is not None
+    summaries = [snap.summary for snap in loaded.snapshots() if snap.summary is not None]
+    compactions = [x for x in summaries if x.get("omsync.compacted_pid") is not None]
+    commits = [x for x in summaries if x.get("omsync.pid") is not None]
+    assert compactions, "no compaction ran"
+    for pid in (0, 1):
+        files = table.pid_files(loaded, pid).files
+        mine = [x for x in commits if x.get("omsync.pid") == str(pid)]
+        assert files < len(mine) and files <= 3, (pid, files, len(mine))
+    verify_ok(s, "db.t")
+
+
 def test_add_column_mid_sync_evolves_the_table_and_old_rows_read_null(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:

@@ -75,11 +75,18 @@ from pyiceberg.types import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
+from omsync_tui.core import desturi
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.core.synctool_config import HdfsSection
 from omsync_tui.openmldb.schema import Column, ColumnType
 from omsync_tui.services.sinks import hdfs
-from omsync_tui.services.sinks.destination import Destination, DestinationError, cause_of, translated
+from omsync_tui.services.sinks.destination import (
+    Destination,
+    DestinationError,
+    cause_of,
+    open_destination,
+    translated,
+)
 from omsync_tui.services.sinks.icebergurl import IcebergUri
 from omsync_tui.services.sinks.writer import FileRange, parse_point_token, point_token
 
@@ -163,7 +170,9 @@ def settings_from(text: str) -> HdfsSection:
 
 
 class OmsyncFileIO(PyArrowFileIO):
-    """pyarrow's FileIO, with ``hdfs://``/``viewfs://`` through omsync's hdfs-native client."""
+    """pyarrow's FileIO, with ``hdfs://``/``viewfs://`` through omsync's hdfs-native client and
+    the warehouse's own scheme through the filesystem omsync opens for it (an ``s3://`` warehouse
+    with its ``endpoint_override=``, region and credentials, as for an ``s3://`` destination)."""
 
     def __init__(self, properties: Properties = {}) -> None:  # noqa: B006  # pyiceberg's signature
         super().__init__(properties)
@@ -173,6 +182,9 @@ class OmsyncFileIO(PyArrowFileIO):
             return hdfs.hdfs_filesystem(
                 f"{scheme}://{netloc or ''}", settings_from(self.properties.get("omsync.hdfs", ""))
             )
+        warehouse = self.properties.get("omsync.warehouse", "")
+        if scheme == "s3" and desturi.scheme(warehouse) == "s3":
+            return open_destination(warehouse).fs
         return super()._initialize_fs(scheme, netloc)
 
 
@@ -554,6 +566,7 @@ def _catalog(uri: IcebergUri, settings: HdfsSection) -> Catalog:
         "type": uri.catalog,
         "py-io-impl": f"{OmsyncFileIO.__module__}.{OmsyncFileIO.__qualname__}",
         "omsync.hdfs": settings_json(settings),
+        "omsync.warehouse": uri.warehouse,
     }
     key = (uri.name, *sorted(f"{k}={v}" for k, v in props.items()))
     with _CATALOGS_LOCK:

@@ -19,6 +19,7 @@ catalog's properties as pyiceberg takes them (``uri=``, ``warehouse=``, ``s3.end
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -124,5 +125,8 @@ def masked(text: str) -> str:
     if not parts.query:
         return text
     pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    shown = [(k, "***" if any(w in k.lower() for w in _SECRET_WORDS) else v) for k, v in pairs]
+    shown = [
+        (k, "***" if any(w in k.lower() for w in _SECRET_WORDS) else re.sub(r"://[^/@]*@", "://***@", v))
+        for k, v in pairs
+    ]
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(shown, safe="/:")))

@@ -65,9 +65,11 @@ def iceberg_rows(uri: str) -> Rows:
     return table_rows(table.append_column("pid", pid))
 
 
-@pytest.mark.parametrize("mode", ["full", "continuous"])
+@pytest.mark.parametrize(
+    ("mode", "extra"), [("full", ""), ("continuous", ""), ("full", "&partition=day(ts)")]
+)
 def test_sync_to_an_iceberg_table_on_local_disk_holds_the_truth(
-    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], mode: str
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], mode: str, extra: str
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
     cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
@@ -76,7 +78,7 @@ def test_sync_to_an_iceberg_table_on_local_disk_holds_the_truth(
     cluster.write("db.t", 200)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     s = leading_synctool(procs, tmp_path, zk_hosts, extra_sink="roll_rows = 150")
-    uri = iceberg_uri(tmp_path, f"file://{tmp_path}/wh")
+    uri = iceberg_uri(tmp_path, f"file://{tmp_path}/wh") + extra
     create_task(s, "db.t", uri, mode=mode)
     if mode == "full":
         wait_state(s, "db.t", "SUCCEEDED")
@@ -86,6 +88,7 @@ def test_sync_to_an_iceberg_table_on_local_disk_holds_the_truth(
     assert iceberg_rows(uri) == truth_rows(cluster, "db.t")
     t = iceberg.table_of(open_destination(uri)).load()
     assert t is not None and t.properties["omsync.source"] == "db.t"
+    assert [f.name for f in t.spec().fields] == ["omsync_pid"] + (["ts_day"] if extra else [])
     verify_ok(s, "db.t")
 
 

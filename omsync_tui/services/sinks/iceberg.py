@@ -59,7 +59,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update.snapshot import ExpireSnapshots
-from pyiceberg.transforms import IdentityTransform
+from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.typedef import Properties
 from pyiceberg.types import (
     BooleanType,
@@ -76,6 +76,7 @@ from pyiceberg.types import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from omsync_tui.core import desturi
+from omsync_tui.core.errors import UsageError
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.core.synctool_config import HdfsSection
 from omsync_tui.openmldb.schema import Column, ColumnType
@@ -268,13 +269,9 @@ class IcebergTable:
     def ensure(self, columns: list[Column], source: str, tid: int) -> Table:
         """Create the table if missing; refuse one whose columns differ from OpenMLDB's."""
         want = iceberg_schema(columns)
+        spec = self._spec(want)
         table = self.load()
         if table is None:
-            spec = PartitionSpec(
-                PartitionField(
-                    source_id=len(columns) + 1, field_id=1000, transform=IdentityTransform(), name=PID_COLUMN
-                )
-            )
             props = {
                 "omsync.source": source,
                 "omsync.tid": str(tid),
@@ -297,12 +294,46 @@ class IcebergTable:
                 + "; ".join(diff),
                 hint="sync into a new table name, or alter the Iceberg table to match OpenMLDB's columns",
             )
+        have = [(f.name, str(f.transform)) for f in table.spec().fields]
+        asked = [(f.name, str(f.transform)) for f in spec.fields]
+        if have != asked:
+            raise DestinationError(
+                f"{self.dest.display}: the existing table {self.uri.identifier} is partitioned by "
+                f"{have or 'nothing'}, not {asked}",
+                hint="give the table's partitioning in partition= (pid or day(<col>)), or another table",
+            )
         if any(table.properties.get(k) != v for k, v in _OWN_RETRIES.items()):
             try:
                 table = table.transaction().set_properties(_OWN_RETRIES).commit_transaction()
             except _FAILURES as exc:
                 raise self._fail("cannot set the table's properties in", exc) from None
         return table
+
+    def _spec(self, schema: Schema) -> PartitionSpec:
+        """By ``omsync_pid``; with ``partition=day(<col>)`` also by that column's day."""
+        fields = [
+            PartitionField(
+                source_id=schema.find_field(PID_COLUMN).field_id,
+                field_id=1000,
+                transform=IdentityTransform(),
+                name=PID_COLUMN,
+            )
+        ]
+        col = self.uri.day_column
+        if col is not None:
+            found = next((f for f in schema.fields if f.name == col), None)
+            if found is None or not isinstance(found.field_type, TimestampType | DateType):
+                what = "no such column" if found is None else f"it is {found.field_type}"
+                raise UsageError(
+                    f"{self.dest.display}: partition=day({col}) needs a timestamp or date column ({what})",
+                    hint="name one of the table's timestamp or date columns, or drop partition=",
+                )
+            fields.append(
+                PartitionField(
+                    source_id=found.field_id, field_id=1001, transform=DayTransform(), name=f"{col}_day"
+                )
+            )
+        return PartitionSpec(*fields)
 
     # -- reading back ------------------------------------------------------------------------------
 
@@ -328,9 +359,10 @@ class IcebergTable:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def commit(self, r: FileRange, schema: pa.Schema) -> bool:
-        """Append ``r``'s file (``r.path`` in ``dest.fs``) with its range, exactly once: False when
-        the table already holds the range's end for that pid (nothing appended)."""
+    def commit(self, r: FileRange, schema: pa.Schema, paths: list[str] | None = None) -> bool:
+        """Append ``r``'s files (``paths`` in ``dest.fs``, default ``[r.path]``; one per day with
+        ``partition=day(...)``) with its range, exactly once: False when the table already holds
+        the range's end for that pid (nothing appended)."""
         props = {
             _SUMMARY_PID: str(r.pid),
             _SUMMARY_FIRST: point_token(r.first),
@@ -339,7 +371,7 @@ class IcebergTable:
             "omsync.next_point": json.dumps(r.next.to_dict()),
             "omsync.rows": str(r.rows),
         }
-        location = location_of(self.dest, r.path)
+        locations = [location_of(self.dest, p) for p in paths or [r.path]]
         deadline = time.monotonic() + COMMIT_DEADLINE_S
         attempt = 0
         with self.lock:
@@ -380,7 +412,7 @@ class IcebergTable:
                         with tx.update_schema() as update:
                             for f in new:
                                 update.add_column(f.name, _iceberg_type(f.type))
-                    tx.add_files([location], snapshot_properties=props, check_duplicate_files=False)
+                    tx.add_files(locations, snapshot_properties=props, check_duplicate_files=False)
                     tx.commit_transaction()
                     break
                 except (CommitFailedException, SQLAlchemyError) as exc:
@@ -408,43 +440,57 @@ class IcebergTable:
         return self.compact(pid, min_files=n)
 
     def compact(self, pid: int, *, min_files: int = 2) -> int:
-        """One overwrite snapshot: the partition's small files deleted, one file with their rows
-        added. Loses to any concurrent commit (then nothing changes: the next call tries again)."""
+        """One overwrite snapshot: the partition's small files deleted, one file per partition
+        value (per day with ``partition=day(...)``) with their rows added. Loses to any
+        concurrent commit (then nothing changes: the next call tries again). The files rewritten."""
         with self.lock:
             table = self.load()
             if table is None:
                 return 0
-            found = self.pid_files(table, pid)
-            if len(found.small) < min_files:
+            groups: dict[str, list[Any]] = {}
+            for df in self.pid_files(table, pid).small:
+                groups.setdefault(repr(df.partition), []).append(df)
+            groups = {k: g for k, g in groups.items() if len(g) >= min_files}
+            if not groups:
                 return 0
             target = pa.schema([pa.field(f.name, _ARROW_OF[f.field_type]) for f in table.schema().fields])
-            parts = [self._read(df.file_path, target) for df in found.small]
-            merged = pa.concat_tables(parts)
-            path = self.dest.path("data", f"pid={pid}", f"compacted-{uuid.uuid4().hex}.parquet")
-            with (
-                translated(self.dest, "cannot write a compacted file to"),
-                self.dest.fs.open_output_stream(path) as out,
-            ):
-                pq.write_table(merged, out, compression="zstd", row_group_size=256 * 1024)
-            location = location_of(self.dest, path)
+            written: list[str] = []
             try:
+                for group in groups.values():
+                    merged = pa.concat_tables([self._read(df.file_path, target) for df in group])
+                    path = self.dest.path("data", f"pid={pid}", f"compacted-{uuid.uuid4().hex}.parquet")
+                    written.append(path)
+                    with (
+                        translated(self.dest, "cannot write a compacted file to"),
+                        self.dest.fs.open_output_stream(path) as out,
+                    ):
+                        pq.write_table(merged, out, compression="zstd", row_group_size=256 * 1024)
+                old = [df for g in groups.values() for df in g]
                 tx = table.transaction()
-                new_file = parquet_file_to_data_file(table.io, tx.table_metadata, location)
-                props = {"omsync.compacted_pid": str(pid), "omsync.compacted_files": str(len(found.small))}
+                new = [
+                    parquet_file_to_data_file(table.io, tx.table_metadata, location_of(self.dest, p))
+                    for p in written
+                ]
+                props = {"omsync.compacted_pid": str(pid), "omsync.compacted_files": str(len(old))}
                 with tx.update_snapshot(snapshot_properties=props).overwrite() as rewrite:
-                    for df in found.small:
+                    for df in old:
                         rewrite.delete_data_file(df)
-                    rewrite.append_data_file(new_file)
+                    for df in new:
+                        rewrite.append_data_file(df)
                 tx.commit_transaction()
             except (CommitFailedException, SQLAlchemyError) as exc:
                 log.info("%s pid %d: compaction lost a race (%s); later", self.dest.display, pid, exc)
-                self._remove(path)
+                for p in written:
+                    self._remove(p)
                 return 0
-            except _FAILURES as exc:
-                self._remove(path)
-                raise self._fail("cannot compact", exc) from None
-            log.info("%s pid %d: %d files rewritten into one", self.dest.display, pid, len(found.small))
-            return len(found.small)
+            except BaseException as exc:
+                for p in written:
+                    self._remove(p)
+                if isinstance(exc, _FAILURES):
+                    raise self._fail("cannot compact", exc) from None
+                raise
+            log.info("%s pid %d: %d files rewritten into %d", self.dest.display, pid, len(old), len(new))
+            return len(old)
 
     def _read(self, location: str, target: pa.Schema) -> pa.Table:
         """One of omsync's data files with the table's columns now (added ones null)."""

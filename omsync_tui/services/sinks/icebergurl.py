@@ -11,7 +11,8 @@ catalog's properties as pyiceberg takes them (``uri=``, ``warehouse=``, ``s3.end
   use the same name);
 - ``compact_files=N`` rewrite a partition's files into one once it has N (default 16; 0: never;
   FULL tasks never compact);
-- ``partition=pid`` the only partitioning so far (identity on the ``omsync_pid`` column).
+- ``partition=pid`` (the default: identity on the ``omsync_pid`` column) or ``partition=day(<col>)``:
+  by pid and by the day of a timestamp or date column (Iceberg's ``day`` transform).
 
 ``warehouse`` is where data and metadata go: ``file:///abs/dir``, ``hdfs://nn:port/dir`` or
 ``s3://bucket/prefix``. The table's directory is ``<warehouse>/<namespace>/<table>``.
@@ -44,6 +45,7 @@ class IcebergUri:
     warehouse: str
     properties: dict[str, str] = field(default_factory=dict)  # the catalog's, as pyiceberg takes them
     compact_files: int = 16
+    day_column: str | None = None  # partition=day(<col>): by pid and by that column's day
 
     @property
     def identifier(self) -> str:
@@ -76,10 +78,11 @@ def parse(text: str) -> IcebergUri:
         )
     name = props.pop("name", "omsync") or "omsync"
     partition = props.pop("partition", "pid")
-    if partition != "pid":
+    day = re.fullmatch(r"day\(\s*([^()\s]+)\s*\)", partition)
+    if partition != "pid" and day is None:
         raise UsageError(
             f"destination {shown}: partition={partition!r} is not supported",
-            hint="Iceberg tables of omsync are partitioned by pid (partition=pid, the default)",
+            hint="partition=pid (the default) or partition=day(<timestamp or date column>)",
         )
     raw_compact = props.pop("compact_files", "16")
     try:
@@ -116,6 +119,7 @@ def parse(text: str) -> IcebergUri:
         warehouse=warehouse,
         properties=props,
         compact_files=compact,
+        day_column=day.group(1) if day else None,
     )
 
 

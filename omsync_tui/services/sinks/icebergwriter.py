@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 
 from omsync_tui.core.errors import OmsyncError, UsageError
@@ -47,7 +48,11 @@ def table_of(dest: Destination) -> IcebergTable:
 
 
 class IcebergWriter:
-    """One partition's rows into files the table then appends; not thread-safe (as PartitionWriter)."""
+    """One partition's rows into files the table then appends; not thread-safe (as PartitionWriter).
+
+    With ``partition=day(<col>)`` each day of ``<col>`` in the range gets a file of its own (a
+    data file holds one partition value): one ``PartitionWriter`` per day, each given every
+    batch's range (an empty slice where the batch has no rows of its day), committed together."""
 
     def __init__(
         self,
@@ -65,91 +70,152 @@ class IcebergWriter:
 
         self.table = table_of(dest)
         self.pid, self.compact = pid, compact
+        self.roll_rows, self.roll_bytes = roll_rows, roll_bytes
         self._convert: Callable[[pa.RecordBatch], pa.RecordBatch] = lambda b: iceberg.to_table_batch(
             b, pid, iceberg.arrow_schema_for(b.schema)
         )
-        self.files = PartitionWriter(
-            dataclasses.replace(dest, root=dest.path("data")),
-            pid,
+        self.day_column = dest.iceberg.day_column if dest.iceberg is not None else None
+        self._files_dest = dataclasses.replace(dest, root=dest.path("data"))
+        self._file_schema = iceberg.arrow_schema_for(schema)
+        self._commit_seconds, self._metadata = commit_seconds, metadata
+        self.files: dict[int | None, PartitionWriter] = {}  # by day (days since 1970; None: no day)
+        self.first: SyncPoint | None = None
+        self.next: SyncPoint | None = None
+
+    def _new_writer(self) -> PartitionWriter:
+        return PartitionWriter(
+            self._files_dest,
+            self.pid,
             Format.PARQUET,
-            iceberg.arrow_schema_for(schema),
-            roll_rows=roll_rows,
-            roll_bytes=roll_bytes,
-            commit_seconds=commit_seconds,
-            metadata=metadata,
+            self._file_schema,
+            roll_rows=self.roll_rows,
+            roll_bytes=self.roll_bytes,
+            commit_seconds=self._commit_seconds,
+            metadata=self._metadata,
         )
 
     @property
-    def first(self) -> SyncPoint | None:
-        return self.files.first
-
-    @property
-    def next(self) -> SyncPoint | None:
-        return self.files.next
-
-    @property
     def rows(self) -> int:
-        return self.files.rows
+        return sum(w.rows for w in self.files.values())
 
     def due(self, now: float | None = None) -> bool:
-        return self.files.due(now)
+        if self.rows >= self.roll_rows or sum(w.bytes for w in self.files.values()) >= self.roll_bytes:
+            return True
+        return any(w.due(now) for w in self.files.values())
 
     def append(self, batch: pa.RecordBatch, first: SyncPoint, next: SyncPoint) -> None:
-        self.files.append(self._convert(batch), first, next)
+        rows = self._convert(batch)
+        parts: dict[int | None, pa.RecordBatch] = {0: rows}
+        if self.day_column is not None and rows.num_rows:
+            parts = by_day(rows, self.day_column)
+        for key in parts:
+            if key not in self.files:
+                self.files[key] = self._new_writer()
+        for key, w in self.files.items():
+            w.append(parts.get(key, rows.slice(0, 0)), first, next)
+        if self.first is None:
+            self.first = first
+        self.next = next
 
     def seal(self) -> IcebergSealed | None:
-        schema = self.files.schema
-        sealed = self.files.seal()
-        if sealed is None:
+        first, nxt = self.first, self.next
+        writers, self.files, self.first, self.next = self.files, {}, None, None
+        if first is None or nxt is None:
             return None
-        unique = sealed.range.path.removesuffix(".parquet") + f"-{uuid.uuid4().hex[:12]}.parquet"
-        sealed = dataclasses.replace(sealed, range=dataclasses.replace(sealed.range, path=unique))
-        return IcebergSealed(self.table, sealed, schema, self.compact)
+        schema = next((w.schema for w in writers.values() if w.rows), None)
+        sealed: list[Sealed] = []
+        try:
+            for w in writers.values():
+                one = w.seal()
+                if one is not None:
+                    unique = one.range.path.removesuffix(".parquet") + f"-{uuid.uuid4().hex[:12]}.parquet"
+                    sealed.append(dataclasses.replace(one, range=dataclasses.replace(one.range, path=unique)))
+        except BaseException:
+            for one in sealed:
+                one.drop()
+            for w in writers.values():
+                w.abort()
+            raise
+        if not sealed or schema is None:
+            return None
+        whole = FileRange(
+            self.pid,
+            first,
+            nxt,
+            sum(x.range.rows for x in sealed),
+            sealed[0].range.path,
+            sum(x.range.size for x in sealed),
+        )
+        return IcebergSealed(self.table, sealed, whole, schema, self.compact)
 
     def commit(self) -> FileRange | None:
         sealed = self.seal()
         return sealed.finish() if sealed is not None else None
 
     def abort(self) -> None:
-        self.files.abort()
+        writers, self.files, self.first, self.next = self.files, {}, None, None
+        for w in writers.values():
+            w.abort()
+
+
+def by_day(rows: pa.RecordBatch, column: str) -> dict[int | None, pa.RecordBatch]:
+    """The rows split by the day (days since 1970-01-01, UTC) of a timestamp or date column."""
+    col = rows.column(column)
+    if pa.types.is_timestamp(col.type):
+        per_day = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}[
+            col.type.unit
+        ]
+        values = np.floor_divide(col.cast(pa.int64()).fill_null(0).to_numpy(), per_day)
+    else:
+        values = col.cast(pa.int32()).fill_null(0).to_numpy().astype(np.int64)
+    valid = col.is_valid().to_numpy(zero_copy_only=False)
+    out: dict[int | None, pa.RecordBatch] = {}
+    for day in np.unique(values[valid]):
+        out[int(day)] = rows.filter(pa.array(valid & (values == day)))
+    if not valid.all():
+        out[None] = rows.filter(pa.array(~valid))
+    return out
 
 
 @dataclasses.dataclass
 class IcebergSealed:
-    """A written file: ``finish`` renames it into place and commits it to the table."""
+    """Written files of one range: ``finish`` renames them into place and commits them to the
+    table in one transaction."""
 
     table: IcebergTable
-    sealed: Sealed
+    sealed: list[Sealed]
+    range: FileRange
     schema: pa.Schema
     compact: bool
 
-    @property
-    def range(self) -> FileRange:
-        return self.sealed.range
-
     def finish(self, before: Callable[[], object] | None = None) -> FileRange:
-        done = self.sealed.finish(before)
+        done: list[FileRange] = []
         try:
-            appended = self.table.commit(done, self.schema)
+            for i, one in enumerate(self.sealed):
+                done.append(one.finish(before if i == 0 else None))
+            appended = self.table.commit(self.range, self.schema, [d.path for d in done])
         except BaseException:
-            self._remove(done.path)
+            for later in self.sealed[len(done) :]:
+                later.drop()
+            self._remove([d.path for d in done])
             raise
         if not appended:  # the table holds this range already (a replay): nothing twice
-            self._remove(done.path)
-            return dataclasses.replace(done, rows=0, size=0)
+            self._remove([d.path for d in done])
+            return dataclasses.replace(self.range, rows=0, size=0)
         if self.compact:
             try:
-                self.table.maybe_compact(done.pid)
+                self.table.maybe_compact(self.range.pid)
             except OmsyncError as exc:  # compaction is housekeeping: the commit stands
-                log.warning("pid %d: compaction failed: %s", done.pid, exc)
-        return done
+                log.warning("pid %d: compaction failed: %s", self.range.pid, exc)
+        return self.range
 
     def drop(self) -> None:
-        self.sealed.drop()
+        for one in self.sealed:
+            one.drop()
 
-    def _remove(self, path: str) -> None:
-        fs = self.sealed.dest.fs
-        try:
-            fs.delete_file(path)
-        except (OSError, pa.ArrowException) as exc:
-            log.debug("removing %s: %s", path, exc)
+    def _remove(self, paths: list[str]) -> None:
+        for path in paths:
+            try:
+                self.sealed[0].dest.fs.delete_file(path)
+            except (OSError, pa.ArrowException) as exc:
+                log.debug("removing %s: %s", path, exc)

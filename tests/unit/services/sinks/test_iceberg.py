@@ -98,7 +98,7 @@ def test_uri_parts_and_defaults(tmp_path: Path) -> None:
         ("iceberg://db.t?uri=sqlite:////c.db&warehouse=/w", "is not a URI"),
         ("iceberg://db.t?catalog=nessie&uri=x&warehouse=file:///w", "unknown catalog type"),
         ("iceberg://db.t?uri=sqlite:////c.db&warehouse=file:///w&compact_files=x", "not a file count"),
-        ("iceberg://db.t?uri=sqlite:////c.db&warehouse=file:///w&partition=day(ts)", "not supported"),
+        ("iceberg://db.t?uri=sqlite:////c.db&warehouse=file:///w&partition=month(ts)", "not supported"),
     ],
 )
 def test_bad_uris_are_usage_errors_with_a_hint(text: str, says: str) -> None:
@@ -272,3 +272,70 @@ def test_without_pyiceberg_an_iceberg_destination_says_how_to_install_it(tmp_pat
     assert done.returncode == 0, done.stderr
     assert "need pyiceberg, which is not installed" in done.stdout
     assert "pip install 'omsync[iceberg]'" in done.stdout
+
+
+DAY_MS = 86_400_000
+
+
+def day_rows(days: list[int | None]) -> pa.RecordBatch:
+    n = len(days)
+    ts = [None if d is None else d * DAY_MS + 3_600_000 + i for i, d in enumerate(days)]
+    return pa.record_batch(
+        [
+            pa.array(range(n), pa.int64()),
+            pa.array([f"n{i}" for i in range(n)]),
+            pa.array(ts, pa.timestamp("ms")),
+            pa.array([1] * n, pa.int16()),
+        ],
+        schema=ARROW,
+    )
+
+
+def test_partition_by_day_writes_a_file_per_day_in_one_commit(tmp_path: Path) -> None:
+    dest = open_destination(uri_of(tmp_path, extra="&partition=day(ts)"))
+    table = iceberg.table_of(dest)
+    t = table.ensure(COLUMNS, "db.t", 7)
+    assert [(f.name, str(f.transform)) for f in t.spec().fields] == [
+        ("omsync_pid", "identity"),
+        ("ts_day", "day"),
+    ]
+    w = writer(dest, 0)
+    w.append(day_rows([20000, 20001, 20000]), B(1), B(4))
+    w.append(day_rows([20002, None]), B(4), B(6))  # a NULL timestamp: the null partition
+    done = w.commit()
+    assert done is not None and (done.first, done.next, done.rows) == (B(1), B(6), 5)
+    loaded = table.load()
+    assert loaded is not None
+    assert table.pid_files(loaded, 0).files == 4
+    assert len(list_files(dest, 0)) == 1  # one commit, one range
+    got = loaded.scan(row_filter="ts >= '2024-10-04T00:00:00' and ts < '2024-10-05T00:00:00'").to_arrow()
+    assert got.num_rows == 2  # day 20000 is 2024-10-04: two of the rows
+    assert loaded.scan().to_arrow().num_rows == 5
+    assert audit(dest, 0, expect_rows=5).ok
+    for k in range(3):  # compaction keeps one file per day
+        w = writer(dest, 0)
+        w.append(day_rows([20000, 20001]), B(6 + 2 * k), B(8 + 2 * k))
+        assert w.commit() is not None
+    assert table.compact(0) == 8  # days 20000 and 20001: 4 files each
+    loaded = table.load()
+    assert loaded is not None and table.pid_files(loaded, 0).files == 4
+    assert loaded.scan().to_arrow().num_rows == 11
+
+
+def test_partition_by_day_needs_a_timestamp_or_date_column(tmp_path: Path) -> None:
+    with pytest.raises(
+        UsageError, match=r"partition=day\(name\) needs a timestamp or date column \(it is string\)"
+    ):
+        iceberg.table_of(open_destination(uri_of(tmp_path, extra="&partition=day(name)"))).ensure(
+            COLUMNS, "db.t", 7
+        )
+    with pytest.raises(UsageError, match="no such column"):
+        iceberg.table_of(open_destination(uri_of(tmp_path, extra="&partition=day(nope)"))).ensure(
+            COLUMNS, "db.t", 7
+        )
+
+
+def test_an_existing_table_partitioned_otherwise_is_refused(dest: Destination, tmp_path: Path) -> None:
+    by_day = open_destination(uri_of(tmp_path, extra="&partition=day(ts)"))
+    with pytest.raises(DestinationError, match="is partitioned by"):
+        iceberg.table_of(by_day).ensure(COLUMNS, "db.t", 7)

@@ -13,4 +13,6 @@
   table) and ``table_of``, which loads ``iceberg`` (pyiceberg) for ``iceberg://`` only.
 - ``iceberg``: ``IcebergTable`` — the table made or checked, exactly-once commits recording
   ranges in snapshot summaries, ranges read back, compaction by one overwrite snapshot.
+- ``icebergcatalog``: the pyiceberg catalog of a URI and ``OmsyncFileIO`` (HDFS through
+  ``hdfs``, an S3 warehouse through omsync's S3 filesystem).
 """

@@ -4,22 +4,23 @@ Loaded only for ``iceberg://`` destinations (``icebergwriter.table_of``). ``Iceb
 table of one catalog:
 
 - ``ensure`` (``task create``) makes the table if missing — OpenMLDB's columns mapped by
-  ``ICEBERG_TYPES``, plus ``omsync_pid`` (int), identity-partitioned by it — or refuses an
-  existing one whose columns differ, naming each difference;
-- ``commit`` is exactly-once: one Iceberg transaction appends a data file and records the
-  subtask's range in the snapshot's summary (``omsync.pid``, ``omsync.first``, ``omsync.next``,
-  point tokens as in file names); a range whose end the table already holds for that pid is not
-  appended again. New columns (ALTER TABLE ADD COLUMN) are added in the same transaction. A
-  commit that loses a race (``CommitFailedException``: another committer moved the table) is
-  retried from a fresh read of the table;
-- ``ranges`` reads the committed ranges back from the snapshots (the current snapshot and its
-  ancestors): start-up and takeover reconcile from these, and ``task verify`` audits them;
-- ``compact`` rewrites a partition's small files into one with an overwrite snapshot that deletes
-  them and adds the new file atomically.
+  ``ICEBERG_TYPES``, plus ``omsync_pid`` (int), identity-partitioned by it (and by ``day(col)``
+  with ``partition=day(col)``) — or refuses an existing one whose columns or partitioning
+  differ, naming each difference;
+- ``commit`` is exactly-once: one Iceberg transaction appends a range's data files and records
+  the range in the snapshot's summary (``omsync.pid``, ``omsync.first``, ``omsync.next``, point
+  tokens as in file names) and the partition's progress in table properties
+  (``omsync.pid.<pid>.next``/``.rows``); a range whose end the table already holds for that pid
+  is not appended again. New columns (ALTER TABLE ADD COLUMN) are added in the same
+  transaction, and snapshots beyond the newest ``KEEP_SNAPSHOTS`` expire in it. A commit that
+  loses a race (``CommitFailedException``: another committer moved the table) is retried from a
+  fresh read of the table, pyiceberg's own retry being off;
+- ``ranges`` reads the committed ranges back from the retained snapshots (the current one and
+  its ancestors): start-up and takeover reconcile from these, and ``task verify`` audits them;
+- ``compact`` rewrites a partition's small files into one per partition value with an overwrite
+  snapshot that deletes them and adds the new files atomically.
 
-The FileIO (``OmsyncFileIO``) is pyarrow's, with HDFS through ``hdfs.py``'s client (hdfs-native,
-bounded, no JVM); pyiceberg builds FileIOs from string properties, so the ``[hdfs]`` settings
-travel as JSON in ``omsync.hdfs``.
+The catalog and its FileIO are ``icebergcatalog``'s.
 """
 
 from __future__ import annotations
@@ -30,37 +31,24 @@ import random
 import threading
 import time
 import uuid
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import (
     CommitFailedException,
-    NamespaceAlreadyExistsError,
-    NoSuchNamespaceError,
-    NoSuchPropertyException,
     NoSuchTableError,
-    NotInstalledError,
-    ResolveError,
-    RESTError,
-    TableAlreadyExistsError,
-    ValidationError,
-    ValidationException,
 )
-from pyiceberg.io.pyarrow import PyArrowFileIO, parquet_file_to_data_file
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 from pyiceberg.transforms import DayTransform, IdentityTransform
-from pyiceberg.typedef import Properties
 from pyiceberg.types import (
     BooleanType,
     DateType,
@@ -75,7 +63,6 @@ from pyiceberg.types import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 
-from omsync_tui.core import desturi
 from omsync_tui.core.errors import UsageError
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.core.synctool_config import HdfsSection
@@ -85,10 +72,9 @@ from omsync_tui.services.sinks.destination import (
     Destination,
     DestinationError,
     cause_of,
-    open_destination,
     translated,
 )
-from omsync_tui.services.sinks.icebergurl import IcebergUri
+from omsync_tui.services.sinks.icebergcatalog import FAILURES, OmsyncFileIO, catalog_for, settings_json
 from omsync_tui.services.sinks.writer import FileRange, parse_point_token, point_token
 
 log = logging.getLogger("omsync.synctool.sink")
@@ -119,22 +105,6 @@ _ARROW_OF: dict[IcebergType, pa.DataType] = {
 }
 COMMIT_DEADLINE_S = 120.0
 SMALL_FILE_BYTES = 64 * 1024 * 1024  # compaction rewrites files below this
-# what pyiceberg raises (it has no base class of its own) and the I/O beneath it
-_FAILURES = (
-    RESTError,
-    ValidationError,
-    ValidationException,
-    NoSuchNamespaceError,
-    NamespaceAlreadyExistsError,
-    TableAlreadyExistsError,
-    NoSuchPropertyException,
-    NotInstalledError,
-    ResolveError,
-    SQLAlchemyError,
-    OSError,
-    ValueError,
-    pa.ArrowException,
-)
 _SUMMARY_PID, _SUMMARY_FIRST, _SUMMARY_NEXT = "omsync.pid", "omsync.first", "omsync.next"
 # pyiceberg's own retry rebases a lost commit onto the winner's snapshot without asking whether
 # the winner wrote the same range: omsync retries itself, re-checking the recorded range first
@@ -147,46 +117,6 @@ def pid_key(pid: int, what: str) -> str:
     """The table property that records one partition's progress: ``next`` (the end of its last
     commit, a point token), ``next_point`` (the whole point, JSON), ``rows`` (rows committed)."""
     return f"omsync.pid.{pid}.{what}"
-
-
-# -- the FileIO ----------------------------------------------------------------------------------
-
-
-def settings_json(settings: HdfsSection) -> str:
-    return json.dumps(
-        {f.name: str(v) for f in fields(settings) if (v := getattr(settings, f.name)) is not None}
-    )
-
-
-def settings_from(text: str) -> HdfsSection:
-    raw = json.loads(text) if text else {}
-    kw: dict[str, Any] = {}
-    for f in fields(HdfsSection):
-        if f.name in raw:
-            default = getattr(HdfsSection(), f.name)
-            kw[f.name] = int(raw[f.name]) if isinstance(default, int) else raw[f.name]
-            if "dir" in f.name or "keytab" in f.name or "cache" in f.name:
-                kw[f.name] = Path(raw[f.name])
-    return HdfsSection(**kw)
-
-
-class OmsyncFileIO(PyArrowFileIO):
-    """pyarrow's FileIO, with ``hdfs://``/``viewfs://`` through omsync's hdfs-native client and
-    the warehouse's own scheme through the filesystem omsync opens for it (an ``s3://`` warehouse
-    with its ``endpoint_override=``, region and credentials, as for an ``s3://`` destination)."""
-
-    def __init__(self, properties: Properties = {}) -> None:  # noqa: B006  # pyiceberg's signature
-        super().__init__(properties)
-
-    def _initialize_fs(self, scheme: str, netloc: str | None = None) -> pafs.FileSystem:
-        if scheme in hdfs.SCHEMES:
-            return hdfs.hdfs_filesystem(
-                f"{scheme}://{netloc or ''}", settings_from(self.properties.get("omsync.hdfs", ""))
-            )
-        warehouse = self.properties.get("omsync.warehouse", "")
-        if scheme == "s3" and desturi.scheme(warehouse) == "s3":
-            return open_destination(warehouse).fs
-        return super()._initialize_fs(scheme, netloc)
 
 
 # -- a table -------------------------------------------------------------------------------------
@@ -244,7 +174,7 @@ class IcebergTable:
     def __init__(self, dest: Destination, settings: HdfsSection) -> None:
         assert dest.iceberg is not None
         self.dest, self.uri = dest, dest.iceberg
-        self.catalog = _catalog(self.uri, settings)
+        self.catalog = catalog_for(self.uri, settings)
         self.lock = threading.Lock()  # this process's commits to the table, one at a time
         self.since_compact: dict[int, int] = {}
 
@@ -263,7 +193,7 @@ class IcebergTable:
             return self.catalog.load_table(self.uri.identifier)
         except NoSuchTableError:
             return None
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise self._fail("cannot read the table", exc) from None
 
     def ensure(self, columns: list[Column], source: str, tid: int) -> Table:
@@ -285,7 +215,7 @@ class IcebergTable:
                 return self.catalog.create_table(
                     self.uri.identifier, want, location=self.location, partition_spec=spec, properties=props
                 )
-            except _FAILURES as exc:
+            except FAILURES as exc:
                 raise self._fail("cannot create the table", exc) from None
         diff = schema_difference(table.schema(), want)
         if diff:
@@ -305,7 +235,7 @@ class IcebergTable:
         if any(table.properties.get(k) != v for k, v in _OWN_RETRIES.items()):
             try:
                 table = table.transaction().set_properties(_OWN_RETRIES).commit_transaction()
-            except _FAILURES as exc:
+            except FAILURES as exc:
                 raise self._fail("cannot set the table's properties in", exc) from None
         return table
 
@@ -352,7 +282,7 @@ class IcebergTable:
     def pid_files(self, table: Table, pid: int) -> PidFiles:
         try:
             tasks = list(table.scan(row_filter=f"{PID_COLUMN} == {pid}").plan_files())
-        except _FAILURES as exc:
+        except FAILURES as exc:
             raise self._fail("cannot list the data files of", exc) from None
         small = [t.file for t in tasks if t.file.file_size_in_bytes < SMALL_FILE_BYTES]
         return PidFiles(len(tasks), sum(t.file.record_count for t in tasks), small)
@@ -377,12 +307,20 @@ class IcebergTable:
         with self.lock:
             while True:
                 attempt += 1
-                table = self.load()
-                if table is None:
+                try:  # SQLite answers "database is locked" while another process commits: again
+                    table = self.catalog.load_table(self.uri.identifier)
+                except NoSuchTableError:
                     raise DestinationError(
                         f"{self.dest.display}: the table {self.uri.identifier} is gone",
                         hint="it was dropped after the task was created; delete the task and create it again",
-                    )
+                    ) from None
+                except SQLAlchemyError as exc:
+                    if time.monotonic() > deadline:
+                        raise self._fail("cannot read the table", exc) from None
+                    time.sleep(random.uniform(0.005, min(0.2, 0.01 * attempt)))
+                    continue
+                except FAILURES as exc:
+                    raise self._fail("cannot read the table", exc) from None
                 end = recorded_end(table, r.pid)
                 if end is not None and end.key() >= r.next.key():
                     log.info(
@@ -420,7 +358,7 @@ class IcebergTable:
                         raise self._fail(f"gave up after {attempt} commit attempts to", exc) from None
                     log.debug("%s pid %d: commit conflict (%s); again", self.dest.display, r.pid, exc)
                     time.sleep(random.uniform(0.005, min(0.2, 0.01 * attempt)))
-                except _FAILURES as exc:
+                except FAILURES as exc:
                     raise self._fail("cannot commit to", exc) from None
             self.since_compact[r.pid] = self.since_compact.get(r.pid, 0) + 1
         return True
@@ -486,7 +424,7 @@ class IcebergTable:
             except BaseException as exc:
                 for p in written:
                     self._remove(p)
-                if isinstance(exc, _FAILURES):
+                if isinstance(exc, FAILURES):
                     raise self._fail("cannot compact", exc) from None
                 raise
             log.info("%s pid %d: %d files rewritten into %d", self.dest.display, pid, len(old), len(new))
@@ -601,44 +539,18 @@ def _point(text: str | None, from_token: SyncPoint) -> SyncPoint:
     return p if p.key() == from_token.key() else from_token
 
 
-_CATALOGS: dict[tuple[str, ...], Catalog] = {}
-_CATALOGS_LOCK = threading.Lock()
-
-
-def _catalog(uri: IcebergUri, settings: HdfsSection) -> Catalog:
-    """One catalog object per catalog and settings in a process (each holds a connection pool)."""
-    props = {
-        **uri.properties,
-        "type": uri.catalog,
-        "py-io-impl": f"{OmsyncFileIO.__module__}.{OmsyncFileIO.__qualname__}",
-        "omsync.hdfs": settings_json(settings),
-        "omsync.warehouse": uri.warehouse,
-    }
-    key = (uri.name, *sorted(f"{k}={v}" for k, v in props.items()))
-    with _CATALOGS_LOCK:
-        found = _CATALOGS.get(key)
-        if found is None:
-            try:
-                found = _CATALOGS[key] = load_catalog(uri.name, **props)
-            except _FAILURES as exc:
-                raise DestinationError(
-                    f"cannot open the {uri.catalog} catalog {props.get('uri', '')!r}: {cause_of(exc)}",
-                    hint="check uri= (sqlite:////abs/catalog.db for the embedded catalog) and warehouse=",
-                ) from None
-        return found
-
-
 _TABLES: dict[tuple[str, str], IcebergTable] = {}
+_TABLES_LOCK = threading.Lock()
 
 
 def table_of(dest: Destination) -> IcebergTable:
     """The ``IcebergTable`` of an ``iceberg://`` destination (one per table in a process)."""
     s = dest.hdfs_settings or HdfsSection()
     key = (dest.uri, settings_json(s))
-    with _CATALOGS_LOCK:
+    with _TABLES_LOCK:
         found = _TABLES.get(key)
     if found is None:
         made = IcebergTable(dest, s)
-        with _CATALOGS_LOCK:
+        with _TABLES_LOCK:
             found = _TABLES.setdefault(key, made)
     return found

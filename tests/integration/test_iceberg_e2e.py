@@ -9,6 +9,7 @@ also across kill -9 of the synctool and an ALTER TABLE ADD COLUMN mid-sync.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from helpers.cli import omsync
 from helpers.e2e import (
     Rows,
     count,
@@ -123,7 +125,21 @@ def test_add_column_mid_sync_evolves_the_table_and_old_rows_read_null(
     cluster = memory_table_with_collectors(tmp_path, zk, zk_hosts, procs, 200)
     s = leading_synctool(procs, tmp_path, zk_hosts)
     uri = iceberg_uri(tmp_path, f"file://{tmp_path}/wh")
-    create_task(s, "db.t", uri, mode="continuous", deletes=True)
+    # through the CLI, as a person would
+    out = omsync(
+        "task",
+        "create",
+        "db.t",
+        "--dest",
+        uri,
+        "--mode",
+        "continuous",
+        "--deletes",
+        "--synctool",
+        s.endpoint,
+        "--yes",
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
     stop = threading.Event()
 
     def writer() -> None:
@@ -146,6 +162,10 @@ def test_add_column_mid_sync_evolves_the_table_and_old_rows_read_null(
     assert table.column_names[-1] == "extra"
     assert iceberg_rows(uri) == want  # older rows read back with NULL in the new column
     verify_ok(s, "db.t")
+    checked = omsync("task", "verify", "db.t", "--synctool", s.endpoint, "-o", "json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = json.loads(checked.stdout)["verify"]
+    assert report["ok"] and sum(p["rows"] for p in report["partitions"]) == count(want), report
 
 
 def test_a_table_with_another_schema_is_refused_at_task_create(

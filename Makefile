@@ -44,6 +44,9 @@ setup: $(STAMP) $(ZK_JAR)  ## create .venv, install omsync with test extras, ins
 	$(PY) -m omsync_tui.sandbox.jvm.hdfs prepare
 	@# OpenMLDB's released Java SDK (openmldb-jdbc/-native, ~210 MB the first time) for the peer tests
 	$(PY) -m omsync_tui.sandbox.jvm.openmldbsdk prepare
+	@# Iceberg's Spark runtime + sqlite-jdbc (Maven Central) and pyspark 4.1 (PyPI), for Spark
+	@# reading omsync's Iceberg tables through the JDBC catalog (tests/integration/test_iceberg_spark.py)
+	$(PY) -m omsync_tui.sandbox.jvm.icebergspark prepare
 
 test: setup  ## run every test (real ZooKeeper, real files, real processes)
 	$(PY) -m pytest -q
@@ -71,13 +74,14 @@ soak: setup  ## kill -9 the leading synctool 50 times (SOAK_TRIALS=N) while the 
 	OMSYNC_HDFS_KILL_TRIALS=$(SOAK_TRIALS) $(PY) -m pytest -q tests/integration/test_hdfs_e2e.py -k kill_9
 	OMSYNC_SCALEOUT_TRIALS=$(SOAK_TRIALS) $(PY) -m pytest -q tests/integration/test_synctool_scaleout.py -k kill_9
 
-bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver, end-to-end sync, to HDFS, put → visible, 1 vs 2 synctools, beside OpenMLDB's SyncTool)
+bench: setup  ## print speed figures (binlog read+parse, row decoding, collector packing, collector → receiver, end-to-end sync, to HDFS, to Iceberg, put → visible, 1 vs 2 synctools, beside OpenMLDB's SyncTool)
 	$(PY) bench/bench_binlog.py
 	$(PY) bench/bench_decode.py
 	$(PY) bench/bench_collector.py
 	$(PY) bench/bench_collector_e2e.py
 	$(PY) bench/bench_e2e.py
 	$(PY) bench/bench_hdfs.py
+	$(PY) bench/bench_iceberg.py
 	$(PY) bench/bench_fresh.py
 	$(PY) bench/bench_scaleout.py
 	$(PY) bench/bench_startup.py

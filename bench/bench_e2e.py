@@ -252,27 +252,23 @@ def pipeline(
                 f'[zookeeper]\nhosts = "{zk.hosts}"\n'
                 f'[log]\ndir = "{tmp / (what + "-log")}"\nlevel = "warning"\n'
             )
-        for what in names:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "omsync_tui.cli.main",
-                        what,
-                        "--config",
-                        str(tmp / f"{what}.toml"),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=open(tmp / f"{what}.err", "wb"),  # noqa: SIM115 - lives as long as the process
-                )
+
+        def start(what: str) -> subprocess.Popen[bytes]:
+            command = "collector" if what == "collector" else "synctool"
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "omsync_tui.cli.main", command, "--config", str(tmp / f"{what}.toml")],
+                stdout=subprocess.DEVNULL,
+                stderr=open(tmp / f"{what}.err", "wb"),  # noqa: SIM115 - lives as long as the process
             )
-        wait_ready(f"http://{c_ep}/readyz", procs[0], "collector")
-        wait_ready(f"http://{s_ep}/readyz", procs[1], "synctool")
+            procs.append(proc)
+            return proc
+
+        wait_ready(f"http://{c_ep}/readyz", start("collector"), "collector")
+        wait_ready(f"http://{s_ep}/readyz", start("synctool"), "synctool")
         while http("GET", f"http://{s_ep}/api/v1/status").get("role") != "leader":
             time.sleep(0.05)
-        for what, ep, proc in zip(names[2:], endpoints[1:], procs[2:], strict=True):
-            wait_ready(f"http://{ep}/readyz", proc, what)
+        for what, ep in zip(names[2:], endpoints[1:], strict=True):  # the others once the first leads
+            wait_ready(f"http://{ep}/readyz", start(what), what)
         while len(http("GET", f"http://{s_ep}/api/v1/synctools")["synctools"]) < len(synctools):  # type: ignore[arg-type]
             time.sleep(0.05)
         yield s_ep, procs

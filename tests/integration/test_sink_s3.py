@@ -1,11 +1,14 @@
-"""The destination layer on S3: a real S3-compatible server (moto's) on loopback."""
+"""The destination layer on S3: a real S3-compatible server (moto's) on loopback; also an Iceberg
+table whose warehouse is there."""
 
 from __future__ import annotations
 
 import logging
 import socket
+import urllib.parse
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -15,6 +18,8 @@ import pytest
 
 from omsync_tui.core.states import Format
 from omsync_tui.core.syncpoint import SyncPoint
+from omsync_tui.openmldb.schema import Column, ColumnType
+from omsync_tui.services.sinks import iceberg
 from omsync_tui.services.sinks.destination import (
     DestinationError,
     open_destination,
@@ -22,6 +27,7 @@ from omsync_tui.services.sinks.destination import (
     read_json,
     write_json,
 )
+from omsync_tui.services.sinks.icebergwriter import IcebergWriter
 from omsync_tui.services.sinks.readback import audit, list_files, list_pids, remove_temporaries
 from omsync_tui.services.sinks.writer import PartitionWriter, file_name
 
@@ -140,3 +146,36 @@ def test_probe_on_a_missing_bucket(s3_endpoint: str) -> None:
         probe_writable(dest)
     assert "s3://***@no-such-bucket/" in e.value.message and "test:test" not in e.value.message
     assert "bucket" in e.value.message.lower() and e.value.hint
+
+
+def test_an_iceberg_table_with_its_warehouse_on_s3(s3_endpoint: str, tmp_path: Path) -> None:
+    warehouse = uri(s3_endpoint)  # credentials and endpoint in the warehouse URI, as for s3://
+    text = (
+        f"iceberg://db.t?uri=sqlite:///{tmp_path}/cat.db&warehouse={urllib.parse.quote(warehouse, safe='')}"
+    )
+    dest = open_destination(text)
+    assert "test:test" not in dest.display
+    table = iceberg.table_of(dest)
+    table.ensure([Column("id", ColumnType.BIGINT), Column("name", ColumnType.STRING)], "db.t", 1)
+    for pid in (0, 1):
+        for k in range(3):
+            w = IcebergWriter(
+                dest,
+                pid,
+                SCHEMA,
+                compact=False,
+                roll_rows=10**9,
+                roll_bytes=1 << 40,
+                commit_seconds=1e9,
+                metadata={},
+            )
+            w.append(rows(10 * k, 5), B(1 + 5 * k), B(6 + 5 * k))
+            assert w.commit() is not None
+    loaded = table.load()
+    assert loaded is not None
+    assert loaded.location().startswith(f"s3://{BUCKET}/t-") and loaded.metadata_location.startswith("s3://")
+    got = loaded.scan().to_arrow()
+    assert got.num_rows == 30 and sorted(set(got["omsync_pid"].to_pylist())) == [0, 1]
+    assert table.compact(0) == 3  # one overwrite snapshot on S3 too
+    assert [a.ok for a in (audit(dest, 0, expect_rows=15), audit(dest, 1, expect_rows=15))] == [True, True]
+    assert list_pids(dest) == [0, 1]

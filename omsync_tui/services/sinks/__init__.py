@@ -1,4 +1,5 @@
-"""Where the synctool's rows land: pyarrow filesystems and range-named files (DESIGN §3, §8).
+"""Where the synctool's rows land: pyarrow filesystems and range-named files, or an Iceberg table
+(DESIGN §3, §8; issue 17).
 
 - ``destination``: a destination opened from a URI (local, ``s3://``, ``hdfs://``/``viewfs://``),
   its errors translated, a bare path resolved to ``fs.defaultFS``, small files under ``_omsync/``.
@@ -7,4 +8,11 @@
   forwarded deletes.
 - ``readback``: what a destination holds — committed ranges, leftover temporaries, the audit.
 - ``csvformat``: CSV lines exactly as OpenMLDB's SyncTool renders them.
+- ``icebergurl``: ``iceberg://<namespace>.<table>?...`` parsed, without pyiceberg.
+- ``icebergwriter``: ``IcebergWriter`` (a ``PartitionWriter``'s files, each committed to the
+  table) and ``table_of``, which loads ``iceberg`` (pyiceberg) for ``iceberg://`` only.
+- ``iceberg``: ``IcebergTable`` — the table made or checked, exactly-once commits recording
+  ranges in snapshot summaries, ranges read back, compaction by one overwrite snapshot.
+- ``icebergcatalog``: the pyiceberg catalog of a URI and ``OmsyncFileIO`` (HDFS through
+  ``hdfs``, an S3 warehouse through omsync's S3 filesystem).
 """

@@ -27,13 +27,15 @@ import pyarrow.fs as pafs
 from omsync_tui.core import desturi
 from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.core.synctool_config import HdfsSection
-from omsync_tui.services.sinks import hdfs
+from omsync_tui.services.sinks import hdfs, icebergurl
+from omsync_tui.services.sinks.icebergurl import IcebergUri
 
 TMP_PREFIX = "_tmp-"
 OMSYNC_DIR = "_omsync"
 _SUPPORTED = (
     "file:///abs/dir (or a plain absolute path), s3://bucket/prefix?endpoint_override=...&region=..., "
-    "hdfs://namenode:port/path, hdfs://nameservice/path, viewfs://cluster/path"
+    "hdfs://namenode:port/path, hdfs://nameservice/path, viewfs://cluster/path, "
+    "iceberg://<namespace>.<table>?uri=...&warehouse=..."
 )
 
 
@@ -46,7 +48,9 @@ class Destination:
     uri: str
     fs: pafs.FileSystem
     root: str  # base path inside ``fs``, no trailing slash
-    scheme: str = "file"  # file, s3, hdfs or viewfs
+    scheme: str = "file"  # file, s3, hdfs or viewfs: of the files (an Iceberg table's: its warehouse's)
+    iceberg: IcebergUri | None = None  # an Iceberg table; ``root`` is its directory in the warehouse
+    hdfs_settings: HdfsSection | None = None  # an Iceberg table's: its catalog's FileIO reaches HDFS too
 
     @property
     def display(self) -> str:
@@ -58,7 +62,7 @@ class Destination:
 
 
 def _masked(uri: str) -> str:
-    return re.sub(r"://[^/@]*@", "://***@", uri)
+    return icebergurl.masked(re.sub(r"://[^/@]*@", "://***@", uri))
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,13 @@ def open_destination(uri: str, hdfs_settings: HdfsSection | None = None) -> Dest
     text = resolve_destination(uri, settings).uri
     scheme = desturi.scheme(text)
     shown = _masked(text)
+    if scheme == icebergurl.SCHEME:
+        table = icebergurl.parse(text)
+        if desturi.scheme(table.warehouse) == icebergurl.SCHEME:
+            raise UsageError(f"destination {shown}: the warehouse cannot be an iceberg:// URI")
+        files = open_destination(table.warehouse, settings)
+        root = files.path(*table.namespace.split("."), table.table)
+        return Destination(text, files.fs, root, files.scheme, table, settings)
     if not text or (scheme and scheme not in ("file", "s3", *hdfs.SCHEMES)):
         raise UsageError(f"unsupported destination {shown!r}", hint=f"use one of: {_SUPPORTED}")
     if not scheme:
@@ -259,7 +270,7 @@ def translated(dest: Destination, what: str) -> Iterator[None]:
     except (OSError, pa.ArrowException) as exc:
         full = getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in str(exc)
         if dest.scheme in hdfs.SCHEMES:
-            hint = hdfs.hint(exc, hdfs.split_url(dest.uri)[0])
+            hint = hdfs.hint(exc, hdfs.split_url(dest.iceberg.warehouse if dest.iceberg else dest.uri)[0])
         elif full:
             hint = (
                 "the destination's filesystem is full: free space there; the subtask retries by itself "

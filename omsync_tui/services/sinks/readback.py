@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from omsync_tui.services.sinks.destination import (
     pid_dirs,
     translated,
 )
+from omsync_tui.services.sinks.icebergwriter import table_of
 from omsync_tui.services.sinks.writer import FileRange, parse_file_name
 
 log = logging.getLogger("omsync.synctool.sink")  # one logger for the destination, both halves
@@ -38,7 +40,10 @@ class _Found:
 
 
 def list_files(dest: Destination, pid: int) -> list[FileRange]:
-    """Committed files of one partition, sorted by ``first``; rows from Parquet footers / CSV lines."""
+    """Committed files of one partition, sorted by ``first``; rows from Parquet footers / CSV lines.
+    An Iceberg table's: one per append commit, from its snapshots."""
+    if dest.iceberg is not None:
+        return table_of(dest).ranges(pid)
     found = _scan(dest, pid)
     for f in found:
         if f.error is not None:
@@ -50,11 +55,17 @@ def list_files(dest: Destination, pid: int) -> list[FileRange]:
 
 
 def list_pids(dest: Destination) -> list[int]:
+    if dest.iceberg is not None:
+        return sorted({r.pid for r in table_of(dest).ranges()})
     return sorted(pid_dirs(dest, dest.root))
 
 
 def remove_temporaries(dest: Destination, pid: int | None = None) -> int:
-    """Delete ``_tmp-*`` files a crash left behind (all partitions when pid is None); their count."""
+    """Delete ``_tmp-*`` files a crash left behind (all partitions when pid is None); their count.
+    An Iceberg table's are in its ``data/`` directory."""
+    if dest.iceberg is not None:
+        data = dataclasses.replace(dest, root=dest.path("data"), iceberg=None)
+        return remove_temporaries(data, pid) + (remove_temporaries(dest, None) if pid is None else 0)
     deletes = dest.path(OMSYNC_DIR, "deletes")
     pids = [pid] if pid is not None else sorted(set(list_pids(dest)) | pid_dirs(dest, deletes))
     dirs = [d for p in pids for d in (dest.path(f"pid={p}"), f"{deletes}/pid={p}")]
@@ -93,39 +104,79 @@ class PartitionAudit:
 def audit(
     dest: Destination, pid: int, *, expect_first: SyncPoint | None = None, expect_rows: int | None = None
 ) -> PartitionAudit:
-    """Check one partition: ranges contiguous and disjoint, footers' row counts true, totals expected."""
+    """Check one partition: ranges contiguous and disjoint, footers' row counts true, totals expected.
+    An Iceberg table's ranges are its commits; its rows those of the data files it holds now."""
+    if dest.iceberg is not None:
+        return _audit_iceberg(dest, pid, expect_first, expect_rows)
     found = _scan(dest, pid)
-    gaps: list[tuple[SyncPoint, SyncPoint]] = []
-    overlaps: list[tuple[FileRange, FileRange]] = []
     bad: list[tuple[FileRange, int]] = []
     errors = [f"{f.range.path}: {f.error}" for f in found if f.error is not None]
-    reach: FileRange | None = None  # the file reaching furthest so far
-    if expect_first is not None and found and found[0].range.first.key() > expect_first.key():
-        gaps.append((expect_first, found[0].range.first))
     for f in found:
-        r = f.range
         if f.error is not None:
-            bad.append((r, -1))
-        elif f.declared_rows is not None and f.declared_rows != r.rows:
-            bad.append((r, r.rows))
-        if reach is not None and r.first.key() > reach.next.key():
-            gaps.append((reach.next, r.first))
-        elif reach is not None and r.first.key() < reach.next.key():
-            overlaps.append((reach, r))
-        if reach is None or r.next.key() > reach.next.key():
-            reach = r
+            bad.append((f.range, -1))
+        elif f.declared_rows is not None and f.declared_rows != f.range.rows:
+            bad.append((f.range, f.range.rows))
+    gaps, overlaps = _gaps_and_overlaps([f.range for f in found], expect_first)
+    last = max((f.range.next for f in found), key=SyncPoint.key, default=None)
     return PartitionAudit(
         pid=pid,
         files=len(found),
         rows=sum(f.range.rows for f in found if f.error is None),
         first=found[0].range.first if found else None,
-        next=reach.next if reach else None,
+        next=last,
         gaps=gaps,
         overlaps=overlaps,
         bad_rows=bad,
         expected_rows=expect_rows,
         errors=errors,
     )
+
+
+def _audit_iceberg(
+    dest: Destination, pid: int, expect_first: SyncPoint | None, expect_rows: int | None
+) -> PartitionAudit:
+    table = table_of(dest)
+    ranges = table.ranges(pid)
+    gaps, overlaps = _gaps_and_overlaps(ranges, expect_first)
+    loaded = table.load()
+    held = table.pid_files(loaded, pid) if loaded is not None else None
+    # the rows its commits recorded: kept in a table property (snapshots expire), else summed
+    recorded = table.recorded_rows(loaded, pid) if loaded is not None else None
+    if recorded is None:
+        recorded = sum(r.rows for r in ranges)
+    errors = []
+    if held is not None and held.rows != recorded:
+        errors.append(f"the data files of pid {pid} hold {held.rows} rows, its commits recorded {recorded}")
+    return PartitionAudit(
+        pid=pid,
+        files=held.files if held is not None else 0,
+        rows=held.rows if held is not None else 0,
+        first=ranges[0].first if ranges else None,
+        next=max((r.next for r in ranges), key=SyncPoint.key, default=None),
+        gaps=gaps,
+        overlaps=overlaps,
+        bad_rows=[],
+        expected_rows=expect_rows,
+        errors=errors,
+    )
+
+
+def _gaps_and_overlaps(
+    ranges: list[FileRange], expect_first: SyncPoint | None
+) -> tuple[list[tuple[SyncPoint, SyncPoint]], list[tuple[FileRange, FileRange]]]:
+    gaps: list[tuple[SyncPoint, SyncPoint]] = []
+    overlaps: list[tuple[FileRange, FileRange]] = []
+    if expect_first is not None and ranges and ranges[0].first.key() > expect_first.key():
+        gaps.append((expect_first, ranges[0].first))
+    reach: FileRange | None = None  # the range reaching furthest so far
+    for r in ranges:
+        if reach is not None and r.first.key() > reach.next.key():
+            gaps.append((reach.next, r.first))
+        elif reach is not None and r.first.key() < reach.next.key():
+            overlaps.append((reach, r))
+        if reach is None or r.next.key() > reach.next.key():
+            reach = r
+    return gaps, overlaps
 
 
 def _scan(dest: Destination, pid: int) -> list[_Found]:

@@ -35,13 +35,14 @@ import pyarrow as pa
 
 from omsync_tui.core.errors import OmsyncError, RowDecodeError
 from omsync_tui.core.inthread import InThread
-from omsync_tui.core.states import State
+from omsync_tui.core.states import Mode, State
 from omsync_tui.core.syncpoint import Phase, SyncPoint
 from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.openmldb.row.batch import arrow_schema, decode_batch
 from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.services import syncwire
 from omsync_tui.services.sinks import destination
+from omsync_tui.services.sinks.icebergwriter import IcebergWriter
 from omsync_tui.services.sinks.writer import FileRange, PartitionWriter, write_deletes
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 
@@ -162,7 +163,7 @@ class Partition:
         self.budget = budget
         self.roll = (roll_rows, roll_bytes, commit_seconds)
         self.csv_timezone = csv_timezone
-        self.writer: PartitionWriter | None = None
+        self.writer: PartitionWriter | IcebergWriter | None = None
         self.writer_schema: pa.Schema | None = None
         self.closing: list[Closing] = []  # sealed files being closed and renamed, in order
         self._sealing = False  # a file's rows on their way from the writer to ``closing``
@@ -321,8 +322,20 @@ class Partition:
         if req.deletes and self.task.deletes:
             self.deletes.extend(req.deletes)
 
-    def _open_writer(self, schema: pa.Schema) -> PartitionWriter:
+    def _open_writer(self, schema: pa.Schema) -> PartitionWriter | IcebergWriter:
         rows, size, seconds = self.roll
+        meta = {"omsync.table": self.task.name, "omsync.tid": str(self.tid)}
+        if self.dest.iceberg is not None:  # an Iceberg table: a commit is a transaction of the table
+            return IcebergWriter(
+                self.dest,
+                self.pid,
+                schema,
+                compact=self.task.mode is not Mode.FULL,
+                roll_rows=rows,
+                roll_bytes=size,
+                commit_seconds=seconds,
+                metadata=meta,
+            )
         return PartitionWriter(
             self.dest,
             self.pid,
@@ -332,7 +345,7 @@ class Partition:
             roll_bytes=size,
             commit_seconds=seconds,
             csv_timezone=self.csv_timezone,
-            metadata={"omsync.table": self.task.name, "omsync.tid": str(self.tid)},
+            metadata=meta,
         )
 
     # -- commit --------------------------------------------------------------------------------
@@ -363,7 +376,7 @@ class Partition:
 
     def _seal_and_close(
         self,
-        w: PartitionWriter,
+        w: PartitionWriter | IcebergWriter,
         first: SyncPoint,
         nxt: SyncPoint,
         deletes: list[data_sync_pb2.DeleteOp],

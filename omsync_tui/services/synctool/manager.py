@@ -236,6 +236,8 @@ class SyncManager:
             created_ms=now,
             storage=storage_name(int(info.storage_mode)),
         )
+        if dest.iceberg is not None:  # the table is made (or its schema checked) before anything is stored
+            newtask.ensure_iceberg_table(dest, task, info)
         starts = newtask.start_points(opts, dest, sorted(leaders))
         # writing the table's description proves the destination takes files; its close (on HDFS
         # ~0.5 s while the NameNode waits for the DataNode's block report) goes on in a thread,

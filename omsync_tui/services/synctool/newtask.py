@@ -20,6 +20,7 @@ from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.proto import name_server_pb2
 from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.services.sinks import destination, readback
+from omsync_tui.services.sinks.icebergwriter import table_of
 from omsync_tui.services.synctool.model import TaskRecord
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,18 @@ def table_json(task: TaskRecord, info: name_server_pb2.TableInfo) -> dict[str, o
         "schema": schema.to_json(),
         "layout": "pid=<pid>/<first>_<next>.<ext>; points: b<binlog offset> or s<snapshot>-<ordinal>",
     }
+
+
+def ensure_iceberg_table(
+    dest: destination.Destination, task: TaskRecord, info: name_server_pb2.TableInfo
+) -> None:
+    """An ``iceberg://`` destination's table: made if missing, refused if its columns differ."""
+    if task.format is not Format.PARQUET:
+        raise UsageError(
+            f"an Iceberg table holds Parquet files, not {task.format.value}", hint="drop --format"
+        )
+    schema = TableSchema.from_proto(info, where=task.name)
+    table_of(dest).ensure(list(schema.latest), task.name, task.tid)
 
 
 class Description:

@@ -103,12 +103,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--trials", type=int, default=3, help="syncs per set-up; the median counts")
+    parser.add_argument("--trials", type=int, default=3, help="syncs per set-up (0: none); the median counts")
     parser.add_argument("--idle-partitions", type=int, default=64)
     parser.add_argument("--idle-seconds", type=float, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        full_syncs(Path(tmp), args.rows, args.partitions, args.trials)
+        if args.trials:
+            full_syncs(Path(tmp), args.rows, args.partitions, args.trials)
         (Path(tmp) / "idle").mkdir()
         idle_schedule(Path(tmp) / "idle", args.idle_partitions, args.idle_seconds)
     return 0

@@ -21,8 +21,9 @@ on the records in ZooKeeper, never on data: the worker synctools hold the partit
 ``check_answering`` is the call ``create`` makes first: a registration outlives a dead process
 by a session timeout, so only an answer tells a live collector.
 
-The watch loop (``tick``, every second) reads the records and the workers' reports (their
-registration nodes), and moves a subtask whose worker is gone (``worker_lost``), whose collector
+The watch loop (``tick``, every second) reads the workers' reports (their registration nodes)
+and the records (each check period, and at once when a report or the set of synctools says one
+may have changed), and moves a subtask whose worker is gone (``worker_lost``), whose collector
 went silent (``collector_silent``; a subtask never taken up: ``init_timeout``), whose partition
 leader moved to another host, or whose worker gave it back (REASSIGNING), with exponential
 backoff and a bounded budget; then FAILED with a machine-readable cause, kept across restarts.
@@ -128,6 +129,8 @@ class Assigner:
         self._release_local = release_local
         self._tables = tables
         self._last_check = 0.0
+        self._waiting = False  # a subtask waited to be placed at the last tick
+        self._seen: set[str] = set()  # the live synctools at the last tick
 
     # -- assignment ------------------------------------------------------------------------------
 
@@ -365,9 +368,15 @@ class Assigner:
             self._last_check = now
         live = self._synctools()
         tables = list(self._tables())
+        # the records are read again each check period, and at once when something may have
+        # changed them: a synctool came or went, a subtask waits to be placed, or a worker no
+        # longer reports one it was given (it finished, failed or gave it back)
+        everything = full_check or self._waiting or set(live) != self._seen
+        self._seen = set(live)
         waiting = False
         for t in tables:
-            t.recs = read(t)
+            if everything or any(_unreported(rec, live) for rec in t.recs.values()):
+                t.recs = read(t)
             leaders = self._leaders_or_fail(t) if full_check else None
             for pid, rec in sorted(t.recs.items()):
                 if rec.state.final:
@@ -388,6 +397,7 @@ class Assigner:
                 if why is not None:
                     waiting = True
                     self._assign(t, pid, cause=why[0], live=live, why=why[1])
+        self._waiting = waiting
         if not waiting and full_check:
             self._rebalance(tables, live)
 
@@ -449,6 +459,18 @@ class Assigner:
             return partition_leaders(info)
         except OmsyncError:
             return None  # failing over right now: look again next period
+
+
+def _unreported(rec: SubtaskRecord, live: Synctools) -> bool:
+    """An assignment its worker's fresh report leaves out: not taken up yet, or let go."""
+    data = live.get(rec.worker)
+    return (
+        not rec.state.final
+        and bool(rec.token)
+        and data is not None
+        and fresh_report(data)
+        and report_of(live, rec) is None
+    )
 
 
 def _error_text(exc: urllib.error.HTTPError) -> str:

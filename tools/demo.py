@@ -1,9 +1,9 @@
 """``make demo``: a sandbox OpenMLDB cluster, real-format tables, decoded by ``omsync inspect``,
-then a live sync: one ``omsync collector`` per tablet host, an ``omsync synctool``, a continuous
-task per table — ``shop.orders`` to local Parquet, ``shop.events`` to the sandbox's real HDFS (a
-MiniDFSCluster on loopback, ``sandbox up --hdfs``) — while the sandbox keeps writing, watched in
-``omsync tui`` (in a terminal) or with ``omsync task status`` every few seconds (no TTY), then
-verified.
+then a live sync: one ``omsync collector`` per tablet host, two ``omsync synctool`` sharing the
+work, a continuous task per table — ``shop.orders`` to local Parquet, ``shop.events`` to the
+sandbox's real HDFS (a MiniDFSCluster on loopback, ``sandbox up --hdfs``) — while the sandbox
+keeps writing, watched in ``omsync tui`` (in a terminal) or with ``omsync task status`` every few
+seconds (no TTY), then verified.
 
 Each step prints the command it runs, so a person can repeat it by hand. The collectors stop at
 the end (Ctrl-C too); the sandbox is left running (``make demo-down`` stops it) so its files can be
@@ -94,7 +94,7 @@ def free_port(host: str) -> int:
 
 
 def live_sync(base: Path, hdfs: str, seconds: float) -> None:
-    """Collectors on both simulated hosts, a synctool, continuous tasks to local Parquet and HDFS."""
+    """Collectors on both simulated hosts, two synctools, continuous tasks to local Parquet and HDFS."""
     import time
     import urllib.request
 
@@ -108,7 +108,8 @@ def live_sync(base: Path, hdfs: str, seconds: float) -> None:
         "shop.events": f"{hdfs}/offline/shop.events",
     }
     print(
-        "\n-- live sync: a collector per tablet host, a synctool, continuous tasks to local disk and HDFS --"
+        "\n-- live sync: a collector per tablet host, two synctools sharing the work, continuous tasks to "
+        "local disk and HDFS --"
     )
 
     def start(args: list[str], ready: str) -> None:
@@ -146,18 +147,22 @@ def live_sync(base: Path, hdfs: str, seconds: float) -> None:
                 ],
                 endpoint,
             )
-        synctool = f"127.0.0.1:{free_port('127.0.0.1')}"
-        (base / "synctool.toml").write_text(
-            f'[synctool]\nendpoint = "{synctool}"\ndatadir = "{base / "synctool"}"\n'
-            f'[sink]\ncommit_seconds = 5\n[zookeeper]\nhosts = "{config.zk_hosts}"\n'
-            f'[log]\ndir = "{base / "synctool" / "log"}"\n'
-        )
-        start(["synctool", "--config", str(base / "synctool.toml")], synctool)
+        synctools = []
+        for name in ("synctool", "synctool2"):  # two synctools share the work (the first leads)
+            endpoint = f"127.0.0.1:{free_port('127.0.0.1')}"
+            (base / f"{name}.toml").write_text(
+                f'[synctool]\nendpoint = "{endpoint}"\ndatadir = "{base / name}"\n'
+                f'[sink]\ncommit_seconds = 5\n[zookeeper]\nhosts = "{config.zk_hosts}"\n'
+                f'[log]\ndir = "{base / name / "log"}"\n'
+            )
+            start(["synctool", "--config", str(base / f"{name}.toml")], endpoint)
+            for _ in range(100):  # until the first is elected leader
+                if synctools or _leader(endpoint):
+                    break
+                time.sleep(0.1)
+            synctools.append(endpoint)
+        synctool = synctools[0]
         st = ["--synctool", synctool]
-        for _ in range(100):  # until it is elected leader
-            if _leader(synctool):
-                break
-            time.sleep(0.1)
         for table, dest in dests.items():
             run("task", "create", table, "--dest", dest, "--mode", "continuous", *st)
         writers = []
@@ -193,9 +198,11 @@ def live_sync(base: Path, hdfs: str, seconds: float) -> None:
         for table in ("shop.orders", "shop.events"):
             run("task", "wait", table, "--timeout", "60", *st)
         run("task", "status", *st)
+        run("task", "status", "shop.events", *st)  # each subtask with the synctool that writes it
         for table in ("shop.orders", "shop.events"):
             run("task", "verify", table, *st)
         run("collector", "list", *st)
+        run("synctool", "list", *st)
         print(f"\n$ curl http://{synctool}/status")
         with urllib.request.urlopen(f"http://{synctool}/status", timeout=5) as r:
             print(r.read().decode().rstrip())
@@ -205,7 +212,7 @@ def live_sync(base: Path, hdfs: str, seconds: float) -> None:
             proc.terminate()
         for proc in procs:
             proc.wait(15)
-        print("collectors and synctool stopped")
+        print("collectors and synctools stopped")
 
 
 def _leader(endpoint: str) -> bool:

@@ -29,12 +29,14 @@ from helpers.e2e import (
     memory_table_with_collectors,
     sandbox,
     start_collectors,
+    synctool,
     table_rows,
     truth_rows,
     verify_ok,
     wait_rows,
     wait_state,
 )
+from helpers.waiting import wait_until
 
 from omsync_tui.openmldb.schema import Column, ColumnType
 from omsync_tui.sandbox.datagen import preset_spec
@@ -235,3 +237,35 @@ def test_full_sync_with_the_warehouse_on_hdfs_holds_the_truth(
     assert t is not None and t.location().startswith(hdfs_url)
     assert t.metadata_location.startswith(hdfs_url)
     verify_ok(s, "db.t")
+
+
+def test_two_synctools_commit_to_one_table_and_a_killed_worker_s_partitions_move(
+    tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
+) -> None:
+    # scale-out onto one Iceberg table: both synctools commit to it (conflicts retried), then one
+    # dies with files open and its partitions go on from the table's recorded ranges
+    cluster = sandbox(tmp_path, zk, zk_hosts)
+    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=4, storage="memory"))
+    cluster.write("db.t", 800)
+    start_collectors(procs, tmp_path, cluster, zk_hosts)
+    small = "roll_rows = 100"
+    first = leading_synctool(procs, tmp_path, zk_hosts, session_timeout_ms=2000, extra_sink=small)
+    second = synctool(procs, tmp_path, zk_hosts, session_timeout_ms=2000, extra_sink=small)
+    wait_until(lambda: len(first.api("GET", "/api/v1/synctools")[1]["synctools"]) == 2, 20, "2 synctools")
+    uri = iceberg_uri(tmp_path, (tmp_path / "wh").as_uri())
+    create_task(first, "db.t", uri, mode="continuous")
+
+    def workers() -> set[str]:
+        task = get_task(first, "db.t") or {}
+        return {p["worker"] for p in task.get("subtasks", []) if p["state"] == "RUNNING"}
+
+    wait_until(lambda: workers() == {first.endpoint, second.endpoint}, 30, "both synctools write")
+    cluster.write("db.t", 400)
+    time.sleep(0.7)
+    second.kill()
+    cluster.write("db.t", 400)
+    wait_until(lambda: workers() == {first.endpoint}, 30, "the dead worker's partitions moved")
+    want = truth_rows(cluster, "db.t")
+    wait_rows(first, "db.t", count(want), 90)
+    assert iceberg_rows(uri) == want
+    verify_ok(first, "db.t")

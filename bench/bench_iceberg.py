@@ -37,9 +37,9 @@ from bench_e2e import STEAL_CALM, Trial, local_size, pipeline, show, trial
 
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.schema import Column, ColumnType
-from omsync_tui.services.sinks import iceberg
 from omsync_tui.services.sinks.destination import Destination, open_destination
-from omsync_tui.services.sinks.icebergwriter import IcebergWriter
+from omsync_tui.services.sinks.iceberg import table as iceberg
+from omsync_tui.services.sinks.iceberg.writer import IcebergWriter
 
 COLUMNS = [
     Column("id", ColumnType.BIGINT),

@@ -40,8 +40,8 @@ from helpers.waiting import wait_until
 
 from omsync_tui.openmldb.schema import Column, ColumnType
 from omsync_tui.sandbox.datagen import preset_spec
-from omsync_tui.services.sinks import iceberg
 from omsync_tui.services.sinks.destination import open_destination
+from omsync_tui.services.sinks.iceberg import table as iceberg
 
 KILL_TRIALS = int(os.environ.get("OMSYNC_ICEBERG_KILL_TRIALS", "5"))
 

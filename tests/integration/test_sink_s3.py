@@ -19,7 +19,6 @@ import pytest
 from omsync_tui.core.states import Format
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.schema import Column, ColumnType
-from omsync_tui.services.sinks import iceberg
 from omsync_tui.services.sinks.destination import (
     DestinationError,
     open_destination,
@@ -27,7 +26,8 @@ from omsync_tui.services.sinks.destination import (
     read_json,
     write_json,
 )
-from omsync_tui.services.sinks.icebergwriter import IcebergWriter
+from omsync_tui.services.sinks.iceberg import table as iceberg
+from omsync_tui.services.sinks.iceberg.writer import IcebergWriter
 from omsync_tui.services.sinks.readback import audit, list_files, list_pids, remove_temporaries
 from omsync_tui.services.sinks.writer import PartitionWriter, file_name
 

@@ -8,11 +8,5 @@
   forwarded deletes.
 - ``readback``: what a destination holds — committed ranges, leftover temporaries, the audit.
 - ``csvformat``: CSV lines exactly as OpenMLDB's SyncTool renders them.
-- ``icebergurl``: ``iceberg://<namespace>.<table>?...`` parsed, without pyiceberg.
-- ``icebergwriter``: ``IcebergWriter`` (a ``PartitionWriter``'s files, each committed to the
-  table) and ``table_of``, which loads ``iceberg`` (pyiceberg) for ``iceberg://`` only.
-- ``iceberg``: ``IcebergTable`` — the table made or checked, exactly-once commits recording
-  ranges in snapshot summaries, ranges read back, compaction by one overwrite snapshot.
-- ``icebergcatalog``: the pyiceberg catalog of a URI and ``OmsyncFileIO`` (HDFS through
-  ``hdfs``, an S3 warehouse through omsync's S3 filesystem).
+- ``iceberg/``: Iceberg tables as destinations (its own docstring says what lives where).
 """

@@ -27,8 +27,9 @@ import pyarrow.fs as pafs
 from omsync_tui.core import desturi
 from omsync_tui.core.errors import OmsyncError, UsageError
 from omsync_tui.core.synctool_config import HdfsSection
-from omsync_tui.services.sinks import hdfs, icebergurl
-from omsync_tui.services.sinks.icebergurl import IcebergUri
+from omsync_tui.services.sinks import hdfs
+from omsync_tui.services.sinks.iceberg import url as icebergurl
+from omsync_tui.services.sinks.iceberg.url import IcebergUri
 
 TMP_PREFIX = "_tmp-"
 OMSYNC_DIR = "_omsync"

@@ -26,7 +26,7 @@ from omsync_tui.services.sinks.destination import (
     pid_dirs,
     translated,
 )
-from omsync_tui.services.sinks.icebergwriter import table_of
+from omsync_tui.services.sinks.iceberg.writer import table_of
 from omsync_tui.services.sinks.writer import FileRange, parse_file_name
 
 log = logging.getLogger("omsync.synctool.sink")  # one logger for the destination, both halves

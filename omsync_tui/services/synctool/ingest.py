@@ -42,7 +42,7 @@ from omsync_tui.openmldb.row.batch import arrow_schema, decode_batch
 from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.services import syncwire
 from omsync_tui.services.sinks import destination
-from omsync_tui.services.sinks.icebergwriter import IcebergWriter
+from omsync_tui.services.sinks.iceberg.writer import IcebergWriter
 from omsync_tui.services.sinks.writer import FileRange, PartitionWriter, write_deletes
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 

@@ -20,7 +20,7 @@ from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.proto import name_server_pb2
 from omsync_tui.openmldb.schema import TableSchema
 from omsync_tui.services.sinks import destination, readback
-from omsync_tui.services.sinks.icebergwriter import table_of
+from omsync_tui.services.sinks.iceberg.writer import table_of
 from omsync_tui.services.synctool.model import TaskRecord
 
 log = logging.getLogger(__name__)

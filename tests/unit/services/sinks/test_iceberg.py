@@ -14,10 +14,10 @@ import pytest
 from omsync_tui.core.errors import UsageError
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.schema import Column, ColumnType
-from omsync_tui.services.sinks import iceberg
 from omsync_tui.services.sinks.destination import Destination, DestinationError, open_destination
-from omsync_tui.services.sinks.icebergurl import masked, parse
-from omsync_tui.services.sinks.icebergwriter import IcebergWriter
+from omsync_tui.services.sinks.iceberg import table as iceberg
+from omsync_tui.services.sinks.iceberg.url import masked, parse
+from omsync_tui.services.sinks.iceberg.writer import IcebergWriter
 from omsync_tui.services.sinks.readback import audit, list_files, list_pids, remove_temporaries
 
 B = SyncPoint.binlog

@@ -1,6 +1,6 @@
 """An Iceberg table as the synctool's destination, through pyiceberg (issue 17).
 
-Loaded only for ``iceberg://`` destinations (``icebergwriter.table_of``). ``IcebergTable`` is one
+Loaded only for ``iceberg://`` destinations (``writer.table_of``). ``IcebergTable`` is one
 table of one catalog:
 
 - ``ensure`` (``task create``) makes the table if missing — OpenMLDB's columns mapped by
@@ -20,7 +20,7 @@ table of one catalog:
 - ``compact`` rewrites a partition's small files into one per partition value with an overwrite
   snapshot that deletes them and adds the new files atomically.
 
-The catalog and its FileIO are ``icebergcatalog``'s.
+The catalog and its FileIO are ``catalog``'s.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ from omsync_tui.services.sinks.destination import (
     cause_of,
     translated,
 )
-from omsync_tui.services.sinks.icebergcatalog import FAILURES, OmsyncFileIO, catalog_for, settings_json
+from omsync_tui.services.sinks.iceberg.catalog import FAILURES, OmsyncFileIO, catalog_for, settings_json
 from omsync_tui.services.sinks.writer import FileRange, parse_point_token, point_token
 
 log = logging.getLogger("omsync.synctool.sink")

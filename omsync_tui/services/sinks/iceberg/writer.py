@@ -30,7 +30,7 @@ from omsync_tui.services.sinks.destination import Destination
 from omsync_tui.services.sinks.writer import FileRange, PartitionWriter, Sealed
 
 if TYPE_CHECKING:
-    from omsync_tui.services.sinks.iceberg import IcebergTable
+    from omsync_tui.services.sinks.iceberg.table import IcebergTable
 
 log = logging.getLogger("omsync.synctool.sink")
 
@@ -38,7 +38,9 @@ log = logging.getLogger("omsync.synctool.sink")
 def table_of(dest: Destination) -> IcebergTable:
     """The table of an ``iceberg://`` destination; UsageError when pyiceberg is missing."""
     try:
-        from omsync_tui.services.sinks import iceberg  # pyiceberg: only for iceberg:// destinations
+        from omsync_tui.services.sinks.iceberg import (
+            table as iceberg,  # pyiceberg: only for iceberg:// destinations
+        )
     except ImportError as exc:
         raise UsageError(
             f"{dest.display}: iceberg:// destinations need pyiceberg, which is not installed ({exc.name})",
@@ -66,7 +68,7 @@ class IcebergWriter:
         commit_seconds: float,
         metadata: dict[str, str],
     ) -> None:
-        from omsync_tui.services.sinks import iceberg
+        from omsync_tui.services.sinks.iceberg import table as iceberg
 
         self.table = table_of(dest)
         self.pid, self.compact = pid, compact

@@ -39,7 +39,7 @@ from omsync_tui.core import desturi
 from omsync_tui.core.synctool_config import HdfsSection
 from omsync_tui.services.sinks import hdfs
 from omsync_tui.services.sinks.destination import DestinationError, cause_of, open_destination
-from omsync_tui.services.sinks.icebergurl import IcebergUri
+from omsync_tui.services.sinks.iceberg.url import IcebergUri
 
 # what pyiceberg raises (it has no base class of its own) and the I/O beneath it
 FAILURES = (

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.widgets import DataTable
 
-from omsync_tui.screens.common import LiveScreen, Row, age, sync_rows
+from omsync_tui.screens.common import Row, TableScreen, age, sync_rows
 from omsync_tui.screens.data import Snapshot
 from omsync_tui.services.cluster import CollectorInfo
 
@@ -33,21 +32,12 @@ def collector_cells(c: CollectorInfo) -> list[Any]:
     ]
 
 
-class CollectorsScreen(LiveScreen):
+class CollectorsScreen(TableScreen):
     DEFAULT_CSS = """
     CollectorsScreen DataTable { height: 1fr; }
     """
-
-    def compose(self) -> ComposeResult:
-        yield from self.compose_banner()
-        table: DataTable[Any] = DataTable(id="collectors", cursor_type="row", zebra_stripes=True)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
-        yield from self.compose_footer()
-
-    def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
+    TABLE_ID = "collectors"
+    COLUMNS = COLUMNS
 
     def apply(self, snapshot: Snapshot) -> None:
         text = self.filter_text

@@ -214,3 +214,22 @@ class LiveScreen(Screen[None]):
             table.action_cursor_down()
         else:
             table.action_cursor_up()
+
+
+class TableScreen(LiveScreen):
+    """A live screen that is one table: ``TABLE_ID`` with ``COLUMNS`` (label, key), between the
+    banner and the footer, focused when shown."""
+
+    TABLE_ID: ClassVar[str]
+    COLUMNS: ClassVar[Sequence[tuple[str, str]]]
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_banner()
+        table: DataTable[Any] = DataTable(id=self.TABLE_ID, cursor_type="row", zebra_stripes=True)
+        for label, key in self.COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from textual.app import ComposeResult
 from textual.widgets import DataTable
 
-from omsync_tui.screens.common import LiveScreen, Row, state_text, sync_rows
+from omsync_tui.screens.common import Row, TableScreen, state_text, sync_rows
 from omsync_tui.screens.data import Snapshot
 from omsync_tui.services.cluster import EventInfo
 
@@ -26,21 +23,12 @@ def event_key(e: EventInfo) -> str:
     return f"{e.ts_ms}:{e.tid}:{e.pid}:{e.old}:{e.new}"
 
 
-class EventsScreen(LiveScreen):
+class EventsScreen(TableScreen):
     DEFAULT_CSS = """
     EventsScreen DataTable { height: 1fr; }
     """
-
-    def compose(self) -> ComposeResult:
-        yield from self.compose_banner()
-        table: DataTable[Any] = DataTable(id="events", cursor_type="row", zebra_stripes=True)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
-        yield from self.compose_footer()
-
-    def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
+    TABLE_ID = "events"
+    COLUMNS = COLUMNS
 
     def apply(self, snapshot: Snapshot) -> None:
         names = {t.tid: t.name for t in snapshot.tasks}

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from omsync_tui.screens.common import LiveScreen, Row, cursor_key, state_text, states_text, sync_rows
+from omsync_tui.screens.common import Row, TableScreen, cursor_key, state_text, states_text, sync_rows
 from omsync_tui.screens.data import Snapshot
 from omsync_tui.services.cluster import TaskInfo
 
@@ -43,10 +42,12 @@ def task_cells(t: TaskInfo, rate: float, now_wall: float, trend: str = "") -> li
     ]
 
 
-class TasksScreen(LiveScreen):
+class TasksScreen(TableScreen):
     DEFAULT_CSS = """
     TasksScreen DataTable { height: 1fr; }
     """
+    TABLE_ID = "tasks"
+    COLUMNS = COLUMNS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "failed_only", "FAILED only"),
         Binding("enter", "open", "subtasks", show=False),
@@ -55,17 +56,6 @@ class TasksScreen(LiveScreen):
     def __init__(self) -> None:
         super().__init__()
         self.failed_only = False
-
-    def compose(self) -> ComposeResult:
-        yield from self.compose_banner()
-        table: DataTable[Any] = DataTable(id="tasks", cursor_type="row", zebra_stripes=True)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
-        yield from self.compose_footer()
-
-    def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
 
     def shown_tasks(self, snapshot: Snapshot) -> list[TaskInfo]:
         text = self.filter_text

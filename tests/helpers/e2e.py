@@ -9,9 +9,11 @@ missing, a row twice or a value decoded wrongly all show up as a difference.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import pyarrow as pa
@@ -269,3 +271,43 @@ def csv_lines(dest: Path) -> Rows:
 def ts_of_row(n: int) -> int:
     """Index 0's ts (the ``ts`` column) of generated row ``n``; the put time is 3 ms later."""
     return BASE_TS + 7 * n
+
+
+class Trickle:
+    """A live table's load: ``rows`` written to sandbox table ``name`` every ``every`` seconds by a
+    thread, from ``with`` until ``stop()`` (which the end of ``with`` calls too). ``written``
+    counts them; a write that failed is raised by ``stop()``."""
+
+    def __init__(self, cluster: SandboxCluster, name: str, rows: int = 20, every: float = 0.05) -> None:
+        self.cluster, self.name, self.rows, self.every = cluster, name, rows, every
+        self.written = 0
+        self._stop = threading.Event()
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="sandbox-writer", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.cluster.write(self.name, self.rows)
+                self.written += self.rows
+                self._stop.wait(self.every)
+        except BaseException as exc:  # raised in the test's thread by stop()
+            self._failure.append(exc)
+
+    def __enter__(self) -> Trickle:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        if self._failure:
+            raise AssertionError(f"writing to {self.name} failed: {self._failure[0]!r}") from self._failure[0]
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        if kind is None:
+            self.stop()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 from helpers.cli import omsync
 from helpers.e2e import (
     Rows,
+    Trickle,
     count,
     create_task,
     csv_truth_lines,
@@ -95,19 +95,9 @@ def test_continuous_to_hdfs_with_add_column_and_deletes_while_the_sandbox_writes
     s = leading_synctool(procs, tmp_path, zk_hosts)
     create_task(s, "db.t", hdfs_url, mode="continuous", deletes=True)
 
-    stop = threading.Event()
-
-    def writer() -> None:
-        while not stop.is_set():
-            cluster.write("db.t", 20)
-            stop.wait(0.05)
-
-    t = threading.Thread(target=writer, name="sandbox-writer", daemon=True)
-    t.start()
-    try:
+    with Trickle(cluster, "db.t", 20) as writing:
         wait_rows(s, "db.t", 400)
-        stop.set()
-        t.join(30)
+        writing.stop()
         cluster.add_column("db.t", Column("extra", ColumnType.STRING))
         cluster.write("db.t", 150)  # rows of schema version 2
         st = cluster.table("db.t")
@@ -115,9 +105,6 @@ def test_continuous_to_hdfs_with_add_column_and_deletes_while_the_sandbox_writes
         keys = sorted({r.pk for r in tail})[:3]
         deleted = {(partition_of(k, st.spec.partition_num), cluster.delete("db.t", k), k) for k in keys}
         cluster.write("db.t", 30)
-    finally:
-        stop.set()
-        t.join(30)
     want = truth_rows(cluster, "db.t")
     wait_rows(s, "db.t", count(want))
     fs, root = hdfs_fs(hdfs_url)

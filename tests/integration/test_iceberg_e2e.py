@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 from helpers.cli import omsync
 from helpers.e2e import (
     Rows,
+    Trickle,
     count,
     create_task,
     get_task,
@@ -142,20 +142,8 @@ def test_add_column_mid_sync_evolves_the_table_and_old_rows_read_null(
         "--yes",
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    stop = threading.Event()
-
-    def writer() -> None:
-        while not stop.is_set():
-            cluster.write("db.t", 20)
-            stop.wait(0.05)
-
-    th = threading.Thread(target=writer, name="sandbox-writer", daemon=True)
-    th.start()
-    try:
+    with Trickle(cluster, "db.t", 20):
         wait_rows(s, "db.t", 300)
-    finally:
-        stop.set()
-        th.join(30)
     cluster.add_column("db.t", Column("extra", ColumnType.STRING))
     cluster.write("db.t", 150)  # rows of schema version 2
     want = truth_rows(cluster, "db.t")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from helpers.e2e import (
+    Trickle,
     as_rows,
     count,
     create_task,
@@ -127,26 +127,12 @@ def test_continuous_sync_while_the_sandbox_writes_and_a_full_task_stays_succeede
     create_task(s, "db.live", str(live), mode="continuous")
     create_task(s, "db.once", str(once), mode="full")
 
-    stop = threading.Event()
-    written = [0]
-
-    def writer() -> None:
-        while not stop.is_set():
-            cluster.write("db.live", 25)
-            written[0] += 25
-            stop.wait(0.05)  # a steady trickle, as a live table gets
-
-    t = threading.Thread(target=writer, name="sandbox-writer", daemon=True)
-    t.start()
-    try:
+    with Trickle(cluster, "db.live", 25) as writing:  # a steady trickle, as a live table gets
         # the sync keeps up with rows written while it runs, not only with the first 200
-        wait_until(lambda: written[0] >= 300, 30, "the writer wrote")
+        wait_until(lambda: writing.written >= 300, 30, "the writer wrote")
         wait_rows(s, "db.live", 200 + 300)
-    finally:
-        stop.set()
-        t.join(30)
     want = truth_rows(cluster, "db.live")
-    assert count(want) == 200 + written[0]
+    assert count(want) == 200 + writing.written
     wait_rows(s, "db.live", count(want))
     assert dataset_rows(live) == want
     verify_ok(s, "db.live")

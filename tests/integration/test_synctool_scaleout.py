@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 import random
 import re
-import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from helpers.e2e import (
+    Trickle,
     count,
     create_task,
     dataset_rows,
@@ -88,20 +88,7 @@ def test_synctools_share_the_work_and_kill_9_of_any_of_them_loses_and_repeats_no
         lambda: spread_over(leader, "db.t", everyone, 6), 30, f"2 subtasks each: {workers(leader, 'db.t')}"
     )
 
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def writer() -> None:
-        try:
-            while not stop.is_set():
-                cluster.write("db.t", 12)
-                stop.wait(0.05)  # a steady trickle of new rows all through the kills
-        except BaseException as exc:  # surfaced below
-            failure.append(exc)
-
-    t = threading.Thread(target=writer, name="sandbox-writer", daemon=True)
-    t.start()
-    try:
+    with Trickle(cluster, "db.t", 12):  # a steady trickle of new rows all through the kills
         for trial in range(TRIALS):
             wait_until(lambda: any(s.leading() for s in live), 30, f"trial {trial} (seed {SEED}): a leader")
             victim = rng.choice(live)
@@ -109,10 +96,6 @@ def test_synctools_share_the_work_and_kill_9_of_any_of_them_loses_and_repeats_no
             victim.kill()
             live.remove(victim)
             live.append(spawn())
-    finally:
-        stop.set()
-        t.join(30)
-    assert not failure, failure
     wait_until(lambda: any(s.leading() for s in live), 30, f"seed {SEED}: a leader after the last kill")
     leader = next(s for s in live if s.leading())
     want = truth_rows(cluster, "db.t")

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from helpers.e2e import (
+    Trickle,
     count,
     create_task,
     dataset_rows,
@@ -61,21 +61,8 @@ def test_every_row_exactly_once_across_random_kill_9_of_the_leader(
     dest = tmp_path / "out"
     create_task(leader, "db.t", str(dest), mode="continuous")
 
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def writer() -> None:
-        try:
-            while not stop.is_set():
-                cluster.write("db.t", 20)
-                stop.wait(0.05)  # a steady trickle of new rows all through the kills
-        except BaseException as exc:  # surfaced by the test below
-            failure.append(exc)
-
-    t = threading.Thread(target=writer, name="sandbox-writer", daemon=True)
-    t.start()
     live = [current, standby]
-    try:
+    with Trickle(cluster, "db.t", 20):  # a steady trickle of new rows all through the kills
         for trial in range(TRIALS):
             wait_until(lambda: any(s.leading() for s in live), 30, f"trial {trial} (seed {SEED}): a leader")
             leader = next(s for s in live if s.leading())
@@ -83,10 +70,6 @@ def test_every_row_exactly_once_across_random_kill_9_of_the_leader(
             leader.kill()
             live.remove(leader)
             live.append(spawn())
-    finally:
-        stop.set()
-        t.join(30)
-    assert not failure, failure
     wait_until(lambda: any(s.leading() for s in live), 30, f"seed {SEED}: a leader after the last kill")
     leader = next(s for s in live if s.leading())
     want = truth_rows(cluster, "db.t")

@@ -376,7 +376,7 @@ class Api:
             leader=ctx.leader(),
             zookeeper=ctx.zk_state(),
             uptime_s=round(time.time() - ctx.started, 1),
-            tasks=len(self.m.tables()),
+            tasks=len(self.m.tasks()),
         )
         return 200, st.to_json()
 
@@ -452,9 +452,7 @@ class Api:
 
     def heads(self, _r: HttpRequest, name: str) -> Reply:
         """Where the tablets stand now (``heads.py``): what ``task wait`` waits for."""
-        task = next((t for t, _ps in self.m.tables() if t.name == name or str(t.tid) == name), None)
-        if task is None:
-            raise NotFoundError(f"no sync task for {name}")
+        task = self.m.task(name)
         timeout = self.m.config.synctool.request_timeout_s
         found = tablet_heads(self.ctx.zk, ZkPaths(self.ctx.root_path), task.tid, timeout=timeout)
         return 200, {"heads": [h.to_json() for h in found]}
@@ -494,7 +492,7 @@ class Api:
     def tables(self, _r: HttpRequest) -> Reply:
         """The cluster's tables (for pickers): name, tid, partitions, storage, and whether a task exists."""
         infos = list_tables(self.ctx.zk, ZkPaths(self.ctx.root_path))
-        tasked = {t.tid for t, _ps in self.m.tables()}
+        tasked = {t.tid for t in self.m.tasks()}
         out = [
             TableInfoView(
                 name=f"{i.db}.{i.name}",

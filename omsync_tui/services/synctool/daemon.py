@@ -246,15 +246,16 @@ class SynctoolDaemon:
 
     def _status(self, _r: HttpRequest) -> RouteResult:
         m = self.manager
+        tables = m.tables()  # one read of ZooKeeper for the whole page
         lines = [
             f"version: omsync {__version__}",
             f"uptime: {time.time() - self.started:.0f}s",
             f"endpoint: {self.endpoint}",
             f"zookeeper: {self.membership.zk_state}",
             f"role: {'leader' if m.leading else 'follower'} (leader: {self.membership.leader or 'none'})",
-            f"tasks: {len(m.tables())}",
+            f"tasks: {len(tables)}",
         ]
-        for task, parts in m.tables():
+        for task, parts in tables:
             v = task_info(task, parts, detail=False)
             states = " ".join(f"{k}={n}" for k, n in v.states.items() if n)
             lines.append(

@@ -357,11 +357,20 @@ class SyncManager:
                 return held
         return StoredPartition.of(rec, report_of(live, rec))
 
-    def destination(self, name: str) -> tuple[TaskRecord, Destination]:
+    def tasks(self) -> list[TaskRecord]:
+        """Every task's record, without its subtasks (one read fewer per task than ``tables``)."""
+        return self.store.tasks()
+
+    def task(self, name: str) -> TaskRecord:
+        """The task of ``name`` (``db.table`` or its tid)."""
         for task in self.store.tasks():
             if task.name == name or str(task.tid) == name:
-                return task, destination.open_destination(task.dest, self.config.hdfs)
+                return task
         raise NotFoundError(f"no sync task for {name}", hint="`omsync task status` lists the tasks")
+
+    def destination(self, name: str) -> tuple[TaskRecord, Destination]:
+        task = self.task(name)
+        return task, destination.open_destination(task.dest, self.config.hdfs)
 
 
 def _quietly(fn: Callable[[], None], name: str) -> Callable[[], None]:

@@ -169,7 +169,7 @@ def build_program(program: JavaProgram, *, cache: str | os.PathLike[str] | None 
     if build.is_complete():
         return build
     root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f"{key}.lock"):
+    with locked(root / f"{key}.lock"):
         # Another process may have built it while this one waited for the lock.
         if build.is_complete():
             return build
@@ -178,7 +178,9 @@ def build_program(program: JavaProgram, *, cache: str | os.PathLike[str] | None 
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (made if missing) while the block runs: one process builds or
+    installs into a cache directory at a time."""
     with path.open("a") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         try:
@@ -278,7 +280,7 @@ def _exploded(jar: Path, root: Path) -> Path:
     """``jar`` unpacked into ``<root>/<jar name>/``, shared by the builds of all source versions."""
     target = root / jar.name
     root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f"{jar.name}.lock"):
+    with locked(root / f"{jar.name}.lock"):
         if (target / _STAMP).is_file():
             return target
         work = root / f"{jar.name}.tmp"

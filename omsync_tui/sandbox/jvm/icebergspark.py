@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from omsync_tui.core.errors import ClusterError, OmsyncError
-from omsync_tui.sandbox.jvm.hdfsbuild import INSTALL_HINT, JavaBuild, JavaProgram, build_program, jdk_tool
+from omsync_tui.sandbox.jvm.hdfsbuild import (
+    INSTALL_HINT,
+    JavaBuild,
+    JavaProgram,
+    build_program,
+    jdk_tool,
+    locked,
+)
 
 PROGRAM = JavaProgram(
     main_class="IcebergProbe",
@@ -49,25 +56,36 @@ def prepare() -> tuple[JavaBuild, Path]:
     call downloads them (Maven Central, PyPI), later ones return at once."""
     build = build_program(PROGRAM)
     target = build.directory.parent / f"pyspark-{PYSPARK_VERSION}"
-    if not (target / _STAMP).is_file():
-        work = target.with_name(target.name + ".tmp")
-        pip = [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--target", str(work)]
-        done = subprocess.run(
-            [*pip, f"pyspark=={PYSPARK_VERSION}"],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-        if done.returncode != 0:
-            raise ClusterError(
-                f"pip could not install pyspark {PYSPARK_VERSION} into {work}: {done.stderr.strip()[-2000:]}",
-                hint="connect to PyPI, then run: " + PROGRAM.prepare_command,
-            )
-        (work / _STAMP).write_text(PYSPARK_VERSION + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(work, target)
+    if (target / _STAMP).is_file():
+        return build, target
+    with locked(target.with_name(target.name + ".lock")):  # one pip at a time into the cache
+        if not (target / _STAMP).is_file():
+            _install_pyspark(target)
     return build, target
+
+
+def _install_pyspark(target: Path) -> None:
+    work = target.with_name(target.name + ".tmp")
+    shutil.rmtree(work, ignore_errors=True)  # what a crashed install left
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-compile", "--target", str(work)]
+    hint = "connect to PyPI, then run: " + PROGRAM.prepare_command
+    try:
+        done = subprocess.run(
+            [*pip, f"pyspark=={PYSPARK_VERSION}"], capture_output=True, text=True, timeout=1800
+        )
+    except subprocess.TimeoutExpired:
+        raise ClusterError(
+            f"pip did not install pyspark {PYSPARK_VERSION} within 30 min", hint=hint
+        ) from None
+    if done.returncode != 0:
+        raise ClusterError(
+            f"pip could not install pyspark {PYSPARK_VERSION} into {work}: {done.stderr.strip()[-2000:]}",
+            hint=hint,
+        )
+    (work / _STAMP).write_text(PYSPARK_VERSION + "\n")
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(work, target)
 
 
 def probe() -> dict[str, str]:

@@ -62,10 +62,11 @@ def list_pids(dest: Destination) -> list[int]:
 
 def remove_temporaries(dest: Destination, pid: int | None = None) -> int:
     """Delete ``_tmp-*`` files a crash left behind (all partitions when pid is None); their count.
-    An Iceberg table's are in its ``data/`` directory."""
+    An Iceberg table's are in its ``data/`` directory and, for forwarded deletes, its ``_omsync/``."""
     if dest.iceberg is not None:
-        data = dataclasses.replace(dest, root=dest.path("data"), iceberg=None)
-        return remove_temporaries(data, pid) + (remove_temporaries(dest, None) if pid is None else 0)
+        plain = dataclasses.replace(dest, iceberg=None)
+        data = dataclasses.replace(plain, root=dest.path("data"))
+        return remove_temporaries(data, pid) + remove_temporaries(plain, pid)
     deletes = dest.path(OMSYNC_DIR, "deletes")
     pids = [pid] if pid is not None else sorted(set(list_pids(dest)) | pid_dirs(dest, deletes))
     dirs = [d for p in pids for d in (dest.path(f"pid={p}"), f"{deletes}/pid={p}")]

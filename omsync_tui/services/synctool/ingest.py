@@ -437,10 +437,6 @@ class Partition:
             self._committed(closing.next, done)
         return True
 
-    def _write_deletes(self, first: SyncPoint, nxt: SyncPoint) -> None:
-        if self.deletes:
-            write_deletes(self.dest, self.pid, first, nxt, _deletes_table(self.deletes))
-
     def _commit_failed(self, first: SyncPoint, nxt: SyncPoint, exc: OmsyncError) -> None:
         log.error("%s pid %d: commit of %s..%s failed: %s", self.task.name, self.pid, first, nxt, exc)
         self._abort()

@@ -464,7 +464,7 @@ def recorded_end(table: Table, pid: int) -> SyncPoint | None:
     return max(held, key=SyncPoint.key, default=None)
 
 
-def expire_old_snapshots(table: Table, tx: Any) -> int:
+def expire_old_snapshots(table: Table, tx: Any) -> None:
     """Stage, in ``tx``, the expiry of every snapshot but the newest ``KEEP_SNAPSHOTS`` once
     ``_EXPIRE_EVERY`` more have gathered: pyiceberg copies the whole metadata several times per
     commit, so a history that grows without end makes each commit slower (1,045 commits/min at
@@ -472,10 +472,9 @@ def expire_old_snapshots(table: Table, tx: Any) -> int:
     for Iceberg's remove_orphan_files); each partition's progress is in the table's properties."""
     snaps = sorted(table.metadata.snapshots, key=lambda s: s.timestamp_ms, reverse=True)
     if len(snaps) <= KEEP_SNAPSHOTS + _EXPIRE_EVERY:
-        return 0
+        return
     cutoff = snaps[KEEP_SNAPSHOTS - 1].timestamp_ms
     ExpireSnapshots(tx).older_than(datetime.fromtimestamp(cutoff / 1000, tz=UTC)).commit()
-    return sum(1 for s in snaps if s.timestamp_ms < cutoff)
 
 
 def schema_difference(have: Schema, want: Schema) -> list[str]:

@@ -31,7 +31,6 @@ FORM = (
     "iceberg://<namespace>.<table>?catalog=sql&uri=sqlite:////abs/catalog.db&warehouse=file:///abs/dir "
     "(warehouse also hdfs://nn:port/dir or s3://bucket/prefix; REST: catalog=rest&uri=http://host:port)"
 )
-_OURS = ("catalog", "name", "compact_files", "partition")
 _CATALOGS = ("sql", "rest", "hive", "glue")
 _SECRET_WORDS = ("secret", "password", "token", "credential")
 

@@ -73,12 +73,12 @@ class IcebergWriter:
         self.table = table_of(dest)
         self.pid, self.compact = pid, compact
         self.roll_rows, self.roll_bytes = roll_rows, roll_bytes
+        self._file_schema = iceberg.arrow_schema_for(schema)  # a schema change rolls the writer
         self._convert: Callable[[pa.RecordBatch], pa.RecordBatch] = lambda b: iceberg.to_table_batch(
-            b, pid, iceberg.arrow_schema_for(b.schema)
+            b, pid, self._file_schema
         )
         self.day_column = dest.iceberg.day_column if dest.iceberg is not None else None
         self._files_dest = dataclasses.replace(dest, root=dest.path("data"))
-        self._file_schema = iceberg.arrow_schema_for(schema)
         self._commit_seconds, self._metadata = commit_seconds, metadata
         self.files: dict[int | None, PartitionWriter] = {}  # by day (days since 1970; None: no day)
         self.first: SyncPoint | None = None

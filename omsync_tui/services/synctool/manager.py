@@ -2,8 +2,9 @@
 and scheduling (DESIGN §1, §4, §9).
 
 Every synctool is a worker (``worker.Worker``): SendData goes there, for the subtasks the leader
-assigned to it. Only the leader manages: ``lead()`` loads every task from ZooKeeper and its
-``Assigner`` (``assign.py``) places each subtask — a subtask whose worker lives goes on untouched
+assigned to it. Only the leader manages: ``lead()`` loads every task from ZooKeeper into its
+``Schedule`` and its ``Assigner`` places each subtask (``leader/``) — a subtask whose worker lives
+goes on untouched
 across a change of leader; one whose worker is gone (the old leader's among them) is reconciled
 with its destination and given to a live one from its committed point. ``step_down()`` forgets
 the schedule; this synctool's worker keeps its subtasks. ``create`` refuses a table unless the
@@ -25,22 +26,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omsync_tui.core import desturi
-from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, UsageError
+from omsync_tui.core.errors import NotFoundError, OmsyncError, UsageError
 from omsync_tui.core.states import State
 from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.core.synctool_config import SynctoolConfig
 from omsync_tui.openmldb.proto import data_sync_pb2
 from omsync_tui.openmldb.zkpaths import ZkPaths, partition_leaders
-from omsync_tui.services.sinks import destination, readback
+from omsync_tui.services.sinks import destination
 from omsync_tui.services.sinks.destination import Destination
 from omsync_tui.services.synctool import newtask
-from omsync_tui.services.synctool.assign import Assigner, Change, Synctools, Table, host_of, report_of
 from omsync_tui.services.synctool.ingest import Answer, Partition
+from omsync_tui.services.synctool.leader.assign import Assigner
+from omsync_tui.services.synctool.leader.peers import Peers
+from omsync_tui.services.synctool.leader.schedule import Schedule, Table
 from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
 from omsync_tui.services.synctool.newtask import CreateOptions, storage_name
 from omsync_tui.services.synctool.store import Store
-from omsync_tui.services.synctool.worker import Worker
-from omsync_tui.services.zk.reads import list_collectors, resolve_table
+from omsync_tui.services.synctool.worker import Synctools, Worker, report_of
+from omsync_tui.services.zk.reads import resolve_table
 
 log = logging.getLogger("omsync.synctool")
 
@@ -101,19 +104,11 @@ class SyncManager:
         self.worker = worker
         self.paths = ZkPaths(root_path)
         self.may_write = may_write
-        self._tables: dict[int, Table] = {}
         self._lock = threading.RLock()
         self._leading = False
-        self._assigner = Assigner(
-            config.synctool,
-            zk,
-            self.paths,
-            update=self._update,
-            reconcile=self._reconcile,
-            synctools=self.synctools,
-            release_local=worker.release,
-            tables=self._snapshot,
-        )
+        self._schedule = Schedule(store, config.hdfs, may_write)
+        self._peers = Peers(config.synctool, zk, self.paths, worker)
+        self._assigner = Assigner(config.synctool, self._schedule, self._peers)
 
     # -- leadership ------------------------------------------------------------------------------
 
@@ -126,67 +121,21 @@ class SyncManager:
             self._leading = True
             for task in self.store.tasks():
                 try:
-                    self._adopt(task)
+                    self._schedule.load(task)
                 except OmsyncError as exc:
                     log.error("task %s cannot be resumed: %s", task.name, exc.message)
-        log.info("leading %d task(s)", len(self._tables))
+        log.info("leading %d task(s)", len(self._schedule.tables()))
 
     def step_down(self, reason: str) -> None:
         with self._lock:
             self._leading = False
-            n = len(self._tables)
-            self._tables = {}
+            n = self._schedule.clear()
         log.warning("no longer the leader (%s): %d task(s) left to the next one", reason, n)
 
     def shutdown(self) -> None:
         with self._lock:
-            self._tables = {}
+            self._schedule.clear()
             self._leading = False
-
-    def _adopt(self, task: TaskRecord) -> Table:
-        """Schedule ``task``: its subtasks whose worker lives go on; the watch loop places the others."""
-        table = Table(task, destination.open_destination(task.dest, self.config.hdfs))
-        table.recs = {v.record.pid: v.record for v in self.store.subtasks(task.tid)}
-        self._tables[task.tid] = table
-        return table
-
-    def _reconcile(self, table: Table, rec: SubtaskRecord) -> SubtaskRecord:
-        """Largest committed end wins: files renamed just before a worker died count. Only while
-        no worker holds the subtask (the assigner has let it go)."""
-        readback.remove_temporaries(table.dest, rec.pid)
-        files = readback.list_files(table.dest, rec.pid)
-        if not files or files[-1].next.key() <= rec.committed.key():
-            return rec
-        last = files[-1]
-        log.info(
-            "%s pid %d: the destination holds up to %s, ZooKeeper said %s; taking the destination's",
-            table.record.name,
-            rec.pid,
-            last.next,
-            rec.committed,
-        )
-
-        def caught_up(old: SubtaskRecord) -> SubtaskRecord:
-            if last.next.key() <= old.committed.key():
-                return old
-            newer = [f for f in files if f.first.key() >= old.committed.key()]
-            return old.but(
-                committed=last.next,
-                rows=old.rows + sum(f.rows for f in newer),
-                bytes=old.bytes + sum(f.size for f in newer),
-                files=old.files + len(newer),
-            )
-
-        return self._update(rec.tid, rec.pid, caught_up, "")
-
-    def _update(self, tid: int, pid: int, change: Change, reason: str) -> SubtaskRecord:
-        """Compare-and-set ``change`` on the freshest record (the workers write records too)."""
-        if not self.may_write():
-            raise ClusterError("not the leader with a live ZooKeeper session: not storing")
-        stored = self.store.update_subtask(tid, pid, change, reason=reason or None)
-        if stored is None:
-            raise NotFoundError(f"subtask {tid}-{pid} is gone from ZooKeeper (task deleted?)")
-        return stored
 
     def synctools(self) -> Synctools:
         """The live synctools and what each reports."""
@@ -210,16 +159,7 @@ class SyncManager:
                 hint="delete it first, or look at it with `omsync task status`",
             )
         leaders = partition_leaders(info)
-        collectors = list_collectors(self.zk, self.paths)
-        hosts = {host_of(c) for c in collectors}
-        missing = sorted({host_of(ep) for ep in leaders.values()} - hosts)
-        if missing:
-            raise ClusterError(
-                f"no collector is registered for the host(s) of {opts.name}'s partition leaders: "
-                f"{', '.join(missing)}",
-                hint="start `omsync collector` on each tablet host (same host text as the tablet endpoint)",
-            )
-        self._assigner.check_answering(sorted({self._assigner.collector_for(ep) for ep in leaders.values()}))
+        self._peers.check_answering(self._peers.collectors_for(opts.name, leaders))
         resolved = destination.resolve_destination(opts.dest, self.config.hdfs)
         dest = destination.open_destination(resolved.uri, self.config.hdfs)
         now = int(time.time() * 1000)
@@ -255,18 +195,16 @@ class SyncManager:
         threading.Thread(
             target=_quietly(description.ensure, task.name), name="omsync-describe", daemon=True
         ).start()
-        with self._lock:
-            table = Table(task, dest)
-            table.recs = {rec.pid: rec for rec in subs}
-            self._tables[tid] = table
+        table = Table(task, dest)
+        table.recs = {rec.pid: rec for rec in subs}
+        self._schedule.add(table)
         self._assigner.assign_all(table, sorted(leaders), cause="created")
         return task
 
     def delete(self, name: str) -> TaskRecord:
         self._need_leader()
-        t = self._find(name)
-        with self._lock:
-            self._tables.pop(t.record.tid, None)
+        t = self._schedule.find(name)
+        self._schedule.drop(t.record.tid)
         try:
             live = self.synctools()
         except OmsyncError:
@@ -276,20 +214,20 @@ class SyncManager:
                 rec = self.store.subtask(t.record.tid, pid)
             except OmsyncError:
                 continue
-            if rec is not None and (trouble := self._assigner.let_go(rec.record, live)):
+            if rec is not None and (trouble := self._peers.release(rec.record, live)):
                 log.warning("%s pid %d: %s; deleting all the same", t.record.name, pid, trouble)
         self.store.delete_task(t.record.tid)
         return t.record
 
     def retry(self, name: str, pid: int | None = None) -> list[int]:
         self._need_leader()
-        t = self._find(name)
+        t = self._schedule.find(name)
         if pid is not None and pid not in t.recs:
             raise NotFoundError(f"{name} has no partition {pid}")
         retried = []
         for one in sorted(t.recs):
             if pid is None or one == pid:
-                rec = self._update(
+                rec = self._schedule.update(
                     t.record.tid,
                     one,
                     lambda old: (
@@ -306,13 +244,6 @@ class SyncManager:
         self._assigner.assign_all(t, retried, cause="retry")
         return retried
 
-    def _find(self, name: str) -> Table:
-        with self._lock:
-            for t in self._tables.values():
-                if t.record.name == name or str(t.record.tid) == name:
-                    return t
-        raise NotFoundError(f"no sync task for {name}", hint="`omsync task status` lists the tasks")
-
     def _need_leader(self) -> None:
         if not self._leading or not self.may_write():
             leader = self.store.leader() if self.zk is not None else None
@@ -327,14 +258,7 @@ class SyncManager:
         """Place every subtask (leader only); called about every second."""
         if not self._leading or not self.may_write():
             return
-        self._assigner.tick(self._read)
-
-    def _read(self, t: Table) -> dict[int, SubtaskRecord]:
-        return {v.record.pid: v.record for v in self.store.subtasks(t.record.tid)}
-
-    def _snapshot(self) -> list[Table]:
-        with self._lock:
-            return list(self._tables.values())
+        self._assigner.tick()
 
     # -- views -----------------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ the next worker's reconcile sees every file this one renamed.
 
 ``report()`` is what this worker publishes in its registration node every second (held subtasks
 with their live figures, rows received): the leader reads it to tell a silent collector or a
-subtask never taken up, and every synctool's views read the figures of the others from it.
+subtask never taken up, and every synctool's views read the figures of the others from it
+(``report_of``, ``fresh_report``, ``unreported`` read it back from ``Store.synctools()``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,43 @@ from omsync_tui.services.zk.reads import table_by_tid
 log = logging.getLogger("omsync.synctool")
 
 Key = tuple[int, int]  # (tid, pid)
+REPORT_STALE_S = 10.0  # a worker's report older than this says nothing about its subtasks
+
+Synctools = Mapping[str, Mapping[str, Any]]
+"""The live synctools: endpoint → what its registration node holds (``Worker.report`` within)."""
+
+
+def works(data: Mapping[str, Any]) -> bool:
+    """A registration of a synctool that takes subtasks (``[synctool] work``)."""
+    return bool(data.get("works", True))
+
+
+def fresh_report(data: Mapping[str, Any]) -> bool:
+    """A registration whose worker report is recent enough to say what it holds."""
+    return time.time() * 1000 - int(data.get("heartbeat_ms", 0)) <= REPORT_STALE_S * 1000
+
+
+def report_of(live: Synctools, rec: SubtaskRecord) -> Mapping[str, Any] | None:
+    """The worker's live figures of this assignment (same token), from a fresh report; else None."""
+    data = live.get(rec.worker)
+    if data is None or not fresh_report(data):
+        return None
+    for entry in data.get("subtasks", ()):
+        if (entry.get("tid"), entry.get("pid"), entry.get("token")) == (rec.tid, rec.pid, rec.token):
+            return dict(entry)
+    return None
+
+
+def unreported(rec: SubtaskRecord, live: Synctools) -> bool:
+    """An assignment its worker's fresh report leaves out: not taken up yet, or let go."""
+    data = live.get(rec.worker)
+    return (
+        not rec.state.final
+        and bool(rec.token)
+        and data is not None
+        and fresh_report(data)
+        and report_of(live, rec) is None
+    )
 
 
 class Moved(ClusterError):

@@ -1,25 +1,20 @@
-"""The leader's scheduling: which collector sends a subtask to which synctool, and the watch loop
-that keeps every subtask placed (DESIGN §4, §9).
+"""``Assigner``: the leader's placement of subtasks, and the watch loop that keeps each placed
+(DESIGN §4, §9).
 
-``Assigner`` is the ``SyncManager``'s collaborator for everything that places subtasks. It works
-on the records in ZooKeeper, never on data: the worker synctools hold the partitions
-(``worker.Worker``). One assignment:
+It works on the records in ZooKeeper (``Schedule``), never on data: the worker synctools hold
+the partitions (``worker.Worker``), and every call to another process goes through ``Peers``.
+One assignment:
 
-1. the current worker, if it lives, lets go (``release``: it commits what it accepted and clears
-   the token; a local call for this synctool's own worker, ``POST
-   /api/v1/subtasks/<tid>/<pid>/release`` for another); a worker that does not answer keeps the
-   subtask until it does or its registration is gone;
+1. the current worker, if it lives, lets go (``Peers.release``: it commits what it accepted and
+   clears the token); a worker that does not answer keeps the subtask until it does or its
+   registration is gone;
 2. the token is cleared if it is still set (a worker that died, or seemed to): a worker reads the
    record before each rename (``worker``), so none renames a file after this; then the
-   destination is reconciled (leftover temporaries go, the largest committed end wins): the
-   files of a worker that died are counted;
+   destination is reconciled (``Schedule.reconcile``: the files of a worker that died count);
 3. a worker is chosen among the live synctools that take subtasks (``work``), the fewest
    unfinished subtasks first, the current one kept while it is within one of the fewest;
 4. the record is stored with the worker, the collector on the partition leader's host and a
    fresh token, then AddSyncTask goes to that collector with the worker as ``des_endpoint``.
-
-``check_answering`` is the call ``create`` makes first: a registration outlives a dead process
-by a session timeout, so only an answer tells a live collector.
 
 The watch loop (``tick``, every second) reads the workers' reports (their registration nodes)
 and the records (each check period, and at once when a report or the set of synctools says one
@@ -29,105 +24,38 @@ leader moved to another host, or whose worker gave it back (REASSIGNING), with e
 backoff and a bounded budget; then FAILED with a machine-readable cause, kept across restarts.
 When nothing waits, it moves one subtask from the busiest worker to the idlest while they differ
 by two or more (``rebalance``): one at a time, each from its committed point.
-
-``Table`` is a task as the leader schedules it; the manager keeps the set of them.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError, RpcRemoteError
+from omsync_tui.core.errors import ClusterError, NotFoundError, OmsyncError
 from omsync_tui.core.states import Mode, State
 from omsync_tui.core.synctool_config import SynctoolSection
 from omsync_tui.openmldb.proto import data_sync_pb2
-from omsync_tui.openmldb.zkpaths import ZkPaths, partition_leaders
-from omsync_tui.rpc.client import BaiduStdClient
 from omsync_tui.services import syncwire
-from omsync_tui.services.sinks import destination
-from omsync_tui.services.synctool.model import SubtaskRecord, TaskRecord
-from omsync_tui.services.zk.reads import list_collectors, table_by_tid
+from omsync_tui.services.synctool.leader.peers import Peers, host_of
+from omsync_tui.services.synctool.leader.schedule import Schedule, Table
+from omsync_tui.services.synctool.model import SubtaskRecord
+from omsync_tui.services.synctool.worker import Synctools, fresh_report, report_of, unreported, works
 
-DATA_COLLECTOR = "openmldb.datasync.DataCollector"
-REPORT_STALE_S = 10.0  # a worker's report older than this says nothing about its subtasks
 log = logging.getLogger("omsync.synctool")
-
-Change = Callable[[SubtaskRecord], SubtaskRecord]
-Synctools = Mapping[str, Mapping[str, Any]]
-"""The live synctools: endpoint → what its registration node holds (``worker.report`` within)."""
-
-
-def host_of(endpoint: str) -> str:
-    host = endpoint.rsplit(":", 1)[0]
-    return host[1:-1] if host.startswith("[") else host
-
-
-def works(data: Mapping[str, Any]) -> bool:
-    """A registration of a synctool that takes subtasks (``[synctool] work``)."""
-    return bool(data.get("works", True))
-
-
-def fresh_report(data: Mapping[str, Any]) -> bool:
-    """A registration whose worker report is recent enough to say what it holds."""
-    return time.time() * 1000 - int(data.get("heartbeat_ms", 0)) <= REPORT_STALE_S * 1000
-
-
-def report_of(live: Synctools, rec: SubtaskRecord) -> Mapping[str, Any] | None:
-    """The worker's live figures of this assignment (same token), from a fresh report; else None."""
-    data = live.get(rec.worker)
-    if data is None or not fresh_report(data):
-        return None
-    for entry in data.get("subtasks", ()):
-        if (entry.get("tid"), entry.get("pid"), entry.get("token")) == (rec.tid, rec.pid, rec.token):
-            return dict(entry)
-    return None
-
-
-class Table:
-    """A task being scheduled: its record, destination and the last-read records of its subtasks."""
-
-    def __init__(self, record: TaskRecord, dest: destination.Destination) -> None:
-        self.record = record
-        self.dest = dest
-        self.recs: dict[int, SubtaskRecord] = {}  # pid -> record, as last read or written
-        self.next_try: dict[int, float] = {}  # pid -> monotonic time of the next assignment attempt
 
 
 class Assigner:
-    """The manager's hands toward collectors and workers. It stores records only through
-    ``update`` (a compare-and-set on the freshest record, refused once this synctool may no
-    longer write)."""
+    """Places the ``Schedule``'s subtasks; stores records only through ``Schedule.update`` (a
+    compare-and-set on the freshest record, refused once this synctool may no longer write)."""
 
-    def __init__(
-        self,
-        settings: SynctoolSection,
-        zk: Any,
-        paths: ZkPaths,
-        *,
-        update: Callable[[int, int, Change, str], SubtaskRecord],
-        reconcile: Callable[[Table, SubtaskRecord], SubtaskRecord],
-        synctools: Callable[[], Synctools],
-        release_local: Callable[[int, int], object],
-        tables: Callable[[], Iterable[Table]],
-    ) -> None:
+    def __init__(self, settings: SynctoolSection, schedule: Schedule, peers: Peers) -> None:
         self.settings = settings
-        self.zk = zk
-        self.paths = paths
-        self._update = update
-        self._reconcile = reconcile
-        self._synctools = synctools
-        self._release_local = release_local
-        self._tables = tables
+        self.schedule = schedule
+        self.peers = peers
         self._last_check = 0.0
         self._waiting = False  # a subtask waited to be placed at the last tick
         self._seen: set[str] = set()  # the live synctools at the last tick
@@ -138,7 +66,7 @@ class Assigner:
         """Assign each partition, at the same time (each is a few ZooKeeper round trips and an
         AddSyncTask call), to workers chosen one after the other so that they spread."""
         try:
-            live = self._synctools()
+            live = self.schedule.store.synctools()
         except OmsyncError as exc:
             for pid in pids:
                 self._assign_failed(t, pid, cause, exc.message)
@@ -166,29 +94,27 @@ class Assigner:
     def _assign(
         self, t: Table, pid: int, *, cause: str, live: Synctools, to: str | None = None, why: str = ""
     ) -> bool:
-        s = self.settings
         try:
-            rec = self._fresh(t, pid)
+            rec = self.schedule.fresh(t, pid)
         except OmsyncError as exc:
             return self._assign_failed(t, pid, cause, exc.message)
         if rec.state.final and cause != "retry":
             return False
-        trouble = self.let_go(rec, live)
+        trouble = self.peers.release(rec, live)
         if trouble:
             return self._assign_failed(t, pid, cause, trouble)
         try:
-            rec = self._fresh(t, pid)  # after the worker's last commit
+            rec = self.schedule.fresh(t, pid)  # after the worker's last commit
             if rec.token:  # a worker that did not release it renames nothing from now on
                 taken = f"{cause}: {why + '; ' if why else ''}taken from {rec.worker or 'no synctool'}"
-                rec = self._update(t.record.tid, pid, lambda old: old.but(token=""), taken)
-            rec = self._reconcile(t, rec)
+                rec = self.schedule.update(t.record.tid, pid, lambda old: old.but(token=""), taken)
+            rec = self.schedule.reconcile(t, rec)
         except OmsyncError as exc:
             return self._assign_failed(t, pid, "destination", exc.message)
         try:
             worker = to or self._choose(rec, live, self._load(live))
-            info = table_by_tid(self.zk, self.paths, t.record.tid)
-            leader = partition_leaders(info)[pid]
-            collector = self.collector_for(leader)
+            leader = self.peers.leaders(t.record.tid)[pid]
+            collector = self.peers.collector_for(leader)
         except (OmsyncError, KeyError) as exc:
             return self._assign_failed(t, pid, cause, getattr(exc, "message", f"no partition {pid}"))
         token = str(uuid.uuid4())
@@ -208,7 +134,7 @@ class Assigner:
             f"{cause}: {why + '; ' if why else ''}assigned to {collector} → {worker} from {rec.committed}"
         )
         try:
-            rec = self._update(t.record.tid, pid, assigned, reason)
+            rec = self.schedule.update(t.record.tid, pid, assigned, reason)
         except OmsyncError as exc:
             return self._assign_failed(t, pid, cause, exc.message)
         t.recs[pid] = rec
@@ -227,13 +153,9 @@ class Assigner:
             req.start_ts = t.record.start_ts
         if t.record.deletes:
             req.deletes = True
-        try:
-            with BaiduStdClient(collector, timeout=s.request_timeout_s) as client:
-                resp, _ = client.call(DATA_COLLECTOR, "AddSyncTask", req, data_sync_pb2.GeneralResponse)
-        except OmsyncError as exc:
-            return self._assign_failed(t, pid, cause, f"AddSyncTask to {collector}: {exc.message}")
-        if resp.code != 0:
-            return self._assign_failed(t, pid, cause, f"collector {collector} refused: {resp.msg}")
+        refused = self.peers.add_sync_task(collector, req)
+        if refused is not None:
+            return self._assign_failed(t, pid, cause, refused)
         t.next_try.pop(pid, None)
         log.info(
             "%s pid %d assigned to %s → %s from %s (%s)",
@@ -246,38 +168,10 @@ class Assigner:
         )
         return True
 
-    def _fresh(self, t: Table, pid: int) -> SubtaskRecord:
-        got = self._update(t.record.tid, pid, lambda old: old, "")
-        t.recs[pid] = got
-        return got
-
-    def let_go(self, rec: SubtaskRecord, live: Synctools) -> str | None:
-        """The current worker commits what it accepted and drops the subtask; why not, or None."""
-        if not rec.worker or not rec.token:
-            return None
-        if rec.worker == self.settings.endpoint:
-            self._release_local(rec.tid, rec.pid)
-            return None
-        if rec.worker not in live:
-            return None  # gone: its session ended, and with it every rename it could make
-        url = f"http://{rec.worker}/api/v1/subtasks/{rec.tid}/{rec.pid}/release"
-        request = urllib.request.Request(url, data=b"{}", method="POST")
-        request.add_header("Content-Type", "application/json")
-        if self.settings.auth_token:
-            request.add_header("Authorization", f"Bearer {self.settings.auth_token}")
-        try:
-            with urllib.request.urlopen(request, timeout=self.settings.request_timeout_s) as answer:
-                answer.read()
-        except urllib.error.HTTPError as exc:
-            return f"synctool {rec.worker} did not release the subtask: HTTP {exc.code} {_error_text(exc)}"
-        except OSError as exc:
-            return f"synctool {rec.worker} did not answer the release: {exc}"
-        return None
-
     def _load(self, live: Synctools) -> Counter[str]:
         """Unfinished subtasks per working synctool (every working one listed, 0 included)."""
         load: Counter[str] = Counter({ep: 0 for ep, data in live.items() if works(data)})
-        for t in self._tables():
+        for t in self.schedule.tables():
             for rec in t.recs.values():
                 if not rec.state.final and rec.worker in load:
                     load[rec.worker] += 1
@@ -298,40 +192,6 @@ class Assigner:
             return current
         return min(sorted(load), key=lambda ep: load[ep])
 
-    def check_answering(self, collectors: list[str]) -> None:
-        """ClusterError naming every collector that does not answer a call (nothing is created then).
-
-        A registration outlives its process by up to a session timeout, and a stopped process
-        keeps its port open: only an answer tells. The probe calls a method no collector has; any
-        answer, the "no such method" error included (brpc and omsync alike), means it is alive.
-        """
-
-        def probe(endpoint: str) -> str | None:
-            try:
-                with BaiduStdClient(endpoint, timeout=self.settings.request_timeout_s) as client:
-                    ping = data_sync_pb2.TaskStatusRequest()
-                    client.call(DATA_COLLECTOR, "Ping", ping, data_sync_pb2.GeneralResponse)
-            except RpcRemoteError:
-                return None
-            except OmsyncError as exc:
-                return f"{endpoint} on {host_of(endpoint)}: {exc.message}"
-            return None
-
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(collectors)))) as pool:
-            silent = [why for why in pool.map(probe, collectors) if why is not None]
-        if silent:
-            raise ClusterError(
-                f"the collector(s) of this table's partition leaders do not answer: {'; '.join(silent)}",
-                hint="check that `omsync collector` runs (not stopped or hung) on each tablet host",
-            )
-
-    def collector_for(self, leader: str) -> str:
-        host = host_of(leader)
-        for ep in list_collectors(self.zk, self.paths):
-            if host_of(ep) == host:
-                return ep
-        raise ClusterError(f"no collector registered on {host} (the partition leader {leader}'s host)")
-
     def _assign_failed(self, t: Table, pid: int, cause: str, why: str) -> bool:
         s = self.settings
         retries = (t.recs[pid].retries if pid in t.recs else 0) + 1
@@ -344,7 +204,7 @@ class Assigner:
         gave_up = retries > s.max_retries
         reason = f"{cause}: gave up after {s.max_retries} attempts: {why}" if gave_up else f"{cause}: {why}"
         try:
-            rec = self._update(t.record.tid, pid, failed, reason)
+            rec = self.schedule.update(t.record.tid, pid, failed, reason)
             t.recs[pid] = rec
             retries = rec.retries
         except OmsyncError as exc:
@@ -359,15 +219,15 @@ class Assigner:
 
     # -- the watch loop ------------------------------------------------------------------------
 
-    def tick(self, read: Callable[[Table], dict[int, SubtaskRecord]]) -> None:
+    def tick(self) -> None:
         """Place every unfinished subtask; the manager calls it while it leads and may write."""
         now = time.monotonic()
         s = self.settings
         full_check = now - self._last_check >= s.check_period_s
         if full_check:
             self._last_check = now
-        live = self._synctools()
-        tables = list(self._tables())
+        live = self.schedule.store.synctools()
+        tables = self.schedule.tables()
         # the records are read again each check period, and at once when something may have
         # changed them: a synctool came or went, a subtask waits to be placed, or a worker no
         # longer reports one it was given (it finished, failed or gave it back)
@@ -375,8 +235,8 @@ class Assigner:
         self._seen = set(live)
         waiting = False
         for t in tables:
-            if everything or any(_unreported(rec, live) for rec in t.recs.values()):
-                t.recs = read(t)
+            if everything or any(unreported(rec, live) for rec in t.recs.values()):
+                t.recs = self.schedule.read(t)
             leaders = self._leaders_or_fail(t) if full_check else None
             for pid, rec in sorted(t.recs.items()):
                 if rec.state.final:
@@ -437,11 +297,11 @@ class Assigner:
 
     def _leaders_or_fail(self, t: Table) -> dict[int, str] | None:
         try:
-            info = table_by_tid(self.zk, self.paths, t.record.tid)
+            return self.peers.leaders(t.record.tid)
         except NotFoundError:
             for pid, rec in t.recs.items():
                 if not rec.state.final:
-                    self._update(
+                    self.schedule.update(
                         t.record.tid,
                         pid,
                         lambda old: old.but(
@@ -454,28 +314,4 @@ class Assigner:
                     )
             return None
         except OmsyncError:
-            return None
-        try:
-            return partition_leaders(info)
-        except OmsyncError:
             return None  # failing over right now: look again next period
-
-
-def _unreported(rec: SubtaskRecord, live: Synctools) -> bool:
-    """An assignment its worker's fresh report leaves out: not taken up yet, or let go."""
-    data = live.get(rec.worker)
-    return (
-        not rec.state.final
-        and bool(rec.token)
-        and data is not None
-        and fresh_report(data)
-        and report_of(live, rec) is None
-    )
-
-
-def _error_text(exc: urllib.error.HTTPError) -> str:
-    try:
-        body = json.loads(exc.read() or b"{}")
-    except ValueError:
-        return ""
-    return str(body.get("error", "")) if isinstance(body, dict) else ""

@@ -1,111 +1,20 @@
-"""Iceberg destinations on a local warehouse with the SQLite catalog: URIs, table creation,
-exactly-once commits, ranges read back, schema evolution, compaction, the audit."""
+"""``IcebergTable`` on a local warehouse with the SQLite catalog: table creation, exactly-once
+commits, ranges read back, schema evolution, compaction, snapshot expiry, the audit."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from helpers.iceberg import ARROW, COLUMNS, B, commit, rows, uri_of, writer
 
 from omsync_tui.core.errors import UsageError
-from omsync_tui.core.syncpoint import SyncPoint
 from omsync_tui.openmldb.schema import Column, ColumnType
 from omsync_tui.services.sinks.destination import Destination, DestinationError, open_destination
 from omsync_tui.services.sinks.iceberg import table as iceberg
-from omsync_tui.services.sinks.iceberg.url import masked, parse
-from omsync_tui.services.sinks.iceberg.writer import IcebergWriter
-from omsync_tui.services.sinks.readback import audit, list_files, list_pids, remove_temporaries
-
-B = SyncPoint.binlog
-COLUMNS = [
-    Column("id", ColumnType.BIGINT),
-    Column("name", ColumnType.STRING),
-    Column("ts", ColumnType.TIMESTAMP),
-    Column("small", ColumnType.SMALLINT),
-]
-ARROW = pa.schema(
-    [
-        pa.field("id", pa.int64()),
-        pa.field("name", pa.string()),
-        pa.field("ts", pa.timestamp("ms")),
-        pa.field("small", pa.int16()),
-    ]
-)
-
-
-def uri_of(tmp_path: Path, table: str = "db.t", extra: str = "") -> str:
-    return f"iceberg://{table}?uri=sqlite:///{tmp_path}/cat.db&warehouse=file://{tmp_path}/wh{extra}"
-
-
-def rows(start: int, n: int, schema: pa.Schema = ARROW) -> pa.RecordBatch:
-    cols = {
-        "id": pa.array(range(start, start + n), pa.int64()),
-        "name": pa.array([f"n{i}" for i in range(start, start + n)]),
-        "ts": pa.array([1_700_000_000_000 + i for i in range(start, start + n)], pa.timestamp("ms")),
-        "small": pa.array([i % 100 for i in range(start, start + n)], pa.int16()),
-        "extra": pa.array([f"x{i}" for i in range(start, start + n)]),
-    }
-    return pa.record_batch([cols[f.name] for f in schema], schema=schema)
-
-
-def writer(dest: Destination, pid: int, schema: pa.Schema = ARROW, compact: bool = False) -> IcebergWriter:
-    return IcebergWriter(
-        dest,
-        pid,
-        schema,
-        compact=compact,
-        roll_rows=10**9,
-        roll_bytes=1 << 40,
-        commit_seconds=1e9,
-        metadata={},
-    )
-
-
-def commit(dest: Destination, pid: int, first: int, n: int, schema: pa.Schema = ARROW) -> int:
-    w = writer(dest, pid, schema)
-    w.append(rows(first, n, schema), B(first), B(first + n))
-    done = w.commit()
-    assert done is not None
-    return done.rows
-
-
-@pytest.fixture
-def dest(tmp_path: Path) -> Destination:
-    d = open_destination(uri_of(tmp_path))
-    iceberg.table_of(d).ensure(COLUMNS, "db.t", 7)
-    return d
-
-
-def test_uri_parts_and_defaults(tmp_path: Path) -> None:
-    u = parse(uri_of(tmp_path, "a.b.t", "&s3.secret-access-key=S&compact_files=4"))
-    assert (u.namespace, u.table, u.catalog, u.name, u.compact_files) == ("a.b", "t", "sql", "omsync", 4)
-    assert u.properties["uri"] == f"sqlite:///{tmp_path}/cat.db"
-    assert u.warehouse == f"file://{tmp_path}/wh"
-    assert "S&" not in masked(uri_of(tmp_path, extra="&s3.secret-access-key=S&x=1"))
-
-
-@pytest.mark.parametrize(
-    ("text", "says"),
-    [
-        ("iceberg://t?uri=sqlite:////c.db&warehouse=file:///w", "names no <namespace>.<table>"),
-        ("iceberg://db.t?uri=sqlite:////c.db", "names no warehouse"),
-        ("iceberg://db.t?warehouse=file:///w", "needs uri="),
-        ("iceberg://db.t?uri=sqlite:///rel.db&warehouse=file:///w", "not an absolute path"),
-        ("iceberg://db.t?uri=sqlite:////c.db&warehouse=/w", "is not a URI"),
-        ("iceberg://db.t?catalog=nessie&uri=x&warehouse=file:///w", "unknown catalog type"),
-        ("iceberg://db.t?uri=sqlite:////c.db&warehouse=file:///w&compact_files=x", "not a file count"),
-        ("iceberg://db.t?uri=sqlite:////c.db&warehouse=file:///w&partition=month(ts)", "not supported"),
-    ],
-)
-def test_bad_uris_are_usage_errors_with_a_hint(text: str, says: str) -> None:
-    with pytest.raises(UsageError) as err:
-        open_destination(text)
-    assert says in err.value.message
-    assert err.value.hint
+from omsync_tui.services.sinks.readback import audit, list_files, list_pids
 
 
 def test_table_is_made_partitioned_by_pid_with_the_source_named(dest: Destination) -> None:
@@ -217,15 +126,6 @@ def test_compaction_rewrites_small_files_atomically(dest: Destination) -> None:
     assert a.ok and a.files == 1  # the ranges stay recorded in the append snapshots
 
 
-def test_temporaries_of_the_data_directory_are_removed(dest: Destination) -> None:
-    w = writer(dest, 3)
-    w.append(rows(1, 5), B(1), B(6))  # open, never committed: a crash leaves its temporary
-    tmp = list((Path(dest.root) / "data" / "pid=3").glob("_tmp-*"))
-    assert len(tmp) == 1
-    assert remove_temporaries(dest, 3) == 1
-    assert not tmp[0].exists()
-
-
 def test_old_snapshots_expire_and_the_progress_stays_in_the_table_properties(
     dest: Destination, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -253,73 +153,6 @@ def test_many_commits_expire_snapshots_and_the_audit_uses_the_recorded_rows(
     assert len(list_files(dest, 1)) < 10  # the ranges of expired snapshots are gone ...
     a = audit(dest, 1, expect_rows=20)
     assert a.ok and a.rows == 20 and a.next == B(21)  # ... the record is not
-
-
-def test_without_pyiceberg_an_iceberg_destination_says_how_to_install_it(tmp_path: Path) -> None:
-    # a real interpreter in which pyiceberg cannot be imported (as in omsync.pyz)
-    code = (
-        "import sys; sys.modules['pyiceberg'] = None\n"
-        "from omsync_tui.core.errors import UsageError\n"
-        "from omsync_tui.services.sinks.destination import open_destination\n"
-        "from omsync_tui.services.sinks.readback import list_pids\n"
-        f"dest = open_destination({uri_of(tmp_path)!r})\n"
-        "try:\n"
-        "    list_pids(dest)\n"
-        "except UsageError as exc:\n"
-        "    print(exc.message); print(exc.hint)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "need pyiceberg, which is not installed" in done.stdout
-    assert "pip install 'omsync[iceberg]'" in done.stdout
-
-
-DAY_MS = 86_400_000
-
-
-def day_rows(days: list[int | None]) -> pa.RecordBatch:
-    n = len(days)
-    ts = [None if d is None else d * DAY_MS + 3_600_000 + i for i, d in enumerate(days)]
-    return pa.record_batch(
-        [
-            pa.array(range(n), pa.int64()),
-            pa.array([f"n{i}" for i in range(n)]),
-            pa.array(ts, pa.timestamp("ms")),
-            pa.array([1] * n, pa.int16()),
-        ],
-        schema=ARROW,
-    )
-
-
-def test_partition_by_day_writes_a_file_per_day_in_one_commit(tmp_path: Path) -> None:
-    dest = open_destination(uri_of(tmp_path, extra="&partition=day(ts)"))
-    table = iceberg.table_of(dest)
-    t = table.ensure(COLUMNS, "db.t", 7)
-    assert [(f.name, str(f.transform)) for f in t.spec().fields] == [
-        ("omsync_pid", "identity"),
-        ("ts_day", "day"),
-    ]
-    w = writer(dest, 0)
-    w.append(day_rows([20000, 20001, 20000]), B(1), B(4))
-    w.append(day_rows([20002, None]), B(4), B(6))  # a NULL timestamp: the null partition
-    done = w.commit()
-    assert done is not None and (done.first, done.next, done.rows) == (B(1), B(6), 5)
-    loaded = table.load()
-    assert loaded is not None
-    assert table.pid_files(loaded, 0).files == 4
-    assert len(list_files(dest, 0)) == 1  # one commit, one range
-    got = loaded.scan(row_filter="ts >= '2024-10-04T00:00:00' and ts < '2024-10-05T00:00:00'").to_arrow()
-    assert got.num_rows == 2  # day 20000 is 2024-10-04: two of the rows
-    assert loaded.scan().to_arrow().num_rows == 5
-    assert audit(dest, 0, expect_rows=5).ok
-    for k in range(3):  # compaction keeps one file per day
-        w = writer(dest, 0)
-        w.append(day_rows([20000, 20001]), B(6 + 2 * k), B(8 + 2 * k))
-        assert w.commit() is not None
-    assert table.compact(0) == 8  # days 20000 and 20001: 4 files each
-    loaded = table.load()
-    assert loaded is not None and table.pid_files(loaded, 0).files == 4
-    assert loaded.scan().to_arrow().num_rows == 11
 
 
 def test_partition_by_day_needs_a_timestamp_or_date_column(tmp_path: Path) -> None:

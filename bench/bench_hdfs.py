@@ -21,7 +21,10 @@ first needs the DataNode's report of the block, which comes just after the clien
 of a FULL sync pays that on the critical path. A NameNode with
 ``dfs.namenode.file.close.num-committed-allowed=1`` (HDFS-8999; it needs replication ≥ 2)
 completes the file at once: the "hdfs-r2" runs sync to a second MiniDFSCluster with 2 DataNodes,
-replication 2 and that key, to show what an operator's NameNode setting buys.
+replication 2 and that key, to show what an operator's NameNode setting buys. The bench times
+one file's close on each and prints the ceiling that close puts on the ratio at replication 1:
+local time ÷ (local time + one close), which is below 0.7 whenever the local sync takes less
+than 7/3 of a close (~1.2 s, the 2 M-row table's local time on this machine).
 """
 
 from __future__ import annotations
@@ -49,6 +52,25 @@ def hdfs_size(url: str) -> int:
     dest = open_destination(url)
     infos = dest.fs.get_file_info(pafs.FileSelector(dest.root, recursive=True))
     return sum(i.size or 0 for i in infos if i.is_file and not i.path.rsplit("/", 1)[-1].startswith("_"))
+
+
+def close_seconds(url: str, files: int = 8) -> float:
+    """Median time to close one small file at ``url``: the client's last packet, then the
+    NameNode's ``complete`` (retried by hdfs-native after 500 ms while it answers "not yet")."""
+    from omsync_tui.services.sinks.destination import open_destination
+
+    dest = open_destination(url)
+    dest.fs.create_dir(dest.root)
+    took = []
+    for k in range(files):
+        path = dest.path(f"probe-{k}")
+        out = dest.fs.open_output_stream(path)
+        out.write(b"x" * 4096)
+        t0 = time.perf_counter()
+        out.close()
+        took.append(time.perf_counter() - t0)
+        dest.fs.delete_file(path)
+    return statistics.median(took)
 
 
 # a NameNode that closes a file whose last block is committed but not yet reported (HDFS-8999)
@@ -120,6 +142,19 @@ def main() -> int:
                 )
                 ratio = medians["hdfs parquet"] / medians["local parquet"]
                 print(f"hdfs ÷ local   : {ratio:.2f} (Parquet, rows/s)")
+                # the last file's close is on a FULL sync's critical path: at replication 1 it
+                # bounds the ratio whatever omsync does, local time ÷ (local time + one close)
+                close = {where: close_seconds(f"{url}/bench/probe") for where, url in urls.items()}
+                local_s = rows / medians["local parquet"]
+                print(
+                    f"one close      : hdfs {close['hdfs']:.3f} s, hdfs-r2 {close['hdfs-r2']:.3f} s "
+                    "(median of 8 small files)"
+                )
+                print(
+                    f"ratio ceiling  : {local_s / (local_s + close['hdfs']):.2f} at replication 1 "
+                    f"(local {local_s:.2f} s ÷ (local + one close)); the goal needs local ≥ "
+                    f"{0.7 / 0.3 * close['hdfs']:.2f} s"
+                )
                 quick_ratio = medians["hdfs-r2 parquet"] / medians["local parquet"]
                 print(f"hdfs-r2 ÷ local: {quick_ratio:.2f} (Parquet, rows/s; the NameNode closes at once)")
                 for name, rate, r in (

@@ -32,13 +32,13 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from kazoo.client import KazooState
+from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException
 
 from omsync_tui.core.collector_config import parse_endpoint
 from omsync_tui.core.errors import UsageError
 from omsync_tui.openmldb.zkpaths import ZkPaths
-from omsync_tui.services.zk.worker import Ended, ZkWorker, ignore
+from omsync_tui.services.zk.member import Ended, ZkMember, ignore
 
 
 class Role(StrEnum):
@@ -64,12 +64,9 @@ def endpoint_host(endpoint: str) -> str:
         raise UsageError(f"collector endpoint: {exc}", hint="e.g. 10.0.0.1:8888") from None
 
 
-class Registration(ZkWorker):
-    """Registers ``endpoint`` under ``root_path`` and keeps it registered while it holds its host's lock."""
-
-    KIND = "collector"
-    THREAD = "registration"
-    PAUSED = "sends paused"
+class Registration:
+    """Registers ``endpoint`` under ``root_path`` and keeps it registered while it holds its host's
+    lock; its ZooKeeper seat is a ``ZkMember`` (``member``)."""
 
     def __init__(
         self,
@@ -86,26 +83,48 @@ class Registration(ZkWorker):
         self.host = endpoint_host(endpoint)
         if not endpoint.isascii():
             raise UsageError(f"collector endpoint {endpoint!r} is not ASCII", hint="e.g. 10.0.0.1:8888")
+        self.endpoint = endpoint
         self.paths = ZkPaths(root_path)
-        super().__init__(
+        self.node_path = self.paths.collector(endpoint)
+        self.lock_path = collector_lock_path(self.paths, self.host)
+        self.member = ZkMember(
             hosts,
             endpoint,
-            node_path=self.paths.collector(endpoint),
-            lock_path=collector_lock_path(self.paths, self.host),
+            node_path=self.node_path,
+            lock_path=self.lock_path,
             data=endpoint.encode("ascii"),  # OpenMLDB's node data: the endpoint, as text
             session_timeout_s=session_timeout_s,
             auth=auth,
             logger=logger or logging.getLogger(__name__),
+            kind="collector",
+            paused="sends paused",
         )
+        self._log = self.member.log
         self._on_active = on_active
         self._on_standby = on_standby
         self._announced_active = False  # what the callbacks last said; only the worker touches it
-        self._role = Role.CONNECTING
+        self._role = Role.CONNECTING  # guarded by the member's cond
+        self._peer: str | None = None  # the lock's holder, last seen
 
-    def _closed(self) -> None:
-        with self._cond:
+    def start(self, timeout: float = 15.0) -> None:
+        """Connect and start competing for the host's lock; ClusterError if ZooKeeper is unreachable."""
+        self.member.start(self._run, thread="registration", timeout=timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Step down and leave (node, then lock), then close the session; idempotent."""
+        self.member.stop(timeout)
+        with self.member.cond:
             self._role = Role.STOPPED
-            self._cond.notify_all()
+            self.member.cond.notify_all()
+
+    @property
+    def zk_state(self) -> str:
+        return self.member.zk_state
+
+    @property
+    def client(self) -> KazooClient | None:
+        """The kazoo client, to share its session (reads)."""
+        return self.member.client
 
     @property
     def role(self) -> Role:
@@ -114,17 +133,17 @@ class Registration(ZkWorker):
     @property
     def may_send(self) -> bool:
         """Active, registered and connected right now (kazoo updates its state before listeners run)."""
-        client = self._client
-        return self._ok.is_set() and client is not None and client.state == KazooState.CONNECTED
+        client = self.member.client
+        return self.member.ok.is_set() and client is not None and client.state == KazooState.CONNECTED
 
     def wait_active(self, timeout: float) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: self._role is Role.ACTIVE, timeout)
+        with self.member.cond:
+            return self.member.cond.wait_for(lambda: self._role is Role.ACTIVE, timeout)
 
     @property
     def active_peer(self) -> str | None:
         """While standby: the endpoint holding this host's lock (best effort, a ZooKeeper read)."""
-        lock = self._lock
+        lock = self.member.lock
         if self._role is not Role.STANDBY or lock is None or self.zk_state != "connected":
             return None
         try:
@@ -138,17 +157,16 @@ class Registration(ZkWorker):
     # -- the worker ------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        m = self.member
         reason = "stopping"
         try:
-            while (gen := self._wait_connected()) is not None:
-                lock = self._acquire(gen)
+            while (gen := m.wait_connected()) is not None:
+                lock = m.acquire(gen, self._queued)
                 if lock is None:
                     continue
-                if self._register(gen):
+                if m.register(gen):
                     self._serve(gen, lock)
-                if not self._stopping:  # stop() leaves with the lock, see _leave
-                    with self._cond:
-                        self._lock = None
+                m.end_round()  # stop() leaves with the lock, see _leave
         except Exception:
             reason = "the registration thread failed"
             self._log.exception("collector %s: %s", self.endpoint, reason)
@@ -156,7 +174,7 @@ class Registration(ZkWorker):
             self._leave(reason)
 
     def _queued(self, lock: Any) -> None:
-        with self._cond:
+        with self.member.cond:
             if self._role is not Role.STOPPED:
                 self._role = Role.STANDBY
         contenders = lock.contenders()
@@ -167,37 +185,37 @@ class Registration(ZkWorker):
 
     def _serve(self, gen: int, lock: Any) -> None:
         """Active until the session is lost, the lock node vanishes, or we stop."""
-        self._failures = 0
-        self._ok.set()
+        self.member.serving()
         self._set_role(Role.ACTIVE)
         self._log.info("collector %s: ACTIVE for host %s", self.endpoint, self.host)
-        ended = self._hold(gen, lock)
+        ended = self.member.hold(gen, lock)
         if ended is Ended.SESSION:
             self._demote("ZooKeeper session expired: the registration node and the lock are gone")
         elif ended is Ended.LOCK:
             self._demote(f"lost the lock of host {self.host} (its znode was deleted)")
-            self._delete_own_node()  # the new holder must not wait for it
+            self.member.delete_own_node()  # the new holder must not wait for it
 
     def _leave(self, reason: str) -> None:
         self._demote(reason)
-        if self._client.state != KazooState.CONNECTED:
+        client = self.member.client
+        if client is None or client.state != KazooState.CONNECTED:
             return  # nothing can be deleted now; the nodes go when the session ends
-        self._delete_own_node()  # before the lock, so the next holder finds the path free
-        self._release_lock()
+        self.member.delete_own_node()  # before the lock, so the next holder finds the path free
+        self.member.release_lock()
 
     def _demote(self, reason: str) -> None:
-        self._ok.clear()
+        self.member.ok.clear()
         self._set_role(Role.STANDBY, reason)
 
     def _set_role(self, role: Role, reason: str = "") -> None:
-        with self._cond:
+        with self.member.cond:
             if self._role is not Role.STOPPED:
                 self._role = role
-            self._cond.notify_all()
+            self.member.cond.notify_all()
         if role is Role.ACTIVE and not self._announced_active:
             self._announced_active = True
-            self._callback(self._on_active)
+            self.member.callback(self._on_active)
         elif role is not Role.ACTIVE and self._announced_active:
             self._announced_active = False
             self._log.warning("collector %s: no longer active: %s", self.endpoint, reason)
-            self._callback(self._on_standby, reason)
+            self.member.callback(self._on_standby, reason)

@@ -17,23 +17,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kazoo.client import KazooState
+from kazoo.client import KazooClient, KazooState
 from kazoo.protocol.states import EventType, WatchedEvent
 
 from omsync_tui.core.errors import OmsyncError
 from omsync_tui.services.synctool.syncpaths import SyncPaths, lock_holder, now_ms
 from omsync_tui.services.zk.errors import zk_errors
-from omsync_tui.services.zk.worker import Ended, ZkWorker, ignore
+from omsync_tui.services.zk.member import Ended, ZkMember, ignore
 
 SESSION_EXPIRED = "ZooKeeper session expired"
 
 
-class Membership(ZkWorker):
-    """Registers this synctool and competes for leadership; callbacks from one background thread, in order."""
-
-    KIND = "synctool"
-    THREAD = "membership"
-    PAUSED = "writes paused"
+class Membership:
+    """Registers this synctool and competes for leadership; callbacks from one background thread,
+    in order. Its ZooKeeper seat is a ``ZkMember`` (``member``)."""
 
     def __init__(
         self,
@@ -57,7 +54,8 @@ class Membership(ZkWorker):
             "started_ms": now_ms(),
             "works": works,
         }
-        super().__init__(
+        self.endpoint = endpoint
+        self.member = ZkMember(
             hosts,
             endpoint,
             node_path=self.paths.synctool(endpoint),
@@ -66,20 +64,43 @@ class Membership(ZkWorker):
             session_timeout_s=session_timeout_s,
             auth=auth,
             logger=logger or logging.getLogger(__name__),
+            kind="synctool",
+            paused="writes paused",
         )
+        self._log = self.member.log
         self._on_leader = on_leader
         self._on_follower = on_follower
         self._on_session_lost = on_session_lost
         self._leading = False  # what the callbacks last said; only the worker changes it
         self._watched_gen: int | None = None  # the session whose registration is being watched
+        self._peer: str | None = None  # the leader, last seen
 
-    def _connected(self) -> None:
+    def start(self, timeout: float = 15.0) -> None:
+        """Connect, register and compete for leadership; ClusterError if ZooKeeper is unreachable."""
+        self.member.start(self._run, thread="membership", timeout=timeout, connected=self._register_now)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Step down and leave (lock, then node), then close the session; idempotent."""
+        self.member.stop(timeout)
+
+    @property
+    def zk_state(self) -> str:
+        return self.member.zk_state
+
+    @property
+    def client(self) -> KazooClient | None:
+        """The kazoo client, to share its session (reads, the task store)."""
+        return self.member.client
+
+    def _register_now(self) -> None:
         # Registered before start() returns when the path is free, so clients see this
         # synctool at once; the worker waits out a stale node of an earlier process.
+        m = self.member
+        client: Any = m.client
         try:
-            with zk_errors(self.node_path):
-                self._client.create(self.node_path, self._data, ephemeral=True, makepath=True)
-            self._log.info("synctool %s: registered %s", self.endpoint, self.node_path)
+            with zk_errors(m.node_path):
+                client.create(m.node_path, m.data, ephemeral=True, makepath=True)
+            self._log.info("synctool %s: registered %s", self.endpoint, m.node_path)
         except OmsyncError as exc:  # taken (a stale node?) or failed: the worker deals with it
             self._log.debug("synctool %s: not registered yet: %s", self.endpoint, exc)
 
@@ -91,17 +112,17 @@ class Membership(ZkWorker):
     @property
     def may_write(self) -> bool:
         """Leader with a live connection right now: false at once on SUSPENDED / LOST."""
-        client = self._client
+        client = self.member.client
         return (
             self._leading
-            and self._ok.is_set()
+            and self.member.ok.is_set()
             and client is not None
             and client.state == KazooState.CONNECTED
         )
 
     def wait_leader(self, timeout: float) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: self._leading, timeout)
+        with self.member.cond:
+            return self.member.cond.wait_for(lambda: self._leading, timeout)
 
     @property
     def leader(self) -> str | None:
@@ -111,7 +132,7 @@ class Membership(ZkWorker):
         if self.zk_state != "connected":
             return self._peer
         try:
-            holder = lock_holder(self._client, self.lock_path)
+            holder = lock_holder(self.member.client, self.member.lock_path)
         except OmsyncError:
             return self._peer
         # Our own endpoint while we do not lead: a node of our previous session or process.
@@ -127,57 +148,58 @@ class Membership(ZkWorker):
         next round (every new session registers again).
         """
 
-        with self._cond:
+        m = self.member
+        with m.cond:
             if self._watched_gen == gen:
                 return  # this session's watch chain is already set
             self._watched_gen = gen
 
+        client: Any = m.client
+
         def on_event(event: WatchedEvent) -> None:
-            self._poke()
-            if self._abandoned(gen):
+            m.poke()
+            if m.abandoned(gen):
                 return
             if event.type == EventType.DELETED:
-                self._log.warning(
-                    "synctool %s: %s vanished; registering again", self.endpoint, self.node_path
-                )
-                self._client.create_async(self.node_path, self._data, ephemeral=True, makepath=True)
-            self._client.exists_async(self.node_path, watch=on_event)  # watches fire once: re-arm
+                self._log.warning("synctool %s: %s vanished; registering again", self.endpoint, m.node_path)
+                client.create_async(m.node_path, m.data, ephemeral=True, makepath=True)
+            client.exists_async(m.node_path, watch=on_event)  # watches fire once: re-arm
 
-        self._client.exists_async(self.node_path, watch=on_event)
+        client.exists_async(m.node_path, watch=on_event)
 
     # -- the worker ------------------------------------------------------------------------------
 
     def publish(self, report: dict[str, object]) -> None:
         """Put ``report`` into the registration node (best effort: the next one comes soon)."""
+        m = self.member
         data = json.dumps({**self._registration, **report}).encode()
-        self._data = data  # a registration made again carries the latest
-        client = self._client
+        m.data = data  # a registration made again carries the latest
+        client = m.client
         if client is None or client.state != KazooState.CONNECTED:
             return
         try:
-            with zk_errors(self.node_path):
-                client.set(self.node_path, data)
+            with zk_errors(m.node_path):
+                client.set(m.node_path, data)
         except OmsyncError as exc:
             self._log.debug("synctool %s: report not published: %s", self.endpoint, exc)
 
     def _run(self) -> None:
+        m = self.member
         reason = "stopping"
         session: int | None = None
         try:
-            while (gen := self._wait_connected()) is not None:
+            while (gen := m.wait_connected()) is not None:
                 if session is not None and gen != session:
-                    self._callback(self._on_session_lost)
+                    m.callback(self._on_session_lost)
                 session = gen
-                if not self._register(gen):
+                if not m.register(gen):
                     continue
                 self._watch_registration(gen)
-                lock = self._acquire(gen)
+                lock = m.acquire(gen, self._queued)
                 if lock is None:
                     continue
                 self._serve(gen, lock)
-                if not self._stopping:  # stop() leaves with the lock, see _leave
-                    with self._cond:
-                        self._lock = None
+                m.end_round()  # stop() leaves with the lock, see _leave
         except Exception:
             reason = "the membership thread failed"
             self._log.exception("synctool %s: %s", self.endpoint, reason)
@@ -185,17 +207,16 @@ class Membership(ZkWorker):
             self._leave(reason)
 
     def _queued(self, lock: Any) -> None:
-        holder = lock_holder(self._client, self.lock_path)
+        holder = lock_holder(self.member.client, self.member.lock_path)
         if holder is not None:
             self._log.info("synctool %s: follower, %s leads", self.endpoint, holder)
 
     def _serve(self, gen: int, lock: Any) -> None:
         """Leader until the session is lost, the lock node vanishes, or we stop."""
-        self._failures = 0
-        self._ok.set()
+        self.member.serving()
         self._set_leading(True)
         self._log.info("synctool %s: LEADER", self.endpoint)
-        ended = self._hold(gen, lock)
+        ended = self.member.hold(gen, lock)
         if ended is Ended.SESSION:
             self._set_leading(False, SESSION_EXPIRED)
         elif ended is Ended.LOCK:
@@ -203,22 +224,23 @@ class Membership(ZkWorker):
 
     def _leave(self, reason: str) -> None:
         self._set_leading(False, reason)
-        if self._client.state != KazooState.CONNECTED:
+        client = self.member.client
+        if client is None or client.state != KazooState.CONNECTED:
             return  # nothing can be deleted now; the nodes go when the session ends
-        self._release_lock()  # first, so a follower takes over at once
-        self._delete_own_node()
+        self.member.release_lock()  # first, so a follower takes over at once
+        self.member.delete_own_node()
 
     def _set_leading(self, leading: bool, reason: str = "") -> None:
         if leading == self._leading:
             return
-        with self._cond:
+        with self.member.cond:
             self._leading = leading  # before the callback: on_leader may already write
             if not leading:
-                self._ok.clear()
-            self._cond.notify_all()
+                self.member.ok.clear()
+            self.member.cond.notify_all()
         if leading:
-            self._callback(self._on_leader)
+            self.member.callback(self._on_leader)
         else:
             level = logging.INFO if reason == "stopping" else logging.WARNING
             self._log.log(level, "synctool %s: no longer the leader: %s", self.endpoint, reason)
-            self._callback(self._on_follower, reason)
+            self.member.callback(self._on_follower, reason)

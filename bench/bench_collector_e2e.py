@@ -27,7 +27,7 @@ from bench_collector import build
 
 from omsync_tui.core.syncpoint import Phase
 from omsync_tui.openmldb.proto import data_sync_pb2
-from omsync_tui.sandbox.jvm.zkserver import ZkServer
+from omsync_tui.sandbox.jvm.zkserver import ZkServer, free_port
 from omsync_tui.sandbox.receiver import Receiver
 
 GOAL = 1_000_000
@@ -36,15 +36,6 @@ GOAL = 1_000_000
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_healthy(endpoint: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:

@@ -37,20 +37,11 @@ from bench_collector import build
 from mixed_table import COLUMNS
 
 from omsync_tui.openmldb.proto import common_pb2, name_server_pb2
-from omsync_tui.sandbox.jvm.zkserver import ZkServer
+from omsync_tui.sandbox.jvm.zkserver import ZkServer, free_port
 
 TABLET = "127.0.0.1:10921"
 POLL_S = 0.1  # how often a trial asks whether the task has finished
 STEAL_CALM = 0.05  # trials with less steal time than this ran on a machine with its 2 cores
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def peak_rss_mib(pid: int) -> float:

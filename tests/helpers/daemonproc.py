@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,13 +14,7 @@ from pathlib import Path
 from typing import Self
 
 from helpers.waiting import wait_until
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+from omsync_tui.sandbox.jvm.zkserver import free_port  # one free loopback port, for everyone
 
 
 class DaemonProcess:

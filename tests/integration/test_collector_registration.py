@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-import socket
 import threading
 from collections.abc import Callable, Iterator
 
 import pytest
+from helpers.daemonproc import free_port
 from helpers.waiting import wait_until
 from helpers.zk import drop_connection, expire_session
 from kazoo.client import KazooClient, KazooState
@@ -302,9 +302,7 @@ def test_auth_protects_the_nodes(zk: KazooClient, zk_hosts: str) -> None:
 
 
 def test_unreachable_zookeeper_is_a_cluster_error() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nobody listens here once the socket is closed
+    port = free_port()  # nobody listens there
     reg = Registration(f"127.0.0.1:{port}", ROOT, "127.0.0.1:18001")
     with pytest.raises(ClusterError, match=f"127.0.0.1:{port}"):
         reg.start(timeout=1.0)

@@ -19,6 +19,7 @@ from typing import Any
 
 import h11
 import pytest
+from helpers.daemonproc import free_port
 from helpers.waiting import wait_until
 from prometheus_client import CollectorRegistry, Counter
 
@@ -798,9 +799,7 @@ def test_busy_port_is_a_usage_error(server: RpcServer) -> None:
 
 
 def test_nothing_listening_is_rpc_unavailable() -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago and has no listener
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # free a moment ago, and nothing listens there
     with pytest.raises(RpcUnavailable, match="refused"):
         BaiduStdClient(f"127.0.0.1:{port}").call(
             TOOL, "TaskStatus", ds.TaskStatusRequest(), ds.TaskStatusResponse

@@ -4,7 +4,6 @@ table whose warehouse is there."""
 from __future__ import annotations
 
 import logging
-import socket
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
+from helpers.daemonproc import free_port
 
 from omsync_tui.core.states import Format
 from omsync_tui.core.syncpoint import SyncPoint
@@ -49,9 +49,7 @@ def rows(start: int, n: int) -> pa.RecordBatch:
 def s3_endpoint() -> Iterator[str]:
     """``127.0.0.1:<port>`` of a moto S3 server holding the bucket ``omsync-test``."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -5,10 +5,10 @@ to worker synctools (real processes and closed ports, no stand-ins)."""
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 import pytest
+from helpers.daemonproc import free_port
 from helpers.synctoolproc import SynctoolProcess
 from kazoo.client import KazooClient
 
@@ -118,12 +118,6 @@ def _peers(zk: KazooClient, tmp_path: Path, **synctool: object) -> Peers:
     return Peers(config.synctool, zk, ZkPaths(ROOT), Worker(config, zk, store, root_path=ROOT))
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_collectors_for_names_every_host_without_a_collector(zk: KazooClient, tmp_path: Path) -> None:
     paths = ZkPaths(ROOT)
     for ep in ("127.0.0.1:7001", "127.0.0.2:7001"):
@@ -139,14 +133,14 @@ def test_collectors_for_names_every_host_without_a_collector(zk: KazooClient, tm
 
 
 def test_a_collector_that_does_not_answer_is_named(zk: KazooClient, tmp_path: Path) -> None:
-    silent = f"127.0.0.1:{_closed_port()}"
+    silent = f"127.0.0.1:{free_port()}"
     with pytest.raises(ClusterError, match=re.escape(f"do not answer: {silent} on 127.0.0.1")):
         _peers(zk, tmp_path).check_answering([silent])
 
 
 def test_release_of_a_gone_or_unassigned_worker_asks_nobody(zk: KazooClient, tmp_path: Path) -> None:
     peers = _peers(zk, tmp_path)
-    rec = SubtaskRecord(tid=7, pid=0, worker=f"127.0.0.1:{_closed_port()}", token="tok")
+    rec = SubtaskRecord(tid=7, pid=0, worker=f"127.0.0.1:{free_port()}", token="tok")
     assert peers.release(rec, {}) is None  # its registration is gone: so is every rename it could make
     assert peers.release(rec.but(token=""), {rec.worker: {}}) is None  # fenced already
     why = peers.release(rec, {rec.worker: {}})

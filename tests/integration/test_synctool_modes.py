@@ -10,7 +10,6 @@ destination, forwarded deletes.
 from __future__ import annotations
 
 import logging
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
+from helpers.daemonproc import free_port
 from helpers.e2e import (
     Trickle,
     as_rows,
@@ -184,9 +184,7 @@ def s3_endpoint() -> Iterator[str]:
     """``127.0.0.1:<port>`` of a moto S3 server (another process writes to it: the synctool)."""
     moto_server = pytest.importorskip("moto.server", reason="moto[server] provides the S3 server")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -15,17 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers.daemonproc import free_port
 from helpers.waiting import wait_until
 
 TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (make setup installs it)")
-
-
-def dead_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port  # closed again: connecting is refused
 
 
 def omsync_exe() -> str:
@@ -48,7 +41,7 @@ def tmux() -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
 def test_tui_shows_unreachable_banner_and_quits(
     tmux: Callable[..., subprocess.CompletedProcess[str]],
 ) -> None:
-    endpoint = f"127.0.0.1:{dead_port()}"
+    endpoint = f"127.0.0.1:{free_port()}"
     command = f"{omsync_exe()} tui --synctool {endpoint} --refresh 0.5"
     started = tmux("new-session", "-d", "-x", "120", "-y", "30", "-s", "tui", command)
     assert started.returncode == 0, started.stderr

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers.daemonproc import free_port
 
 from omsync_tui.core.client_config import ClientConfig
 from omsync_tui.core.config import load_config
@@ -43,9 +43,7 @@ def test_bad_values_name_the_key(tmp_path: Path) -> None:
 
 
 def test_config_show_and_the_task_commands_read_client_toml(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    dead = f"127.0.0.1:{free_port()}"
     (tmp_path / "config" / "omsync").mkdir(parents=True)
     (tmp_path / "config" / "omsync" / "client.toml").write_text(
         f'[client]\nsynctool = "{dead}"\nauth_token = "s3"\n'

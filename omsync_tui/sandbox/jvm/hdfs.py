@@ -118,11 +118,11 @@ class HdfsServer(JvmServer):
         if match is None:
             self._kill()
             raise ClusterError(f"MiniHdfs said {ready!r} instead of READY; log {self.log_path}")
-        self._port = int(match.group(1))
+        self.listen_port = int(match.group(1))
 
     def stop(self, timeout: float = 30.0) -> None:
         """Shut the cluster down (EOF on its stdin; SIGTERM, then SIGKILL if it lingers); idempotent."""
-        proc = self._proc
+        proc = self.proc
         if proc is None:
             return
         if proc.poll() is None:
@@ -154,7 +154,7 @@ class HdfsServer(JvmServer):
         if "\n" in line or not line.strip():
             raise ValueError(f"one non-empty command line expected, got {line!r}")
         with self._lock:
-            proc = self._proc
+            proc = self.proc
             if proc is None or proc.poll() is not None or proc.stdin is None:
                 raise ClusterError(f"the HDFS server is not running; cannot send {line!r}")
             try:
@@ -237,7 +237,7 @@ class HdfsServer(JvmServer):
             "--dir",
             str(self.storage_dir),
             "--port",
-            str(self._port or 0),
+            str(self.listen_port or 0),
             "--datanodes",
             str(self.datanodes),
             "--replication",
@@ -247,7 +247,7 @@ class HdfsServer(JvmServer):
         env = {k: v for k, v in os.environ.items() if k not in _USER_ENV}
         self._answers = queue.Queue()
         # If this process dies, the JVM reads EOF on stdin and shuts the cluster down.
-        proc = self._spawn_jvm(
+        proc = self.spawn_jvm(
             command,
             f"starting MiniHdfs in {self.storage_dir}",
             stdin=subprocess.PIPE,
@@ -276,7 +276,7 @@ class HdfsServer(JvmServer):
                 hint="a slow machine may need a longer timeout",
             ) from None
         if answer is None:
-            proc = self._proc
+            proc = self.proc
             code = proc.wait() if proc is not None else None
             raise ClusterError(
                 f"MiniHdfs exited with code {code}; log {self.log_path}:\n{self.log_tail(20)}",
@@ -285,21 +285,21 @@ class HdfsServer(JvmServer):
         return answer
 
     def _kill(self) -> None:
-        self._kill_now()
+        self.kill_now()
         self._finish()
 
     def _finish(self) -> None:
         # The process has exited: the reader thread reaches EOF on its own.
         if self._reader is not None:
             self._reader.join(timeout=5)
-        proc = self._proc
+        proc = self.proc
         if proc is not None:
             for stream in (proc.stdin, proc.stdout):
                 if stream is not None:
                     with contextlib.suppress(OSError):
                         stream.close()
         self._reader = None
-        self._forget()
+        self.forget()
 
 
 def _word(value: str) -> str:

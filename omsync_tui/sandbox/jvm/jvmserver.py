@@ -42,7 +42,7 @@ class JvmServer:
 
     def __init__(self, data_dir: str | os.PathLike[str], port: int | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
-        self._port = port
+        self.listen_port = port  # None until chosen: a subclass picks or learns it at start
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- what subclasses say -----------------------------------------------------------------
@@ -62,9 +62,9 @@ class JvmServer:
 
     @property
     def port(self) -> int:
-        if self._port is None:
+        if self.listen_port is None:
             raise ClusterError(f"{self.what} has not been started yet, so it has no port")
-        return self._port
+        return self.listen_port
 
     @property
     def log_path(self) -> Path:
@@ -73,6 +73,11 @@ class JvmServer:
     @property
     def pid_path(self) -> Path:
         return self.data_dir / f"{self.file_stem}.pid"
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        """The JVM's process while this object started it (``spawn_jvm`` to ``forget``)."""
+        return self._proc
 
     @property
     def pid(self) -> int | None:
@@ -135,11 +140,11 @@ class JvmServer:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        return f"{type(self).__name__}({str(self.data_dir)!r}, port={self._port}, {state})"
+        return f"{type(self).__name__}({str(self.data_dir)!r}, port={self.listen_port}, {state})"
 
-    # -- for subclasses ----------------------------------------------------------------------
+    # -- what subclasses start and stop with -----------------------------------------------------
 
-    def _spawn_jvm(
+    def spawn_jvm(
         self,
         command: list[str],
         banner: str,
@@ -166,14 +171,14 @@ class JvmServer:
         self.pid_path.write_text(f"{proc.pid}\n", encoding="ascii")
         return proc
 
-    def _kill_now(self) -> None:
+    def kill_now(self) -> None:
         """SIGKILL the JVM (if it runs) and wait for it."""
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
 
-    def _forget(self) -> None:
+    def forget(self) -> None:
         """The JVM has exited: no process, no pid file."""
         self._proc = None
         with contextlib.suppress(FileNotFoundError):

@@ -109,8 +109,8 @@ class ZkServer(JvmServer):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         attempts = 1 if self._port_fixed else 3
         for attempt in range(attempts):
-            if self._port is None or (attempt > 0 and not self._port_fixed):
-                self._port = free_port()
+            if self.listen_port is None or (attempt > 0 and not self._port_fixed):
+                self.listen_port = free_port()
             self._write_config()
             self._spawn(java, classpath)
             try:
@@ -126,7 +126,7 @@ class ZkServer(JvmServer):
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate the server (SIGTERM), kill it if it lingers; idempotent."""
-        proc = self._proc
+        proc = self.proc
         if proc is None:
             return
         if proc.poll() is None:
@@ -136,27 +136,27 @@ class ZkServer(JvmServer):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout)
-        self._forget()
+        self.forget()
 
     def restart(self, timeout: float = 20.0) -> None:
         """Stop and start again on the same port with the same data (sessions survive if quick)."""
-        port = self._port
+        port = self.listen_port
         self.stop()
         if port is not None:
-            self._port = port
+            self.listen_port = port
             self._port_fixed = True
         self.start(timeout)
 
     def is_serving(self) -> bool:
         """True when the server answers ``ruok`` with ``imok`` and reports a mode via ``srvr``."""
-        if self._port is None:
+        if self.listen_port is None:
             return False
         try:
-            if four_letter_word(self._port, "ruok", timeout=1.0) != "imok":
+            if four_letter_word(self.listen_port, "ruok", timeout=1.0) != "imok":
                 return False
             # ruok answers as soon as the socket listens, before the database is loaded; srvr
             # only reports a Mode once requests are served.
-            return "Mode:" in four_letter_word(self._port, "srvr", timeout=1.0)
+            return "Mode:" in four_letter_word(self.listen_port, "srvr", timeout=1.0)
         except OSError:
             return False
 
@@ -190,7 +190,7 @@ class ZkServer(JvmServer):
             "minSessionTimeout": self.min_session_timeout_ms,
             "maxSessionTimeout": self.max_session_timeout_ms,
             "dataDir": data,
-            "clientPort": self._port,
+            "clientPort": self.listen_port,
             "clientPortAddress": "127.0.0.1",
             # Many test clients share 127.0.0.1; the default cap of 60 per address is too low.
             "maxClientCnxns": 0,
@@ -222,12 +222,12 @@ class ZkServer(JvmServer):
             MAIN_CLASS,
             str(self.config_path),
         ]
-        self._spawn_jvm(command, f"starting ZooKeeper on 127.0.0.1:{self._port}")
+        self.spawn_jvm(command, f"starting ZooKeeper on 127.0.0.1:{self.listen_port}")
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            proc = self._proc
+            proc = self.proc
             if proc is None or proc.poll() is not None:
                 code = proc.returncode if proc is not None else None
                 raise ClusterError(
@@ -246,5 +246,5 @@ class ZkServer(JvmServer):
             time.sleep(POLL_INTERVAL)
 
     def _kill(self) -> None:
-        self._kill_now()
-        self._forget()
+        self.kill_now()
+        self.forget()

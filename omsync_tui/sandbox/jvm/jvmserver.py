@@ -5,7 +5,8 @@
 and ``<name>.pid``, the process handle, ``stop_detached`` (how ``omsync sandbox down`` ends a
 server whose owner is gone: by the pid file, checked against the command line because pids get
 reused), ``log_tail`` and the context manager. Each subclass says how it starts, stops and knows
-it is ready. This module must not import pytest: ``omsync sandbox up`` uses it.
+it is ready, through the public ``spawn_jvm`` / ``kill_now`` / ``forget``, ``proc`` and
+``listen_port``. This module must not import pytest: ``omsync sandbox up`` uses it.
 """
 
 from __future__ import annotations

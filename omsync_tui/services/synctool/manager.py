@@ -4,12 +4,12 @@ and scheduling (DESIGN §1, §4, §9).
 Every synctool is a worker (``worker.Worker``): SendData goes there, for the subtasks the leader
 assigned to it. Only the leader manages: ``lead()`` loads every task from ZooKeeper into its
 ``Schedule`` and its ``Assigner`` places each subtask (``leader/``) — a subtask whose worker lives
-goes on untouched
-across a change of leader; one whose worker is gone (the old leader's among them) is reconciled
-with its destination and given to a live one from its committed point. ``step_down()`` forgets
-the schedule; this synctool's worker keeps its subtasks. ``create`` refuses a table unless the
-collector of every partition leader's host answers a call: a registration outlives a dead
-process by a session timeout.
+goes on untouched across a change of leader; one whose worker is gone (the old leader's among
+them) is reconciled with its destination and given to a live one from its committed point.
+``Peers`` makes every call to another process. ``step_down()`` forgets the schedule; this
+synctool's worker keeps its subtasks. ``create`` refuses a table unless the collector of every
+partition leader's host answers a call: a registration outlives a dead process by a session
+timeout.
 
 Views are the same on every synctool: the records in ZooKeeper, with the live figures of each
 subtask from the worker that holds it (this synctool's own partitions, or the others' reports

@@ -11,8 +11,8 @@ connection (``wait_connected``), register the node (``register``), queue for the
 what serving means and how it steps down; its own state may be guarded by ``cond``.
 
 Kazoo's threads only record and wake (the state listener, ``poke``): ``cond`` is never held
-across a ZooKeeper call or a callback, and ``generation`` counts sessions so a step started in an
-old session gives up (``abandoned``). The worker makes every write.
+across a ZooKeeper call or a callback, and a session counter makes a step started in an old
+session give up (``abandoned``). The worker makes every write.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def ignore(*_args: object) -> None:
 
 
 class Ended(StrEnum):
-    """Why serving ended (``ZkWorker._hold``), other than stopping."""
+    """Why serving ended (``ZkMember.hold``), other than stopping."""
 
     SESSION = "session"  # expired: our node and our place in the lock went with it
     LOCK = "lock"  # the lock node was deleted: another member may hold the lock now
@@ -364,7 +364,7 @@ class ZkMember:
     def _check(self, gen: int, lock: Any) -> bool | None:
         """Still holding? False: the lock node is gone; None: could not tell (retried on next event).
 
-        A vanished registration node is created again (``_ok`` cleared meanwhile).
+        A vanished registration node is created again (``ok`` cleared meanwhile).
         """
         try:
             with zk_errors(self.lock_path):

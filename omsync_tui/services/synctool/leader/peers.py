@@ -55,16 +55,14 @@ class Peers:
 
     def collector_for(self, leader: str) -> str:
         host = host_of(leader)
-        for ep in list_collectors(self.zk, self.paths):
-            if host_of(ep) == host:
-                return ep
-        raise ClusterError(f"no collector registered on {host} (the partition leader {leader}'s host)")
+        found = self._collectors_by_host().get(host)
+        if found is None:
+            raise ClusterError(f"no collector registered on {host} (the partition leader {leader}'s host)")
+        return found
 
     def collectors_for(self, name: str, leaders: Mapping[int, str]) -> list[str]:
         """The collectors of every partition leader's host; ClusterError naming the hosts without one."""
-        by_host: dict[str, str] = {}
-        for ep in list_collectors(self.zk, self.paths):
-            by_host.setdefault(host_of(ep), ep)
+        by_host = self._collectors_by_host()
         missing = sorted({host_of(ep) for ep in leaders.values()} - set(by_host))
         if missing:
             raise ClusterError(
@@ -73,6 +71,13 @@ class Peers:
                 hint="start `omsync collector` on each tablet host (same host text as the tablet endpoint)",
             )
         return sorted({by_host[host_of(ep)] for ep in leaders.values()})
+
+    def _collectors_by_host(self) -> dict[str, str]:
+        """host → the collector registered there (one per host: they queue on the host's lock)."""
+        by_host: dict[str, str] = {}
+        for ep in list_collectors(self.zk, self.paths):
+            by_host.setdefault(host_of(ep), ep)
+        return by_host
 
     def check_answering(self, collectors: list[str]) -> None:
         """ClusterError naming every collector that does not answer a call (nothing is created then).

@@ -46,7 +46,6 @@ from helpers.waiting import wait_until
 
 from omsync_tui.openmldb.hashing import partition_of
 from omsync_tui.openmldb.schema import Column, ColumnType
-from omsync_tui.sandbox.datagen import preset_spec
 from omsync_tui.services.sinks.destination import open_destination
 
 pytestmark = pytest.mark.hdfs
@@ -131,7 +130,7 @@ def test_kill_9_of_the_synctool_writing_to_hdfs_loses_and_repeats_nothing(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], hdfs_url: str, mode: str
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
+    mixed_table(cluster, "db.t", partitions=2, storage="memory")
     scale = 4 if mode == "full" else 1  # FULL ends by itself: enough rows that kills land mid-sync
     cluster.write("db.t", 3000 * scale)
     cluster.snapshot("db.t")
@@ -228,7 +227,7 @@ def test_create_against_an_unreachable_namenode_is_refused_within_seconds(
     from omsync_tui.sandbox.jvm.zkserver import free_port
 
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
+    mixed_table(cluster, "db.t", partitions=2, storage="memory")
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     s = leading_synctool(procs, tmp_path, zk_hosts)
     url = f"hdfs://127.0.0.1:{free_port()}/offline/t"

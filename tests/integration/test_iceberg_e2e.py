@@ -27,6 +27,7 @@ from helpers.e2e import (
     get_task,
     leading_synctool,
     memory_table_with_collectors,
+    mixed_table,
     sandbox,
     start_collectors,
     synctool,
@@ -39,7 +40,6 @@ from helpers.e2e import (
 from helpers.waiting import wait_until
 
 from omsync_tui.openmldb.schema import Column, ColumnType
-from omsync_tui.sandbox.datagen import preset_spec
 from omsync_tui.services.sinks.destination import open_destination
 from omsync_tui.services.sinks.iceberg import table as iceberg
 
@@ -76,10 +76,7 @@ def test_sync_to_an_iceberg_table_on_local_disk_holds_the_truth(
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], mode: str, extra: str
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
-    cluster.write("db.t", 400)
-    cluster.snapshot("db.t")
-    cluster.write("db.t", 200)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=400, then=200)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     s = leading_synctool(procs, tmp_path, zk_hosts, extra_sink="roll_rows = 150")
     uri = iceberg_uri(tmp_path, f"file://{tmp_path}/wh") + extra
@@ -178,10 +175,7 @@ def test_a_table_with_another_schema_is_refused_at_task_create(
 
 def kill_trials(tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any], warehouse: str) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
-    cluster.write("db.t", 2000)
-    cluster.snapshot("db.t")
-    cluster.write("db.t", 500)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=2000, then=500)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     # small files, frequent commits: a kill lands between a table commit and its stored point
     small = "roll_rows = 200"
@@ -233,8 +227,7 @@ def test_two_synctools_commit_to_one_table_and_a_killed_worker_s_partitions_move
     # scale-out onto one Iceberg table: both synctools commit to it (conflicts retried), then one
     # dies with files open and its partitions go on from the table's recorded ranges
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=4, storage="memory"))
-    cluster.write("db.t", 800)
+    mixed_table(cluster, "db.t", partitions=4, storage="memory", rows=800)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     small = "roll_rows = 100"
     first = leading_synctool(procs, tmp_path, zk_hosts, session_timeout_ms=2000, extra_sink=small)

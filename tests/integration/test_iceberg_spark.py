@@ -22,6 +22,7 @@ from helpers.e2e import (
     count,
     create_task,
     leading_synctool,
+    mixed_table,
     sandbox,
     start_collectors,
     truth_rows,
@@ -29,7 +30,6 @@ from helpers.e2e import (
 )
 
 from omsync_tui.openmldb.schema import Column, ColumnType
-from omsync_tui.sandbox.datagen import preset_spec
 from omsync_tui.sandbox.jvm import icebergspark
 
 pytestmark = pytest.mark.slow
@@ -55,10 +55,7 @@ def test_spark_reads_the_iceberg_table_through_the_jdbc_catalog_after_add_column
     catalog_dir = tmp_path / "iceberg"
     catalog_dir.mkdir()
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=2, storage="memory"))
-    cluster.write("db.t", 300)
-    cluster.snapshot("db.t")
-    cluster.write("db.t", 100)
+    mixed_table(cluster, "db.t", partitions=2, storage="memory", rows=300, then=100)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
     s = leading_synctool(procs, tmp_path, zk_hosts, extra_sink="roll_rows = 120")
     uri = (

@@ -28,6 +28,8 @@ from helpers.e2e import (
     dataset_rows,
     events,
     get_task,
+    leading_synctool,
+    mixed_table,
     sandbox,
     start_collectors,
     synctool,
@@ -37,8 +39,6 @@ from helpers.e2e import (
 )
 from helpers.synctoolproc import SynctoolProcess
 from helpers.waiting import wait_until
-
-from omsync_tui.sandbox.datagen import preset_spec
 
 TRIALS = int(os.environ.get("OMSYNC_SCALEOUT_TRIALS", "5"))
 SEED = int(os.environ.get("OMSYNC_SCALEOUT_SEED", str(random.randrange(1 << 32))))
@@ -68,10 +68,7 @@ def test_synctools_share_the_work_and_kill_9_of_any_of_them_loses_and_repeats_no
     record_property("scaleout_seed", SEED)
     rng = random.Random(SEED)
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=6, storage="memory"))
-    cluster.write("db.t", 600)
-    cluster.snapshot("db.t")
-    cluster.write("db.t", 120)
+    mixed_table(cluster, "db.t", partitions=6, storage="memory", rows=600, then=120)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
 
     def spawn() -> SynctoolProcess:
@@ -117,11 +114,9 @@ def test_a_synctool_that_joins_takes_subtasks_one_at_a_time_and_rows_stay_exactl
     tmp_path: Path, zk: Any, zk_hosts: str, procs: list[Any]
 ) -> None:
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=4, storage="memory"))
-    cluster.write("db.t", 400)
+    mixed_table(cluster, "db.t", partitions=4, storage="memory", rows=400)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
-    first = synctool(procs, tmp_path, zk_hosts)
-    wait_until(first.leading, 30, "the first synctool leads")
+    first = leading_synctool(procs, tmp_path, zk_hosts)
     dest = tmp_path / "out"
     created = create_task(first, "db.t", str(dest), mode="continuous")
     wait_until(lambda: spread_over(first, "db.t", {first.endpoint}, 4), 30, "all four on the only synctool")
@@ -161,11 +156,9 @@ def test_a_worker_cut_off_past_its_session_loses_its_subtasks_and_writes_nothing
     # SIGSTOP: the process keeps its open files and sockets but answers nothing, so ZooKeeper
     # expires its session; on SIGCONT it must not rename a file of a subtask moved meanwhile
     cluster = sandbox(tmp_path, zk, zk_hosts)
-    cluster.create_table(preset_spec("mixed", "db", "t", partition_num=4, storage="memory"))
-    cluster.write("db.t", 300)
+    mixed_table(cluster, "db.t", partitions=4, storage="memory", rows=300)
     start_collectors(procs, tmp_path, cluster, zk_hosts)
-    leader = synctool(procs, tmp_path, zk_hosts, session_timeout_ms=SESSION_MS, commit_seconds=3)
-    wait_until(leader.leading, 30, "a leader")
+    leader = leading_synctool(procs, tmp_path, zk_hosts, session_timeout_ms=SESSION_MS, commit_seconds=3)
     other = synctool(procs, tmp_path, zk_hosts, session_timeout_ms=SESSION_MS, commit_seconds=3)
     wait_until(lambda: len(leader.api("GET", "/api/v1/synctools")[1]["synctools"]) == 2, 20, "2 synctools")
     dest = tmp_path / "out"
